@@ -1,0 +1,69 @@
+# marops developer entry points. `make` alone prints the list.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# every package of the monorepo that exists yet (services appear as they are written)
+PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/testkit/pyproject.toml services/*/pyproject.toml))
+PYTEST_ARGS ?=
+# `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.PHONY: help install infra run test bench contracts up down stop demo
+
+help: ## show this list
+	@echo "marops make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+
+install: $(STAMP) ## create .venv (Python 3.11+) and install every package editable
+
+$(STAMP): $(addsuffix /pyproject.toml,$(PKG_DIRS))
+	@if [ ! -x $(PY) ]; then \
+	  py=""; \
+	  for c in python3.13 python3.12 python3.11 python3; do \
+	    if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then py=$$c; break; fi; \
+	  done; \
+	  if [ -z "$$py" ]; then echo "make install: Python 3.11 or newer is required (none of python3.13/3.12/3.11/python3 is)" >&2; exit 1; fi; \
+	  echo "creating $(VENV) with $$py ($$($$py --version))"; \
+	  if ! $$py -m venv $(VENV); then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      rm -rf $(VENV); echo "installing python3-venv with apt-get"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $$py -m venv $(VENV) || exit 1; \
+	    else echo "make install: '$$py -m venv' failed (install the venv module, e.g. python3-venv)" >&2; exit 1; fi; \
+	  fi; \
+	fi
+	@echo "installing $(PKG_DIRS) (editable; log in $(VENV)/install.log)"
+	@$(PY) -m pip install --disable-pip-version-check $(addprefix -e ,$(PKG_DIRS)) >$(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log >&2; echo "make install: pip install failed (full log: $(VENV)/install.log)" >&2; exit 1; }
+	@touch $(STAMP)
+
+infra: ## start native PostgreSQL and Kafka (idempotent; state in .infra/)
+	bash infra/up.sh
+
+run: install ## start infra and the four services locally (Ctrl-C stops them)
+	$(PY) infra/run_services.py
+
+test: install ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
+	bash infra/up.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## start infra and run the benchmarks
+	bash infra/up.sh
+	@if [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; else echo "no benchmarks yet"; fi
+
+contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI)
+	$(PY) -m marops_events.contracts_gen
+
+up: ## build and start the containerised stack (Docker Compose)
+	$(COMPOSE) up --build -d
+
+down: ## stop the containerised stack
+	$(COMPOSE) down
+
+stop: ## stop the native infrastructure started by `make infra`
+	bash infra/down.sh
+
+demo: ## run the end-to-end demo (not yet available)
+	@echo "make demo: not yet available" >&2; exit 1

@@ -1,0 +1,226 @@
+"""Run the whole system locally: native infrastructure plus the four services.
+
+Used by `make run`. Starts PostgreSQL and Kafka with infra/up.sh (idempotent), then each
+installed service as `python -m uvicorn --factory marops_<name>.main:create_app`, waits for
+its /healthz, streams the logs prefixed by service name, and on Ctrl-C / SIGTERM stops the
+services (SIGTERM, grace period, then SIGKILL). The infrastructure keeps running
+(`make stop` stops it).
+
+Environment: <NAME>_HTTP_PORT (8001..8004), MAROPS_PG_PORT, MAROPS_KAFKA_PORT,
+MAROPS_INFRA_DIR, MAROPS_JWT_SECRET (default: a dev secret kept in <infra dir>/jwt-secret),
+MAROPS_STARTUP_TIMEOUT (seconds per service, 60). A <NAME>_DATABASE_URL or
+MAROPS_KAFKA_BOOTSTRAP_SERVERS already set in the environment is kept.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"intake": 8001, "governance": 8002, "budget": 8003, "metrics": 8004}
+STOP_GRACE_SECONDS = 15.0
+
+_print_lock = threading.Lock()
+
+
+def say(msg: str) -> None:
+    with _print_lock:
+        print(f"run: {msg}", flush=True)
+
+
+def infra_dir() -> Path:
+    d = Path(os.environ.get("MAROPS_INFRA_DIR", ".infra"))
+    return d if d.is_absolute() else REPO_ROOT / d
+
+
+def jwt_secret() -> str:
+    if os.environ.get("MAROPS_JWT_SECRET"):
+        return os.environ["MAROPS_JWT_SECRET"]
+    path = infra_dir() / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
+def installed(name: str) -> bool:
+    """True if marops_<name>.main can be imported (checked without importing it)."""
+    spec = importlib.util.find_spec(f"marops_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(loc) / "main.py").exists() for loc in spec.submodule_search_locations)
+
+
+class Service:
+    def __init__(self, name: str, port: int, env: dict[str, str]) -> None:
+        self.name, self.port = name, port
+        cmd = [
+            sys.executable, "-m", "uvicorn", "--factory", f"marops_{name}.main:create_app",
+            "--host", "127.0.0.1", "--port", str(port),
+        ]
+        # its own session: a terminal Ctrl-C reaches only us, and we stop the services in order
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, bufsize=1, text=True, errors="replace",
+        )
+        self._pump = threading.Thread(target=self._stream_logs, daemon=True)
+        self._pump.start()
+
+    def _stream_logs(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with _print_lock:
+                sys.stdout.write(f"{self.name:<10} | {line}")
+                sys.stdout.flush()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def stop_all(services: list[Service]) -> None:
+    running = [s for s in services if s.proc.poll() is None]
+    if not running:
+        return
+    say("stopping " + ", ".join(s.name for s in running))
+    for s in running:
+        s.signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for s in running:
+        try:
+            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{s.name} did not stop within {STOP_GRACE_SECONDS:.0f}s; killing it")
+            s.signal(signal.SIGKILL)
+            s.proc.wait()
+    for s in running:
+        s._pump.join(timeout=2)
+
+
+def main() -> int:
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    say("starting infrastructure (infra/up.sh)")
+    up = subprocess.run(["bash", str(REPO_ROOT / "infra" / "up.sh")], cwd=REPO_ROOT)
+    if up.returncode != 0:
+        say(f"infrastructure failed to start (infra/up.sh exit {up.returncode}); not starting services")
+        return 1
+    if stop_requested.is_set():
+        return 130
+
+    pg_port = os.environ.get("MAROPS_PG_PORT", "15432")
+    kafka_port = os.environ.get("MAROPS_KAFKA_PORT", "19092")
+    base_env = dict(os.environ)
+    base_env.setdefault("MAROPS_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}")
+    base_env["MAROPS_JWT_SECRET"] = jwt_secret()
+    base_env.setdefault("PYTHONUNBUFFERED", "1")
+
+    services: list[Service] = []
+    skipped: list[str] = []
+    for name, default_port in SERVICES.items():
+        if not installed(name):
+            say(f"WARNING: marops_{name}.main is not installed (yet); skipping the {name} service")
+            skipped.append(name)
+            continue
+        upper = name.upper()
+        port = int(os.environ.get(f"{upper}_HTTP_PORT", default_port))
+        env = dict(base_env)
+        env.setdefault(f"{upper}_DATABASE_URL", f"postgresql://marops@127.0.0.1:{pg_port}/{name}")
+        say(f"starting {name} on port {port}")
+        services.append(Service(name, port, env))
+
+    if not services:
+        say("no service is installed yet; nothing to run (did `make install` run?)")
+        return 1
+
+    # wait for every /healthz; a child that dies meanwhile fails the start
+    timeout = float(os.environ.get("MAROPS_STARTUP_TIMEOUT", "60"))
+    deadline = time.monotonic() + timeout
+    pending = list(services)
+    while pending and not stop_requested.is_set():
+        for s in list(pending):
+            rc = s.proc.poll()
+            if rc is not None:
+                say(f"ERROR: {s.name} exited with code {rc} during startup (its log is above)")
+                stop_all(services)
+                return 1
+            if s.healthy():
+                say(f"{s.name} is up at {s.url}")
+                pending.remove(s)
+        if pending and time.monotonic() > deadline:
+            say(f"ERROR: {', '.join(s.name for s in pending)} not healthy within {timeout:.0f}s")
+            stop_all(services)
+            return 1
+        time.sleep(0.25)
+    if stop_requested.is_set():
+        stop_all(services)
+        return 130
+
+    secret_file = infra_dir() / "jwt-secret"
+    secret_hint = (
+        "MAROPS_JWT_SECRET=\"$(cat " + os.path.relpath(secret_file, Path.cwd()) + ")\" "
+        if "MAROPS_JWT_SECRET" not in os.environ else ""
+    )
+    lines = ["", "marops is running:"]
+    for s in services:
+        lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs)")
+    for name in skipped:
+        lines.append(f"  {name:<10} not installed yet, skipped")
+    lines += [
+        "",
+        "Mint a bearer token (roles: requester, approver, finance, ops_admin, viewer):",
+        f"  {secret_hint}.venv/bin/marops-token --sub alice --role requester --team growth",
+        "",
+        "Ctrl-C stops the services; `make stop` stops PostgreSQL and Kafka.",
+        "",
+    ]
+    with _print_lock:
+        print("\n".join(lines), flush=True)
+
+    rc = 0
+    while not stop_requested.wait(0.5):
+        dead = [s for s in services if s.proc.poll() is not None]
+        if dead:
+            for s in dead:
+                say(f"ERROR: {s.name} exited with code {s.proc.returncode}; stopping the others")
+            rc = 1
+            break
+    stop_all(services)
+    say("all services stopped")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

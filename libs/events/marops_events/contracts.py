@@ -1,0 +1,279 @@
+"""The v1 event payloads (the ``data`` of the envelope), one frozen model per event.
+
+Rules every model follows (and ``tests/test_contracts.py`` guards):
+- money is ``Money``: a ``Decimal`` amount (serialised as a JSON string, never a float)
+  and an ISO 4217 currency code;
+- times are timezone-aware and normalised to UTC; dates are ISO calendar dates;
+- enums are strict: an unknown value is invalid;
+- unknown extra fields are ignored on read, so producers may add optional fields
+  without breaking consumers. Removing or renaming a field, changing its type or removing
+  an enum value is a breaking change and needs a new event version (a new topic).
+
+Events carry the facts their consumers need, so no consumer has to know another
+service's rules (SPEC section 3): a gate decision says when the gate became actionable,
+its SLA and the brief version it decides; a launch carries its readiness snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Currency = Annotated[
+    str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code", examples=["EUR"])
+]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+UserId = Annotated[str, Field(min_length=1, max_length=200, description="User id (JWT subject)")]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Money(Contract):
+    amount: Decimal = Field(description="Decimal amount, serialised as a string", allow_inf_nan=False)
+    currency: Currency
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _not_float(cls, value: object) -> object:
+        # A JSON number reaches us as a float and would carry binary drift into the ledger.
+        if isinstance(value, float):
+            raise ValueError("money amount must be a decimal string, not a float")
+        return value
+
+
+class Channel(StrEnum):
+    """The fixed set of marketing channels a campaign can run on."""
+
+    email = "email"
+    paid_search = "paid_search"
+    paid_social = "paid_social"
+    organic_social = "organic_social"
+    display = "display"
+    video = "video"
+    content = "content"
+    events = "events"
+    affiliate = "affiliate"
+    print = "print"
+    out_of_home = "out_of_home"
+    sms = "sms"
+    direct_mail = "direct_mail"
+    pr = "pr"
+
+
+class GateKind(StrEnum):
+    """What a gate decides. Budget consumes approvals of ``budget`` gates only."""
+
+    review = "review"
+    budget = "budget"
+
+
+class RejectionKind(StrEnum):
+    changes_requested = "changes_requested"
+    rejected = "rejected"
+
+
+class ReservationRejectionReason(StrEnum):
+    unknown_line = "unknown_line"
+    insufficient_funds = "insufficient_funds"
+    currency_mismatch = "currency_mismatch"
+
+
+class ReleaseReason(StrEnum):
+    cancelled = "cancelled"
+    rejected = "rejected"
+
+
+# --- brief parts -------------------------------------------------------------------
+
+
+class Kpi(Contract):
+    metric: str = Field(min_length=1, examples=["qualified_leads"])
+    target: Decimal = Field(allow_inf_nan=False)
+    unit: str = Field(min_length=1, examples=["leads"])
+    timeframe: str = Field(min_length=1, examples=["90 days after launch"])
+
+
+class TrackingPlan(Contract):
+    campaign_code: str = Field(min_length=1, description="Campaign code / UTM campaign value")
+    utm_convention: str | None = None
+    conversion_events: list[str] = Field(default_factory=list, description="Conversion events or pixels")
+    reporting_destination: str | None = Field(default=None, description="Where results are reported")
+
+
+class Raci(Contract):
+    responsible: list[UserId] = Field(default_factory=list)
+    accountable: UserId | None = None
+    consulted: list[UserId] = Field(default_factory=list)
+    informed: list[UserId] = Field(default_factory=list)
+
+
+class BudgetRequest(Contract):
+    amount: Money
+    budget_line_id: Identifier
+
+
+class KpiResult(Contract):
+    metric: str = Field(min_length=1)
+    target: Decimal | None = Field(default=None, allow_inf_nan=False)
+    actual: Decimal = Field(allow_inf_nan=False)
+    unit: str = Field(min_length=1)
+
+
+class ReadinessSnapshot(Contract):
+    """The facts that made a campaign launchable, as governance saw them at launch."""
+
+    all_gates_approved: bool
+    kpis_with_targets: bool
+    tracking_plan_defined: bool
+    budget_committed: bool
+    committed: Money | None = None
+    open_blocking_risks: int = Field(ge=0, default=0)
+    policy_version: int = Field(ge=1)
+
+
+# --- intake --------------------------------------------------------------------------
+
+
+class BriefSubmitted(Contract):
+    """A complete brief version was submitted; version 1 starts the cycle time clock."""
+
+    campaign_id: Identifier
+    version: int = Field(ge=1)
+    title: str = Field(min_length=1)
+    team: Identifier
+    owner: UserId = Field(description="Accountable user who owns the outcome")
+    requester: UserId = Field(description="Who submitted this version")
+    objective: str = Field(min_length=1)
+    target_audience: str | None = None
+    channels: list[Channel] = Field(min_length=1)
+    target_launch_date: dt.date
+    flight_start: dt.date
+    flight_end: dt.date
+    kpis: list[Kpi] = Field(default_factory=list)
+    tracking_plan: TrackingPlan | None = None
+    budget_request: BudgetRequest
+    raci: Raci = Field(default_factory=Raci)
+
+
+class CampaignCancelled(Contract):
+    campaign_id: Identifier
+    cancelled_by: UserId
+    reason: str | None = None
+
+
+class CampaignCompleted(Contract):
+    campaign_id: Identifier
+    completed_by: UserId
+    results: list[KpiResult] = Field(default_factory=list)
+
+
+# --- governance ----------------------------------------------------------------------
+
+
+class _GateDecision(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1, description="The brief version this decision belongs to")
+    policy_version: int = Field(ge=1)
+    gate_id: Identifier
+    gate_name: str = Field(min_length=1)
+    gate_kind: GateKind
+    gate_position: int = Field(ge=1, description="1-based position among the gates that apply")
+    is_last_gate: bool
+    actionable_at: AwareDatetime = Field(description="When this gate became actionable for this version")
+    sla_hours: int = Field(ge=1)
+    decided_by: UserId
+    amount: Money | None = Field(default=None, description="Requested amount the decision covers")
+
+    @field_validator("actionable_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value.astimezone(dt.UTC)
+
+
+class GateApproved(_GateDecision):
+    approvers: list[UserId] = Field(default_factory=list, description="Everyone who approved")
+
+
+class GateRejected(_GateDecision):
+    kind: RejectionKind
+    reason: str = Field(min_length=1)
+
+
+class CampaignLaunched(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1)
+    launched_by: UserId
+    readiness: ReadinessSnapshot
+
+
+# --- budget --------------------------------------------------------------------------
+
+
+class BudgetReserved(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1)
+    budget_line_id: Identifier
+    amount: Money
+
+
+class BudgetReservationRejected(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1)
+    budget_line_id: Identifier
+    requested: Money
+    reason_code: ReservationRejectionReason
+    reason: str = Field(min_length=1)
+
+
+class BudgetCommitted(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1)
+    budget_line_id: Identifier
+    amount: Money
+
+
+class BudgetReleased(Contract):
+    campaign_id: Identifier
+    budget_line_id: Identifier
+    amount: Money
+    reason: ReleaseReason
+
+
+class SpendRecorded(Contract):
+    """Money actually spent, from the budget API or straight from another system.
+
+    ``(source_system, source_reference)`` identifies the business fact: the same pair
+    counts once whatever the event id. Refunds and corrections are negative amounts that
+    name the original in ``corrects_reference``.
+    """
+
+    campaign_id: Identifier
+    source_system: Identifier = Field(examples=["google-ads"])
+    source_reference: Identifier = Field(examples=["invoice-2026-0042"])
+    amount: Money
+    incurred_on: dt.date
+    budget_line_id: Identifier | None = None
+    corrects_reference: Identifier | None = None
+    description: str | None = None
+
+
+class BudgetReallocated(Contract):
+    from_line_id: Identifier
+    to_line_id: Identifier
+    amount: Money
+    reason: str = Field(min_length=1)
+    reallocated_by: UserId
+
+
+class BudgetThresholdExceeded(Contract):
+    campaign_id: Identifier
+    budget_line_id: Identifier
+    threshold_percent: int = Field(ge=1)
+    committed: Money
+    spent: Money

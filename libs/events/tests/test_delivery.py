@@ -1,0 +1,269 @@
+"""At-least-once delivery with outbox and inbox, against real PostgreSQL and Kafka.
+
+Relays and consumers that must die mid-flight run in their own processes (harness.py)
+and are killed with SIGKILL at the exact point under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from marops_events import contracts as c
+from marops_events import kafka, outbox
+from marops_events.envelope import Envelope
+from marops_events.registry import new_event
+from marops_service import db
+from marops_testkit.kafka import read_topic, wait_for
+
+HARNESS = Path(__file__).with_name("harness.py")
+SPEND_TOPIC = "marops.spend-recorded.v1"
+
+
+def spend(campaign: str = "c-1", ref: str | None = None) -> Envelope:
+    return new_event(
+        c.SpendRecorded(
+            campaign_id=campaign, source_system="test", source_reference=ref or uuid.uuid4().hex,
+            amount=c.Money(amount=Decimal("12.34"), currency="EUR"), incurred_on=dt.date(2026, 5, 1),
+        ),
+        source="marops/test",
+    )
+
+
+@pytest.fixture
+async def database(pg_dsn: str) -> str:
+    await db.apply_migrations(pg_dsn, db.library_migrations())
+    return pg_dsn
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, topic_prefix: str) -> str:
+    await kafka.ensure_topics(kafka_bootstrap, kafka.all_topics(topic_prefix), partitions=3)
+    return topic_prefix
+
+
+class Proc:
+    """A harness process whose stdout lines can be awaited."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen([sys.executable, str(HARNESS), *args], stdout=subprocess.PIPE,
+                                  text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    async def expect(self, line: str, timeout: float = 30.0) -> None:
+        async def read() -> None:
+            while True:
+                got = await asyncio.to_thread(self.p.stdout.readline)
+                if not got:
+                    raise AssertionError(f"harness exited (rc={self.p.poll()}) before printing {line!r}")
+                if got.strip() == line:
+                    return
+
+        await asyncio.wait_for(read(), timeout)
+
+    def kill(self) -> None:
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def append(dsn: str, *events: Envelope) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            for event in events:
+                await outbox.add(conn, event)
+    finally:
+        await conn.close()
+
+
+async def effects(dsn: str) -> dict[uuid.UUID, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT event_id, count(*) AS n FROM effects GROUP BY event_id")
+        return {r["event_id"]: r["n"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def test_outbox_add_refuses_to_run_outside_a_transaction(database: str) -> None:
+    conn = await asyncpg.connect(database)
+    try:
+        with pytest.raises(RuntimeError, match="inside the transaction"):
+            await outbox.add(conn, spend())
+    finally:
+        await conn.close()
+
+
+async def test_rolled_back_event_is_never_published(database: str, topics: str, kafka_bootstrap: str) -> None:
+    rolled_back, committed = spend(ref="rolled-back"), spend(ref="committed")
+    conn = await asyncpg.connect(database)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            async with conn.transaction():
+                await outbox.add(conn, rolled_back)
+                1 / 0  # the state change fails after the event was appended
+    finally:
+        await conn.close()
+    await append(database, committed)
+
+    relay = Proc("relay", database, kafka_bootstrap, topics)
+    try:
+        records = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=2, timeout=8)
+    finally:
+        relay.stop()
+    ids = [Envelope.model_validate_json(r.value).id for r in records]
+    assert ids == [committed.id]
+
+
+async def test_relay_killed_between_publish_and_mark_sent_takes_effect_once(
+    database: str, topics: str, kafka_bootstrap: str
+) -> None:
+    events = [spend(campaign=f"c-{i % 3}") for i in range(5)]
+    await append(database, *events)
+
+    # Hold the rows so the relay publishes them but blocks marking them published.
+    blocker = await asyncpg.connect(database)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT id FROM outbox FOR UPDATE")
+
+    first = Proc("relay", database, kafka_bootstrap, topics)
+    try:
+        published = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=5, timeout=30)
+        assert len(published) == 5
+        first.kill()
+    finally:
+        first.stop()
+        await tx.rollback()
+        await blocker.close()
+
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 5
+    finally:
+        await conn.close()
+
+    second = Proc("relay", database, kafka_bootstrap, topics)
+    consumer = Proc("consumer", database, kafka_bootstrap, topics, topics + "g")
+    try:
+        republished = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=10, timeout=30)
+        assert len(republished) == 10  # every event is on the topic twice
+
+        async def all_applied() -> bool:
+            return len(await effects(database)) == 5
+
+        await wait_for(all_applied, timeout=30)
+    finally:
+        second.stop()
+        consumer.stop()
+    assert await effects(database) == {e.id: 1 for e in events}
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"same-key") -> None:
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_duplicates_and_poison_messages(database: str, topics: str, kafka_bootstrap: str) -> None:
+    a, b, unprocessable = spend(), spend(), spend(campaign="unprocessable-1")
+    invalid = spend().to_dict()
+    invalid["data"]["amount"]["currency"] = "euro"
+    values = [
+        a.to_json(), a.to_json(),                      # duplicate delivery
+        b"\x00not json at all",                        # undecodable
+        json.dumps(invalid).encode(),                  # fails its contract
+        unprocessable.to_json(),                       # the handler refuses it
+        b.to_json(), a.to_json(),                      # later messages, another duplicate
+    ]
+    topic = topics + SPEND_TOPIC
+    await produce(kafka_bootstrap, topic, values)
+
+    consumer = Proc("consumer", database, kafka_bootstrap, topics, topics + "g")
+    try:
+        dead = await read_topic(kafka_bootstrap, topic + ".dlq", count=3, timeout=30)
+
+        async def both_applied() -> bool:
+            return len(await effects(database)) == 2
+
+        await wait_for(both_applied, timeout=30)
+    finally:
+        consumer.stop()
+
+    assert await effects(database) == {a.id: 1, b.id: 1}
+    reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead]
+    assert "value is not JSON" in reasons[0]
+    assert "SpendRecorded failed validation: data.amount.currency" in reasons[1]
+    assert reasons[2] == "campaign marked unprocessable by the test"
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["dlq.original.topic"].decode() == topic
+        assert int(headers["dlq.original.offset"]) >= 0
+        assert headers["dlq.consumer.group"].decode() == topics + "g"
+
+
+async def test_consumer_killed_between_db_commit_and_offset_commit(
+    database: str, topics: str, kafka_bootstrap: str
+) -> None:
+    events = [spend(campaign=f"c-{i}") for i in range(4)]
+    await produce(kafka_bootstrap, topics + SPEND_TOPIC, [e.to_json() for e in events])
+
+    doomed = Proc("consumer", database, kafka_bootstrap, topics, topics + "g", "--hang-before-offset-commit")
+    try:
+        await doomed.expect("committed-db")
+        doomed.kill()
+    finally:
+        doomed.stop()
+    applied_before = await effects(database)
+    assert applied_before  # the database transaction did commit
+
+    survivor = Proc("consumer", database, kafka_bootstrap, topics, topics + "g")
+    try:
+        async def all_applied() -> bool:
+            return len(await effects(database)) == 4
+
+        await wait_for(all_applied, timeout=40)
+
+        async def offsets_committed() -> bool:
+            # The doomed process never committed, so these commits are the survivor's,
+            # made after it re-read (and skipped) the already-applied events.
+            return await committed_total(kafka_bootstrap, topics + "g") == 4
+
+        await wait_for(offsets_committed, timeout=40)
+    finally:
+        survivor.stop()
+    assert await effects(database) == {e.id: 1 for e in events}
+
+
+async def committed_total(bootstrap: str, group: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        await admin.close()

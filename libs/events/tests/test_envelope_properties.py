@@ -1,0 +1,81 @@
+"""Property: any valid SpendRecorded survives to_json/decode exactly (no float drift)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+
+import jsonschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marops_events import contracts as c
+from marops_events import contracts_gen as gen
+from marops_events import registry
+
+CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF", "SEK", "BHD", "XXX"]
+
+identifiers = st.text(min_size=1, max_size=200)
+two_places = st.decimals(
+    min_value=Decimal("-1000000000.00"),
+    max_value=Decimal("1000000000.00"),
+    places=2,
+    allow_nan=False,
+    allow_infinity=False,
+)
+any_finite_decimal = st.decimals(allow_nan=False, allow_infinity=False)
+currencies = st.sampled_from(CURRENCIES) | st.from_regex(r"\A[A-Z]{3}\Z")
+offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
+times = st.datetimes(
+    min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=offsets
+)
+
+
+def spend(amounts: st.SearchStrategy[Decimal]) -> st.SearchStrategy[c.SpendRecorded]:
+    return st.builds(
+        c.SpendRecorded,
+        campaign_id=identifiers,
+        source_system=identifiers,
+        source_reference=identifiers,
+        amount=st.builds(c.Money, amount=amounts, currency=currencies),
+        incurred_on=st.dates(),
+        budget_line_id=st.none() | identifiers,
+        corrects_reference=st.none() | identifiers,
+        description=st.none() | st.text(),
+    )
+
+
+_SCHEMA = gen.event_schema(registry.EVENTS["SpendRecorded"])
+_VALIDATOR = jsonschema.Draft202012Validator(_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _round_trip(data: c.SpendRecorded, time: dt.datetime) -> None:
+    event = registry.new_event(data, source="marops/budget", time=time)
+    wire = event.to_json()
+    decoded = registry.decode(wire)
+
+    assert decoded.data == data
+    assert decoded == event
+    original, received = data.amount.amount, decoded.data.amount.amount
+    assert received == original
+    assert received.as_tuple() == original.as_tuple()  # same digits and exponent: "1.10" stays "1.10"
+    assert decoded.time == time and decoded.time.utcoffset() == dt.timedelta(0)
+
+    raw = json.loads(wire)
+    assert isinstance(raw["data"]["amount"]["amount"], str)
+    assert re.search(gen.DECIMAL_PATTERN, raw["data"]["amount"]["amount"])
+    _VALIDATOR.validate(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=spend(two_places), time=times)
+def test_spend_with_two_decimal_amounts_survives_the_wire_exactly(data: c.SpendRecorded, time: dt.datetime) -> None:
+    _round_trip(data, time)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=spend(any_finite_decimal), time=times)
+def test_spend_with_any_finite_decimal_survives_the_wire_exactly(data: c.SpendRecorded, time: dt.datetime) -> None:
+    _round_trip(data, time)

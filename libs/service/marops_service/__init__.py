@@ -1,0 +1,1 @@
+"""The chassis every marops service runs on. See docs/conventions.md."""

@@ -1,0 +1,89 @@
+"""asyncpg pool and the plain-SQL migrations runner.
+
+Migrations are ``NNN_name.sql`` files applied in order, each in its own transaction,
+and recorded in ``schema_migrations`` per component (the events library, the chassis,
+the service). An applied file whose content changed is an error: write a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK_KEY = 0x6D6967726174  # "migrat"
+
+
+@dataclass(frozen=True)
+class MigrationSet:
+    component: str
+    directory: Path
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for jtype in ("json", "jsonb"):
+        await conn.set_type_codec(jtype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+async def apply_migrations(dsn: str, sets: list[MigrationSet]) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+    applied: list[str] = []
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                component  text NOT NULL,
+                version    text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (component, version)
+            )
+            """
+        )
+        for mset in sets:
+            done = {
+                r["version"]: r["checksum"]
+                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations WHERE component = $1",
+                                          mset.component)
+            }
+            for path in sorted(mset.directory.glob("*.sql")):
+                sql = path.read_text()
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                if path.stem in done:
+                    if done[path.stem] != checksum:
+                        raise RuntimeError(f"migration {mset.component}/{path.name} changed after it was applied")
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (component, version, checksum) VALUES ($1, $2, $3)",
+                        mset.component, path.stem, checksum,
+                    )
+                applied.append(f"{mset.component}/{path.name}")
+                log.info("applied migration %s/%s", mset.component, path.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await conn.close()
+    return applied
+
+
+def library_migrations() -> list[MigrationSet]:
+    """The tables every service has: outbox, inbox, idempotency keys."""
+    import marops_events
+
+    return [
+        MigrationSet("marops_events", Path(marops_events.__file__).parent / "migrations"),
+        MigrationSet("marops_service", Path(__file__).parent / "migrations"),
+    ]

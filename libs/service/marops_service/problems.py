@@ -1,0 +1,130 @@
+"""RFC 9457 problem details for every error a service returns.
+
+Domain code raises ``Problem`` (or a subclass); validation errors list every failing
+field with its path; anything unexpected becomes a logged 500 problem, never a stack
+trace or an HTML page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error with an HTTP status, rendered as application/problem+json."""
+
+    status = 400
+    title = "Bad request"
+    slug: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        slug: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title or self.title)
+        self.headers = headers
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        if slug is not None:
+            self.slug = slug
+        self.errors = errors
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        return problem_body(self.status, self.title, self.detail, slug=self.slug, instance=instance,
+                            errors=self.errors, **self.extensions)
+
+
+class NotFound(Problem):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Forbidden(Problem):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class Unauthorized(Problem):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Conflict(Problem):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Unprocessable(Problem):
+    status, title, slug = 422, "Unprocessable content", "unprocessable"
+
+
+def problem_body(status: int, title: str, detail: str | None = None, *, slug: str | None = None,
+                 instance: str | None = None, errors: list[dict[str, Any]] | None = None,
+                 **extensions: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": f"/problems/{slug}" if slug else "about:blank", "title": title,
+                            "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extensions)
+    return body
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{path, message, type}`` with dotted paths (``body.kpis.0.target``)."""
+    return [
+        {"path": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "invalid"),
+         "type": err.get("type", "value_error")}
+        for err in errors
+    ]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.body(instance=request.url.path), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(problem_body(
+            422, "Validation failed", "The request is invalid; see errors for every field.",
+            slug="validation-error", instance=request.url.path, errors=field_errors(list(exc.errors())),
+        ))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+                 409: "Conflict"}.get(exc.status_code, "HTTP error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(problem_body(exc.status_code, title, detail, instance=request.url.path),
+                                headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(problem_body(500, "Internal error", "An unexpected error occurred.",
+                                             instance=request.url.path))

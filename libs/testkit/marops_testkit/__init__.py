@@ -1,0 +1,11 @@
+"""marops test kit: pytest fixtures for real PostgreSQL and Kafka, and Kafka test helpers.
+
+The fixtures (`infra`, `kafka_bootstrap`, `pg_dsn`, `make_pg_dsn`, `topic_prefix`) are
+registered automatically through the `pytest11` entry point once the package is
+installed; see `marops_testkit.fixtures`. Helpers: `create_topics`, `read_topic`, `wait_for`.
+"""
+
+from marops_testkit.fixtures import Infra
+from marops_testkit.kafka import create_topics, read_topic, wait_for
+
+__all__ = ["Infra", "create_topics", "read_topic", "wait_for"]

@@ -1,0 +1,1 @@
+"""marops budget service."""

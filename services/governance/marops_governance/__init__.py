@@ -1,0 +1,1 @@
+"""marops governance service."""

@@ -1,0 +1,1 @@
+"""marops intake service."""

@@ -1,0 +1,22 @@
+"""The intake service: `uvicorn --factory marops_intake.main:create_app`."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from marops_service.app import create_service_app
+
+from .api import router
+from .handlers import HANDLERS
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or Settings(),
+        title="marops intake",
+        description=__doc__ or "",
+        routers=[router],
+        migrations=Path(__file__).parent / "migrations",
+        handlers=HANDLERS,
+    )

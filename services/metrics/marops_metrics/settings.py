@@ -1,0 +1,12 @@
+"""Metrics settings: environment variables METRICS_<FIELD>, falling back to MAROPS_<FIELD>."""
+
+from pydantic_settings import SettingsConfigDict
+
+from marops_service.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
+
+    service_name: str = "metrics"
+    database_url: str = "postgresql://marops@127.0.0.1:15432/metrics"
