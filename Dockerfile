@@ -14,7 +14,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-RUN python -m venv /opt/venv
+# --upgrade-deps: a current pip. The pip that ships with the base image backtracks into
+# an unsatisfiable old opentelemetry-instrumentation-* release when the instrumentation
+# packages are released out of step (e.g. fastapi 0.66b2 before aiokafka 0.66b2).
+RUN python -m venv --upgrade-deps /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 # The shared libraries first: this layer is the same for all four services, so it is

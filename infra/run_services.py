@@ -18,6 +18,7 @@ import importlib.util
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -53,6 +54,16 @@ def jwt_secret() -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48) + "\n")
     return path.read_text().strip()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def installed(name: str) -> bool:
@@ -156,6 +167,10 @@ def main() -> int:
             continue
         upper = name.upper()
         port = int(os.environ.get(f"{upper}_HTTP_PORT", default_port))
+        if not port_free(port):
+            say(f"ERROR: port {port} for {name} is already in use (another `make run`?); set {upper}_HTTP_PORT")
+            stop_all(services)
+            return 1
         env = dict(base_env)
         env.setdefault(f"{upper}_DATABASE_URL", f"postgresql://marops@127.0.0.1:{pg_port}/{name}")
         say(f"starting {name} on port {port}")
@@ -188,11 +203,11 @@ def main() -> int:
         stop_all(services)
         return 130
 
+    # marops-token reads MAROPS_JWT_SECRET, else .infra/jwt-secret of the current directory
     secret_file = infra_dir() / "jwt-secret"
-    secret_hint = (
-        "MAROPS_JWT_SECRET=\"$(cat " + os.path.relpath(secret_file, Path.cwd()) + ")\" "
-        if "MAROPS_JWT_SECRET" not in os.environ else ""
-    )
+    secret_hint = ""
+    if "MAROPS_JWT_SECRET" not in os.environ and secret_file != REPO_ROOT / ".infra" / "jwt-secret":
+        secret_hint = f'MAROPS_JWT_SECRET="$(cat {secret_file})" '
     lines = ["", "marops is running:"]
     for s in services:
         lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs)")
@@ -200,7 +215,7 @@ def main() -> int:
         lines.append(f"  {name:<10} not installed yet, skipped")
     lines += [
         "",
-        "Mint a bearer token (roles: requester, approver, finance, ops_admin, viewer):",
+        "Mint a bearer token, from the repository root (roles: requester, approver, finance, ops_admin, viewer):",
         f"  {secret_hint}.venv/bin/marops-token --sub alice --role requester --team growth",
         "",
         "Ctrl-C stops the services; `make stop` stops PostgreSQL and Kafka.",

@@ -18,6 +18,10 @@ SPEC services are built from the one Dockerfile, wait for healthy Kafka and Post
 have healthchecks, do not collide on host ports, get their own database, require the JWT
 secret, and the `observability` profile wires the collector to Jaeger. A deliberately
 broken copy of the file is rejected by the same validator, so a green run means something.
+
+The Dockerfile gets static checks (base image, non-root user, HEALTHCHECK, every COPY
+source exists and survives .dockerignore, the CMD names a create_app that exists) and one
+offline build check: every file of each COPY'd package lands in its non-editable install.
 """
 
 from __future__ import annotations

@@ -111,3 +111,22 @@ async def test_wait_for_returns_the_truthy_value_and_fails_with_a_message() -> N
 
     with pytest.raises(AssertionError, match="condition not met within 0.1s: nothing ever.*still nothing"):
         await wait_for(never, timeout=0.1, interval=0.01, message="nothing ever")
+
+
+async def test_wait_for_retries_through_exceptions_and_chains_the_last_one() -> None:
+    attempts = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise LookupError("not there yet")
+        return "there"
+
+    assert await wait_for(flaky, timeout=5, interval=0.01) == "there"
+
+    async def broken() -> None:
+        raise LookupError("never there")
+
+    with pytest.raises(AssertionError, match="never there") as info:
+        await wait_for(broken, timeout=0.1, interval=0.01)
+    assert isinstance(info.value.__cause__, LookupError)

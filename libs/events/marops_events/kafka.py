@@ -30,9 +30,9 @@ def producer(bootstrap_servers: str, *, client_id: str = "marops") -> AIOKafkaPr
     )
 
 
-def consumer(bootstrap_servers: str, group_id: str, *topics: str, client_id: str = "marops") -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
+def consumer(bootstrap_servers: str, group_id: str, *topics: str, client_id: str = "marops",
+             **overrides: object) -> AIOKafkaConsumer:
+    options: dict[str, object] = dict(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
@@ -41,6 +41,8 @@ def consumer(bootstrap_servers: str, group_id: str, *topics: str, client_id: str
         isolation_level="read_committed",
         max_poll_interval_ms=300_000,
     )
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
 
 
 def all_topics(prefix: str = "", *, with_dlq: bool = True) -> list[str]:

@@ -54,7 +54,8 @@ async def main(argv: list[str]) -> None:
     producer = kafka.producer(bootstrap)
     await producer.start()
     runner_cls = HangingRunner if hang else ConsumerRunner
-    runner = runner_cls(pool=pool, consumer_factory=lambda g, *t: kafka.consumer(bootstrap, g, *t),
+    runner = runner_cls(pool=pool, consumer_factory=lambda g, *t: kafka.consumer(
+                            bootstrap, g, *t, session_timeout_ms=6000, heartbeat_interval_ms=1000),
                         producer=producer, group_id=group, handlers={"SpendRecorded": record_effect},
                         topic_prefix=prefix)
     print("consumer-started", flush=True)

@@ -28,6 +28,7 @@ from marops_service import db
 from marops_testkit.kafka import read_topic, wait_for
 
 HARNESS = Path(__file__).with_name("harness.py")
+EFFECTS_SQL = "CREATE TABLE IF NOT EXISTS effects (n bigserial PRIMARY KEY, event_id uuid NOT NULL, subject text NOT NULL)"
 SPEND_TOPIC = "marops.spend-recorded.v1"
 
 
@@ -44,6 +45,11 @@ def spend(campaign: str = "c-1", ref: str | None = None) -> Envelope:
 @pytest.fixture
 async def database(pg_dsn: str) -> str:
     await db.apply_migrations(pg_dsn, db.library_migrations())
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(EFFECTS_SQL)
+    finally:
+        await conn.close()
     return pg_dsn
 
 
@@ -125,10 +131,17 @@ async def test_rolled_back_event_is_never_published(database: str, topics: str, 
     await append(database, committed)
 
     relay = Proc("relay", database, kafka_bootstrap, topics)
+    conn = await asyncpg.connect(database)
     try:
-        records = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=2, timeout=8)
+        async def relay_done() -> bool:
+            return await conn.fetchval("SELECT bool_and(published_at IS NOT NULL) FROM outbox") is True
+
+        await wait_for(relay_done, timeout=30)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+        records = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=2, timeout=3)
     finally:
         relay.stop()
+        await conn.close()
     ids = [Envelope.model_validate_json(r.value).id for r in records]
     assert ids == [committed.id]
 
@@ -150,6 +163,12 @@ async def test_relay_killed_between_publish_and_mark_sent_takes_effect_once(
         published = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=5, timeout=30)
         assert len(published) == 5
         first.kill()
+        # PostgreSQL does not notice a dead client while its statement waits on a lock;
+        # end that orphaned UPDATE as the server would once the connection is found dead.
+        await blocker.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
     finally:
         first.stop()
         await tx.rollback()

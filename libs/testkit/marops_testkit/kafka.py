@@ -97,13 +97,15 @@ async def wait_for(
 ) -> T:
     """Call `predicate` (async or sync) until it returns something truthy; return that.
 
-    An AssertionError raised by the predicate counts as "not yet" (so predicates may use
-    plain asserts); any other exception propagates. On timeout raises AssertionError
-    naming the condition and the last result or assertion.
+    An exception raised by the predicate also counts as "not yet" (so predicates may use
+    plain asserts, or query a table another process has not created yet). On timeout
+    raises AssertionError naming the condition and the last result, chained to the last
+    exception if the predicate raised one.
     """
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
+        error: Exception | None = None
         try:
             result = predicate()
             if inspect.isawaitable(result):
@@ -111,9 +113,9 @@ async def wait_for(
             if result:
                 return result
             last = result
-        except AssertionError as exc:
-            last = exc
+        except Exception as exc:
+            last = error = exc
         if time.monotonic() >= deadline:
             what = message or getattr(predicate, "__qualname__", repr(predicate))
-            raise AssertionError(f"condition not met within {timeout}s: {what} (last: {last!r})")
+            raise AssertionError(f"condition not met within {timeout}s: {what} (last: {last!r})") from error
         await asyncio.sleep(interval)

@@ -1,5 +1,239 @@
 """HTTP API of the budget service: thin routers over the use cases."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from marops_events.envelope import utcnow
+from marops_service.app import Pool
+from marops_service.auth import Principal, Role, require
+from marops_service.problems import Conflict, NotFound, Unprocessable
+
+from . import queries, service
+from . import repository as repo
+from .domain import RuleViolation, Spend
+from .exports import csv_response, wants_csv
+from .schemas import (
+    BudgetLineOut,
+    CampaignBudgetOut,
+    LedgerPage,
+    LineAdjustment,
+    LineChangeOut,
+    MonthOut,
+    NewBudgetLine,
+    NewReallocation,
+    NewSpend,
+    ReallocationOut,
+    SpendRecordedOut,
+)
+from .service import Cause, Rules, UnknownLine
 
 router = APIRouter()
+
+Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance,
+                                                      Role.service))]
+Finance = Annotated[Principal, Depends(require(Role.finance))]
+SpendRecorder = Annotated[Principal, Depends(require(Role.finance, Role.service))]
+LinePath = Annotated[str, Path(min_length=1, max_length=200)]
+Format = Annotated[Literal["json", "csv"] | None, Query(description="csv for a spreadsheet export")]
+
+
+def get_rules(request: Request) -> Rules:
+    return Rules.from_settings(request.app.state.settings)
+
+
+BudgetRules = Annotated[Rules, Depends(get_rules)]
+
+
+@contextmanager
+def problems(unknown_line_status: int = 404) -> Iterator[None]:
+    """Domain refusals as problem+json: state clashes 409, bad input 422, unknown line 404/422."""
+    try:
+        yield
+    except RuleViolation as exc:
+        raise (Conflict if exc.conflict else Unprocessable)(exc.message) from None
+    except UnknownLine as exc:
+        raise (NotFound if unknown_line_status == 404 else Unprocessable)(str(exc)) from None
+
+
+# ------------------------------------------------------------------- budget lines
+
+
+@router.post("/budget-lines", status_code=201, response_model=BudgetLineOut, tags=["budget lines"],
+             summary="Create a budget line (finance)")
+async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: BudgetRules,
+                      response: Response) -> BudgetLineOut:
+    line = service.NewLine(id=body.id or f"bl-{uuid.uuid4().hex[:12]}", name=body.name,
+                           fiscal_year=body.fiscal_year, quarter=body.quarter, team=body.team,
+                           channel=body.channel.value, amount=body.amount.amount, currency=body.amount.currency)
+    with problems():
+        async with pool.acquire() as conn, conn.transaction():
+            row = await service.create_line(conn, line, who.subject, rules)
+    response.headers["Location"] = f"/budget-lines/{line.id}"
+    return queries.line_out(row)
+
+
+@router.get("/budget-lines", response_model=list[BudgetLineOut], tags=["budget lines"],
+            summary="Line balances (JSON, or CSV with ?format=csv)")
+async def list_lines(request: Request, pool: Pool, _: Reader,
+                     fiscal_year: Annotated[int | None, Query(ge=2000, le=2200)] = None,
+                     quarter: Annotated[int | None, Query(ge=1, le=4)] = None,
+                     team: Annotated[str | None, Query(max_length=200)] = None,
+                     channel: Annotated[str | None, Query(max_length=200)] = None,
+                     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+                     format: Format = None) -> object:
+    async with pool.acquire() as conn:
+        rows = await repo.list_line_balances(conn, repo.LineFilter(fiscal_year, quarter, team, channel, currency))
+    if wants_csv(request, format):
+        return csv_response("budget-lines.csv", queries.LINE_CSV_HEADER, map(queries.line_csv_row, rows))
+    return [queries.line_out(r) for r in rows]
+
+
+@router.get("/budget-lines/{line_id}", response_model=BudgetLineOut, tags=["budget lines"])
+async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
+    async with pool.acquire() as conn:
+        row = await repo.line_balance(conn, line_id)
+    if row is None:
+        raise NotFound(f"budget line {line_id!r} does not exist")
+    return queries.line_out(row)
+
+
+@router.post("/budget-lines/{line_id}/adjustments", response_model=BudgetLineOut, tags=["budget lines"],
+             summary="Set a line's amount (finance); never below what it holds and spent")
+async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance) -> BudgetLineOut:
+    with problems():
+        async with pool.acquire() as conn, conn.transaction():
+            row = await service.adjust_line(conn, line_id, body.amount.amount, body.amount.currency, body.reason,
+                                            who.subject)
+    return queries.line_out(row)
+
+
+@router.get("/budget-lines/{line_id}/history", response_model=list[LineChangeOut], tags=["budget lines"],
+            summary="Every change of the line's amount: creation, adjustments, reallocations")
+async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineChangeOut]:
+    async with pool.acquire() as conn:
+        line = await repo.line_balance(conn, line_id)
+        if line is None:
+            raise NotFound(f"budget line {line_id!r} does not exist")
+        return [queries.change_out(r, line["currency"]) for r in await repo.line_history(conn, line_id)]
+
+
+# ------------------------------------------------------------------- reallocations
+
+
+@router.post("/reallocations", status_code=201, response_model=ReallocationOut, tags=["reallocations"],
+             summary="Move money between two lines (finance) -> BudgetReallocated")
+async def reallocate(body: NewReallocation, pool: Pool, who: Finance) -> ReallocationOut:
+    with problems(unknown_line_status=422):
+        async with pool.acquire() as conn, conn.transaction():
+            row = await service.reallocate(conn, body.from_line_id, body.to_line_id, body.amount.amount,
+                                           body.amount.currency, body.reason, who.subject)
+    return queries.reallocation_out(row)
+
+
+@router.get("/reallocations", response_model=list[ReallocationOut], tags=["reallocations"])
+async def list_reallocations(pool: Pool, _: Reader,
+                             budget_line_id: Annotated[str | None, Query(max_length=200)] = None,
+                             ) -> list[ReallocationOut]:
+    async with pool.acquire() as conn:
+        return [queries.reallocation_out(r) for r in await repo.list_reallocations(conn, budget_line_id)]
+
+
+# ------------------------------------------------------------------- spend
+
+
+@router.post("/spend", status_code=201, response_model=SpendRecordedOut, tags=["spend"],
+             summary="Record a spend (finance or a service account) -> SpendRecorded",
+             responses={200: {"description": "Already recorded: the same source reference was sent before"}})
+async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: BudgetRules,
+                       response: Response) -> SpendRecordedOut:
+    spend = Spend(campaign_id=body.campaign_id, source_system=body.source_system,
+                  source_reference=body.source_reference, amount=body.amount.amount, currency=body.amount.currency,
+                  incurred_on=body.incurred_on, budget_line_id=body.budget_line_id,
+                  corrects_reference=body.corrects_reference, description=body.description)
+    with problems():
+        async with pool.acquire() as conn, conn.transaction():
+            result = await service.record_spend(conn, spend, origin="api", event_id=uuid.uuid4(),
+                                                recorded_by=who.subject, cause=Cause(correlation_id=body.campaign_id),
+                                                rules=rules, publish=True)
+    if not result.recorded:
+        if not result.same_fact:
+            raise Conflict(f"spend {body.source_system}/{body.source_reference} was already recorded with "
+                           "different content", slug="spend-reference-conflict")
+        response.status_code = 200
+    return SpendRecordedOut(**queries.spend_fields(result.row), already_recorded=not result.recorded)
+
+
+@router.get("/spend", response_model=LedgerPage, tags=["spend"],
+            summary="The spend ledger (JSON pages, or the whole ledger as CSV with ?format=csv)")
+async def ledger(request: Request, pool: Pool, _: Reader,
+                 campaign_id: Annotated[str | None, Query(max_length=200)] = None,
+                 budget_line_id: Annotated[str | None, Query(max_length=200,
+                                                             description="The line spend counts against")] = None,
+                 source_system: Annotated[str | None, Query(max_length=200)] = None,
+                 attribution: Literal["attributed", "unattributed", "currency_mismatch"] | None = None,
+                 incurred_from: dt.date | None = None,
+                 incurred_to: dt.date | None = None,
+                 cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 format: Format = None) -> object:
+    f = repo.SpendFilter(campaign_id, budget_line_id, source_system, attribution, incurred_from, incurred_to)
+    async with pool.acquire() as conn:
+        if wants_csv(request, format):
+            rows = await repo.list_spend(conn, f)
+            return csv_response("spend-ledger.csv", queries.LEDGER_CSV_HEADER, map(queries.ledger_csv_row, rows))
+        rows = await repo.list_spend(conn, f, after=cursor or 0, limit=limit + 1)
+        totals = await repo.spend_totals(conn, f)
+    page = rows[:limit]
+    return LedgerPage(items=[queries.spend_out(r) for r in page],
+                      next_cursor=str(page[-1]["id"]) if len(rows) > limit else None,
+                      totals=[dict(t) for t in totals])
+
+
+# ------------------------------------------------------------------- reports
+
+
+@router.get("/campaigns/{campaign_id}/budget", response_model=CampaignBudgetOut, tags=["reports"],
+            summary="A campaign's reservation, commitment, spend, variance and pacing")
+async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
+                          _: Reader, rules: BudgetRules,
+                          as_of: Annotated[dt.date | None, Query(description="Pacing date (default today, UTC)")]
+                          = None) -> CampaignBudgetOut:
+    async with pool.acquire() as conn:
+        out = await queries.campaign_budget(conn, campaign_id, as_of or utcnow().date(),
+                                            rules.pacing_tolerance_percent)
+    if out is None:
+        raise NotFound(f"budget knows nothing about campaign {campaign_id!r}")
+    return out
+
+
+@router.get("/reports/monthly", response_model=list[MonthOut], tags=["reports"],
+            summary="Spend per calendar month (of incurrence) and budget line, with running totals")
+async def monthly(request: Request, pool: Pool, _: Reader,
+                  from_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+                  to_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+                  budget_line_id: Annotated[str | None, Query(max_length=200)] = None,
+                  campaign_id: Annotated[str | None, Query(max_length=200)] = None,
+                  team: Annotated[str | None, Query(max_length=200)] = None,
+                  format: Format = None) -> object:
+    f = repo.MonthFilter(_month(from_month), _month(to_month), budget_line_id, campaign_id, team)
+    async with pool.acquire() as conn:
+        rows = await repo.spend_by_month(conn, f)
+    if wants_csv(request, format):
+        return csv_response("spend-by-month.csv", queries.MONTH_CSV_HEADER, map(queries.month_csv_row, rows))
+    return [queries.month_out(r) for r in rows]
+
+
+def _month(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    year, month = value.split("-")
+    if not 1 <= int(year):
+        raise Unprocessable("year must be positive")
+    return dt.date(int(year), int(month), 1)

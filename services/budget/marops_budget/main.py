@@ -1,4 +1,8 @@
-"""The budget service: `uvicorn --factory marops_budget.main:create_app`."""
+"""The budget service: `uvicorn --factory marops_budget.main:create_app`.
+
+Budget lines (the plan), reservations and commitments tied to campaigns, the spend
+ledger fed by the API and by other systems over Kafka, reallocations and variance.
+"""
 
 from pathlib import Path
 
@@ -7,16 +11,18 @@ from fastapi import FastAPI
 from marops_service.app import create_service_app
 
 from .api import router
-from .handlers import HANDLERS
+from .handlers import build_handlers
+from .service import Rules
 from .settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     return create_service_app(
-        settings=settings or Settings(),
+        settings=settings,
         title="marops budget",
         description=__doc__ or "",
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
-        handlers=HANDLERS,
+        handlers=build_handlers(Rules.from_settings(settings)),
     )

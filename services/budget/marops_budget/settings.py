@@ -1,5 +1,6 @@
 """Budget settings: environment variables BUDGET_<FIELD>, falling back to MAROPS_<FIELD>."""
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from marops_service.settings import ServiceSettings
@@ -10,3 +11,18 @@ class Settings(ServiceSettings):
 
     service_name: str = "budget"
     database_url: str = "postgresql://marops@127.0.0.1:15432/budget"
+    http_port: int = 8003
+
+    # Percentages of a campaign's commitment whose crossing publishes BudgetThresholdExceeded
+    # (once each). BUDGET_THRESHOLD_PERCENTS='[80,100,110]'.
+    threshold_percents: list[int] = Field(default_factory=lambda: [80, 100, 110])
+    # How far (percentage points) spend share may drift from the elapsed share of the
+    # flight before a campaign is reported as under- or over-pacing.
+    pacing_tolerance_percent: int = Field(default=10, ge=0, le=100)
+
+    @field_validator("threshold_percents")
+    @classmethod
+    def _positive_unique(cls, value: list[int]) -> list[int]:
+        if any(p < 1 or p > 10_000 for p in value):
+            raise ValueError("threshold percentages must be between 1 and 10000")
+        return sorted(set(value))

@@ -1,5 +1,229 @@
 """HTTP API of the governance service: thin routers over the use cases."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from marops_service.app import Pool
+from marops_service.auth import CurrentPrincipal, Principal, Role, require
+from marops_service.problems import NotFound, Problem, problem_response
+
+from . import repository, service
+from .domain import DecisionRequest, Refusal, RefusalCode
+from .schemas import (
+    Acceptance,
+    DecisionBody,
+    LaunchBody,
+    NewPolicy,
+    NewRisk,
+    RaciBody,
+    RiskChanges,
+    audit_view,
+    campaign_view,
+    gate_view,
+    policy_view,
+    queue_view,
+    readiness_view,
+    risk_view,
+)
 
 router = APIRouter()
+
+CampaignId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+GateId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+OpsAdmin = Annotated[Principal, Depends(require(Role.ops_admin))]
+RiskEditor = Annotated[Principal, Depends(require(Role.requester, Role.approver, Role.finance))]
+RiskDecider = Annotated[Principal, Depends(require(Role.approver))]
+
+REFUSAL_STATUS: dict[RefusalCode, tuple[int, str]] = {
+    RefusalCode.unknown_gate: (404, "Unknown gate"),
+    RefusalCode.gate_not_applicable: (409, "Gate does not apply"),
+    RefusalCode.campaign_cancelled: (409, "Campaign cancelled"),
+    RefusalCode.campaign_launched: (409, "Campaign already launched"),
+    RefusalCode.stale_brief_version: (409, "Stale brief version"),
+    RefusalCode.version_rejected: (409, "Brief version rejected"),
+    RefusalCode.not_current_gate: (409, "Not the current gate"),
+    RefusalCode.four_eyes: (403, "Four-eyes rule"),
+    RefusalCode.no_decision_right: (403, "No decision right"),
+    RefusalCode.amount_limit_exceeded: (403, "Amount limit exceeded"),
+    RefusalCode.budget_not_reserved: (409, "Budget not reserved"),
+    RefusalCode.already_approved: (409, "Already approved"),
+    RefusalCode.launch_forbidden: (403, "Launch forbidden"),
+    RefusalCode.not_ready: (409, "Not ready to launch"),
+    RefusalCode.risk_status: (409, "Risk status does not allow this"),
+    RefusalCode.team_forbidden: (403, "Forbidden"),
+}
+
+
+async def refusal_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refusal)
+    status, title = REFUSAL_STATUS[exc.code]
+    problem = Problem(exc.detail, status=status, title=title, slug=exc.code.value, **exc.extra)
+    return problem_response(problem.body(instance=request.url.path))
+
+
+# --- policy ----------------------------------------------------------------------------
+
+
+@router.get("/policy", tags=["policy"], summary="The policy version in force now")
+async def current_policy(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await repository.policy_row(conn)
+    if row is None:
+        raise NotFound("no policy yet")
+    return policy_view(row)
+
+
+@router.get("/policy/versions", tags=["policy"], summary="Every policy version, oldest first")
+async def policy_versions(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        rows = await repository.policy_rows(conn)
+    return {"items": [policy_view(r) for r in rows]}
+
+
+@router.get("/policy/versions/{version}", tags=["policy"], summary="One policy version")
+async def policy_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool: Pool,
+                         _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await repository.policy_row(conn, version)
+    if row is None:
+        raise NotFound(f"policy version {version} does not exist")
+    return policy_view(row)
+
+
+@router.post("/policy/versions", tags=["policy"], status_code=201,
+             summary="Publish a new policy version (ops_admin); it governs briefs submitted from now on")
+async def new_policy_version(body: NewPolicy, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
+    row = await service.create_policy(pool, actor, body.document(), body.reason, service.utcnow())
+    return policy_view(row)
+
+
+@router.get("/policy/audit", tags=["policy"], summary="Audit trail of policy changes")
+async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        rows = await repository.policy_audit(conn)
+    return {"items": [audit_view(r) for r in rows]}
+
+
+# --- campaigns and gates ---------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}", tags=["gates"], summary="Governance state of a campaign")
+async def get_campaign(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    return campaign_view(await service.campaign(pool, campaign_id), service.utcnow())
+
+
+@router.get("/campaigns/{campaign_id}/gates", tags=["gates"], summary="Gates of the current brief version")
+async def get_gates(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    found = await service.campaign(pool, campaign_id)
+    now = service.utcnow()
+    return {"campaign_id": campaign_id, "brief_version": found.brief.version,
+            "policy_version": found.policy_version, "items": [gate_view(g, now) for g in found.gates]}
+
+
+@router.post("/campaigns/{campaign_id}/gates/{gate_id}/decisions", tags=["gates"], status_code=201,
+             summary="Approve, or reject with a reason and a kind, the gate open for decision")
+async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[DecisionBody, Body()], pool: Pool,
+                 actor: CurrentPrincipal) -> dict[str, Any]:
+    approve = body.decision == "approve"
+    request = DecisionRequest(
+        gate_id=gate_id, brief_version=body.brief_version, approve=approve,
+        kind=None if approve else body.kind,  # type: ignore[union-attr]
+        reason=body.comment if approve else body.reason,  # type: ignore[union-attr]
+    )
+    now = service.utcnow()
+    updated, outcome = await service.decide(pool, campaign_id, request, actor, now)
+    return {
+        "decision_id": str(outcome.decision.id), "decision": body.decision, "gate_id": gate_id,
+        "brief_version": outcome.decision.brief_version, "decided_by": actor.subject,
+        "decided_at": outcome.decision.decided_at,
+        "published": type(outcome.event).__name__ if outcome.event is not None else None,
+        "gate": gate_view(outcome.gate, now), "campaign": campaign_view(updated, now),
+    }
+
+
+@router.get("/queue", tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
+async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
+    now = service.utcnow()
+    items = await service.queue(pool, actor, now)
+    return {"as_of": now, "items": [queue_view(i, now) for i in items]}
+
+
+# --- readiness and launch ----------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}/readiness", tags=["launch"], summary="Every unmet launch condition")
+async def get_readiness(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    found, readiness = await service.readiness(pool, campaign_id)
+    return readiness_view(found, readiness)
+
+
+@router.post("/campaigns/{campaign_id}/launch", tags=["launch"], status_code=201,
+             summary="Launch (owner or ops_admin) when ready; 409 with the unmet conditions otherwise")
+async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
+                 body: Annotated[LaunchBody | None, Body()] = None) -> dict[str, Any]:
+    payload = await service.launch(pool, campaign_id, actor, body.brief_version if body else None,
+                                   service.utcnow())
+    return payload.model_dump(mode="json")
+
+
+# --- RACI ------------------------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Who is responsible, accountable, ...")
+async def get_raci(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    return await service.raci(pool, campaign_id)
+
+
+@router.put("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Replace the RACI (ops_admin)")
+async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
+    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, service.utcnow())
+    return await service.raci(pool, campaign_id)
+
+
+# --- risks -------------------------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}/risks", tags=["risks"], summary="The campaign's risk register")
+async def list_risks(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    found, items = await service.risks(pool, campaign_id)
+    return {"campaign_id": campaign_id, "blocking_risk_score": found.policy.blocking_risk_score,
+            "items": [risk_view(r, found) for r in items]}
+
+
+@router.post("/campaigns/{campaign_id}/risks", tags=["risks"], status_code=201, summary="Register a risk")
+async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: RiskEditor) -> dict[str, Any]:
+    found, created = await service.add_risk(pool, campaign_id, actor, service.utcnow(), **body.model_dump())
+    return risk_view(created, found)
+
+
+@router.patch("/campaigns/{campaign_id}/risks/{risk_id}", tags=["risks"],
+              summary="Change a risk (description, owner, scores, mitigation, status)")
+async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool,
+                      actor: RiskEditor) -> dict[str, Any]:
+    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, service.utcnow(),
+                                               body.changes(), body.reason)
+    return risk_view(updated, found)
+
+
+@router.post("/campaigns/{campaign_id}/risks/{risk_id}/accept", tags=["risks"],
+             summary="Accept a risk: a decision with a reason (approver or ops_admin, never the campaign's own people)")
+async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool,
+                      actor: RiskDecider) -> dict[str, Any]:
+    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, service.utcnow(), body.reason)
+    return risk_view(accepted, found)
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}/audit", tags=["audit"],
+            summary="Immutable audit trail of the campaign, in business-time order")
+async def audit_trail(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    rows = await service.audit_trail(pool, campaign_id)
+    return {"campaign_id": campaign_id, "items": [audit_view(r) for r in rows]}
+

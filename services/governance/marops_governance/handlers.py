@@ -1,5 +1,108 @@
-"""Consumed events -> use cases. Each handler runs inside the consumer's batch transaction."""
+"""Consumed events -> stored facts. Each handler runs inside the consumer's batch transaction.
 
-from marops_events.consumer import Handler
+Handlers only record facts (idempotently per business fact, not just per event id);
+gate state is derived from the facts when read, so a BudgetReserved that overtakes its
+BriefSubmitted, or a duplicate under a new event id, ends in the same state. Imported
+history (``event.is_historical``) is ignored: governance must not open gates for it.
+"""
 
-HANDLERS: dict[str, Handler] = {}
+from __future__ import annotations
+
+import asyncpg
+
+from marops_events import contracts as c
+from marops_events.consumer import Handler, Unprocessable
+from marops_events.envelope import Envelope
+
+from . import repository
+from .domain import BriefVersion, BudgetFact, BudgetFactKind, BudgetRelease, Cancellation, applicable_gates
+from .policy import check_amount
+
+BUDGET = "budget"
+
+
+def _money(value: c.Money) -> c.Money:
+    try:
+        return check_amount(value)
+    except ValueError as exc:
+        raise Unprocessable(f"amount {value.amount} {value.currency}: {exc}") from None
+
+
+async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted]) -> None:
+    if event.is_historical:
+        return
+    data = event.data
+    await repository.lock_campaign(conn, data.campaign_id)
+    policy_version = await repository.policy_in_force(conn, event.time)
+    brief = BriefVersion(
+        campaign_id=data.campaign_id, version=data.version, submitted_at=event.time, requester=data.requester,
+        owner=data.owner, team=data.team, title=data.title, channels=tuple(data.channels),
+        amount=_money(data.budget_request.amount), budget_line_id=data.budget_request.budget_line_id,
+        kpis=tuple(data.kpis), tracking_plan=data.tracking_plan, raci=data.raci,
+        target_launch_date=data.target_launch_date, policy_version=policy_version, event_id=event.id,
+        correlation_id=event.correlationid,
+    )
+    if not await repository.insert_brief_version(conn, brief):
+        return
+    policy = (await repository.policy_documents(conn, [policy_version]))[policy_version]
+    gates = applicable_gates(policy, brief)
+    await repository.audit(conn, campaign_id=data.campaign_id, action="gates_opened", actor=data.requester,
+                           at=event.time, policy_version=policy_version,
+                           details={"brief_version": data.version, "gates": [g.id for g in gates],
+                                    "event_id": str(event.id)})
+
+
+async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled]) -> None:
+    if event.is_historical:
+        return
+    data = event.data
+    await repository.lock_campaign(conn, data.campaign_id)
+    if await repository.insert_cancellation(conn, data.campaign_id,
+                                            Cancellation(event.time, data.cancelled_by, data.reason), event.id):
+        await repository.audit(conn, campaign_id=data.campaign_id, action="gates_closed", actor=data.cancelled_by,
+                               at=event.time, reason=data.reason, details={"event_id": str(event.id)})
+
+
+def _budget_handler(kind: BudgetFactKind) -> Handler:
+    async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
+        if event.is_historical:
+            return
+        data = event.data
+        amount = data.requested if kind is BudgetFactKind.reservation_rejected else data.amount
+        fact = BudgetFact(
+            brief_version=data.brief_version, kind=kind, budget_line_id=data.budget_line_id, amount=_money(amount),
+            occurred_at=event.time, reason_code=getattr(data, "reason_code", None),
+            reason=getattr(data, "reason", None),
+        )
+        await repository.lock_campaign(conn, data.campaign_id)
+        if await repository.upsert_budget_fact(conn, data.campaign_id, fact, event.id):
+            await repository.audit(conn, campaign_id=data.campaign_id, action=f"budget_{kind.value}", actor=BUDGET,
+                                   at=event.time, reason=fact.reason,
+                                   details={"brief_version": data.brief_version, "budget_line_id": data.budget_line_id,
+                                            "amount": amount.model_dump(mode="json"),
+                                            "reason_code": fact.reason_code, "event_id": str(event.id)})
+
+    return handle
+
+
+async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetReleased]) -> None:
+    if event.is_historical:
+        return
+    data = event.data
+    await repository.lock_campaign(conn, data.campaign_id)
+    release = BudgetRelease(_money(data.amount), data.reason.value, event.time)
+    if await repository.insert_release(conn, data.campaign_id, release, data.budget_line_id, event.id):
+        await repository.audit(conn, campaign_id=data.campaign_id, action="budget_released", actor=BUDGET,
+                               at=event.time, reason=data.reason.value,
+                               details={"budget_line_id": data.budget_line_id,
+                                        "amount": data.amount.model_dump(mode="json"), "event_id": str(event.id)})
+
+
+HANDLERS: dict[str, Handler] = {
+    "BriefSubmitted": on_brief_submitted,
+    "CampaignCancelled": on_campaign_cancelled,
+    "BudgetReserved": _budget_handler(BudgetFactKind.reserved),
+    "BudgetReservationRejected": _budget_handler(BudgetFactKind.reservation_rejected),
+    "BudgetCommitted": _budget_handler(BudgetFactKind.committed),
+    "BudgetReleased": on_budget_released,
+}

@@ -1,22 +1,35 @@
-"""The governance service: `uvicorn --factory marops_governance.main:create_app`."""
+"""The governance service: `uvicorn --factory marops_governance.main:create_app`.
+
+Owns the policy (gates, decision rights, SLAs), gate decisions, RACI, the risk register
+and launch authorisation; publishes GateApproved, GateRejected and CampaignLaunched.
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from marops_service.app import create_service_app
+from marops_service.app import Runtime, create_service_app
 
-from .api import router
+from . import service
+from .api import refusal_handler, router
+from .domain import Refusal
 from .handlers import HANDLERS
 from .settings import Settings
 
 
+async def _seed(runtime: Runtime) -> None:
+    await service.seed_policy(runtime.pool)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         settings=settings or Settings(),
         title="marops governance",
         description=__doc__ or "",
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
         handlers=HANDLERS,
+        on_started=_seed,
     )
+    app.add_exception_handler(Refusal, refusal_handler)
+    return app

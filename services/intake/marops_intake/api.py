@@ -1,5 +1,137 @@
 """HTTP API of the intake service: thin routers over the use cases."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, status
+
+from marops_events.contracts import Channel
+from marops_service.app import Pool
+from marops_service.auth import CurrentPrincipal, Principal, Role, require
+
+from .domain.brief import Brief
+from .domain.status import Status
+from .listing import Filters, Sort
+from .schemas import (
+    BriefBody,
+    CampaignDetail,
+    CampaignPage,
+    CancelBody,
+    CheckOut,
+    CompleteBody,
+    DiffOut,
+    VersionOut,
+    VersionSummary,
+)
+from .service import IntakeService
+
+router = APIRouter(tags=["campaigns"])
+
+CampaignId = Annotated[str, Path(min_length=1, max_length=200, description="Campaign id")]
+VersionNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Brief version")]
+Requester = Annotated[Principal, Depends(require(Role.requester))]
+
+
+def get_service(pool: Pool) -> IntakeService:
+    return IntakeService(pool)
+
+
+Service = Annotated[IntakeService, Depends(get_service)]
+
+
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignDetail,
+             summary="Create a campaign with a draft brief (may be incomplete)")
+async def create_campaign(body: BriefBody, who: Requester, service: Service) -> dict[str, Any]:
+    return await service.create(who, body.brief_fields())
+
+
+@router.get("/campaigns", response_model=CampaignPage, summary="List campaigns visible to the caller")
+async def list_campaigns(
+    who: CurrentPrincipal,
+    service: Service,
+    status_: Annotated[list[Status], Query(alias="status", description="repeat for several")] = [],  # noqa: B006
+    team: Annotated[str | None, Query(max_length=200)] = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    channel: Channel | None = None,
+    target_from: Annotated[dt.date | None, Query(description="target launch date on or after")] = None,
+    target_to: Annotated[dt.date | None, Query(description="target launch date on or before")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in the title")] = None,
+    sort: Sort = Sort.last_changed_desc,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> dict[str, Any]:
+    filters = Filters(statuses=tuple(status_), team=team, owner=owner, channel=channel, target_from=target_from,
+                      target_to=target_to, text=q or None)
+    return await service.list(who, filters, sort=sort, cursor=cursor, limit=limit)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignDetail,
+            summary="One campaign: its brief, versions, status history and governance decisions")
+async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
+    return await service.get(who, campaign_id)
+
+
+@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail,
+              summary="Edit the draft brief (fields sent replace the stored ones; null clears)")
+async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrincipal,
+                     service: Service) -> dict[str, Any]:
+    return await service.edit(who, campaign_id, body.brief_fields())
+
+
+@router.get("/campaigns/{campaign_id}/completeness", response_model=CheckOut,
+            summary="Check the draft without submitting: every missing or invalid field")
+async def check_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
+    findings = await service.check(who, campaign_id)
+    return {"complete": not findings, "errors": [f.to_json() for f in findings]}
+
+
+@router.post("/briefs/check", response_model=CheckOut,
+             summary="Check a brief that is not stored (same rules as submission)")
+async def check_brief(body: BriefBody, _: CurrentPrincipal, service: Service) -> dict[str, Any]:
+    findings = service.check_brief(Brief.model_validate(body.brief_fields()))
+    return {"complete": not findings, "errors": [f.to_json() for f in findings]}
+
+
+@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail,
+             summary="Submit the draft as the next version (422 listing what is missing)")
+async def submit(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
+    return await service.submit(who, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignDetail,
+             summary="Cancel the campaign (owner or ops_admin)")
+async def cancel(campaign_id: CampaignId, who: CurrentPrincipal, service: Service,
+                 body: CancelBody | None = None) -> dict[str, Any]:
+    return await service.cancel(who, campaign_id, body.reason if body else None)
+
+
+@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignDetail,
+             summary="Complete a launched campaign with its actual result per KPI (owner or ops_admin)")
+async def complete(campaign_id: CampaignId, body: CompleteBody, who: CurrentPrincipal,
+                   service: Service) -> dict[str, Any]:
+    return await service.complete(who, campaign_id, [r.model_dump() for r in body.results])
+
+
+@router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary],
+            summary="Every submitted version, with what changed from the one before")
+async def list_versions(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> list[dict[str, Any]]:
+    return (await service.get(who, campaign_id))["versions"]
+
+
+@router.get("/campaigns/{campaign_id}/versions/{version}", response_model=VersionOut,
+            summary="One submitted version, exactly as submitted")
+async def get_version(campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal,
+                      service: Service) -> dict[str, Any]:
+    return await service.version(who, campaign_id, version)
+
+
+@router.get("/campaigns/{campaign_id}/versions/{version}/diff", response_model=DiffOut,
+            summary="What changed between two versions (default: from the previous one)")
+async def diff_versions(
+    campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal, service: Service,
+    from_: Annotated[int | None, Query(alias="from", ge=0, le=1_000_000,
+                                       description="older version; 0 is the empty brief")] = None,
+) -> dict[str, Any]:
+    return await service.diff(who, campaign_id, version, from_)

@@ -10,3 +10,4 @@ class Settings(ServiceSettings):
 
     service_name: str = "intake"
     database_url: str = "postgresql://marops@127.0.0.1:15432/intake"
+    http_port: int = 8001

@@ -1,5 +1,125 @@
-"""HTTP API of the metrics service: thin routers over the use cases."""
+"""HTTP API of the metrics service: thin routers over the use cases.
 
-from fastapi import APIRouter
+Every report answers JSON, or CSV with ``?format=csv`` or ``Accept: text/csv``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+
+from marops_events.contracts import Channel
+from marops_service.app import Pool, Runtime, get_runtime
+from marops_service.auth import Principal, Role, require
+from marops_service.problems import Problem
+
+from . import aggregates, service
+from .aggregates import Filters, GroupBy
+from .export import respond
 
 router = APIRouter()
+
+Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
+Admin = Annotated[Principal, Depends(require(Role.ops_admin))]
+Format = Annotated[Literal["json", "csv"] | None, Query(alias="format", description="csv, or Accept: text/csv")]
+Grouping = Annotated[GroupBy | None, Query(description="team, channel (a campaign counts under each of its "
+                                                       "channels) or quarter")]
+
+
+def filters(
+    team: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    channel: Channel | None = None,
+    submitted_from: Annotated[date | None, Query(description="first submission on or after (UTC date)")] = None,
+    submitted_to: Annotated[date | None, Query(description="first submission on or before (UTC date)")] = None,
+    launched_from: Annotated[date | None, Query(description="launch on or after (UTC date)")] = None,
+    launched_to: Annotated[date | None, Query(description="launch on or before (UTC date)")] = None,
+    quarter: Annotated[str | None, Query(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q1"],
+                                         description="of launch for cycle time, of first submission "
+                                                     "otherwise")] = None,
+) -> Filters:
+    errors = [
+        {"path": f"query.{low}", "message": f"{low} is after {high}", "type": "value_error"}
+        for low, high, a, b in (("submitted_from", "submitted_to", submitted_from, submitted_to),
+                                ("launched_from", "launched_to", launched_from, launched_to))
+        if a and b and a > b
+    ]
+    if errors:
+        raise Problem("the date range is empty", status=422, title="Validation failed", slug="validation-error",
+                      errors=errors)
+    return Filters(team=team, channel=channel.value if channel else None, submitted_from=submitted_from,
+                   submitted_to=submitted_to, launched_from=launched_from, launched_to=launched_to,
+                   quarter=quarter)
+
+
+Filtered = Annotated[Filters, Depends(filters)]
+
+
+@router.get("/campaigns", tags=["campaigns"], summary="The campaign table")
+async def campaign_table(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
+    return respond(request, await service.campaign_table(pool, f), fmt, "campaigns")
+
+
+@router.get("/campaigns/{campaign_id}/timeline", tags=["campaigns"],
+            summary="Every event of a campaign in business-time order, with durations between steps")
+async def campaign_timeline(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
+                            _: Reader) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(await service.timeline(pool, campaign_id)))
+
+
+def _grouped(path: str, build: service.GroupedReport, summary: str) -> None:
+    name = path.rsplit("/", 1)[-1]
+
+    async def endpoint(request: Request, pool: Pool, _: Reader, f: Filtered, group_by: Grouping = None,
+                       fmt: Format = None) -> Response:
+        return respond(request, await service.grouped_report(pool, build, f, group_by), fmt,
+                       name if group_by is None else f"{name}-by-{group_by.value}")
+
+    router.add_api_route(path, endpoint, methods=["GET"], tags=["aggregates"], summary=summary,
+                         name=f"aggregate_{name}")
+
+
+_grouped("/aggregates/cycle-time", aggregates.cycle_time,
+         "Cycle time (first submission to launch): count, mean, p50, p90 in hours")
+_grouped("/aggregates/gate-times", aggregates.gate_times,
+         "Time in each gate per approval (p50, p90), with the bottleneck gate")
+_grouped("/aggregates/sla-breaches", aggregates.sla_breaches, "Decisions later than their gate's SLA, per gate")
+_grouped("/aggregates/rework", aggregates.rework, "Rework rate and revisions per brief")
+_grouped("/aggregates/on-time", aggregates.on_time, "On-time launch rate (UTC launch date vs target date)")
+_grouped("/aggregates/data-completeness", aggregates.data_completeness,
+         "Launched campaigns whose launch snapshot had KPIs with targets and a tracking plan")
+_grouped("/aggregates/variance/campaigns", aggregates.variance_by_campaign,
+         "Budget variance per campaign and currency (or per group with group_by)")
+_grouped("/aggregates/variance/months", aggregates.spend_by_month,
+         "Actual spend per calendar month of the incurred date, per currency")
+
+
+@router.get("/aggregates/variance/budget-lines", tags=["aggregates"],
+            summary="Budget variance per budget line and currency")
+async def variance_by_line(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
+    return respond(request, await service.variance_by_line(pool, f), fmt, "variance-budget-lines")
+
+
+@router.get("/summary", tags=["aggregates"], summary="All headline numbers at once")
+async def summary(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
+    return respond(request, await service.summary(pool, f), fmt, "summary")
+
+
+@router.get("/status", tags=["operations"], summary="Freshness: consumer lag and last event time per topic")
+async def status(runtime: Annotated[Runtime, Depends(get_runtime)], _: Reader) -> dict[str, Any]:
+    return await service.freshness(runtime)
+
+
+@router.post("/admin/rebuild", status_code=202, tags=["operations"],
+             summary="Rebuild the read model from the topics and swap it in atomically")
+async def rebuild(runtime: Annotated[Runtime, Depends(get_runtime)], who: Admin) -> dict[str, Any]:
+    return await service.start_rebuild(runtime, who.subject)
+
+
+@router.get("/admin/rebuilds/{run_id}", tags=["operations"], summary="A rebuild run and its outcome")
+async def rebuild_run(run_id: uuid.UUID, pool: Pool, _: Admin) -> dict[str, Any]:
+    return await service.rebuild_run(pool, run_id)

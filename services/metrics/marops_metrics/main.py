@@ -1,6 +1,7 @@
-"""The metrics service: `uvicorn --factory marops_metrics.main:create_app`."""
+"""The metrics service: read models of SPEC section 4, built from every topic.
 
-from pathlib import Path
+`uvicorn --factory marops_metrics.main:create_app`
+"""
 
 from fastapi import FastAPI
 
@@ -8,15 +9,18 @@ from marops_service.app import create_service_app
 
 from .api import router
 from .handlers import HANDLERS
-from .settings import Settings
+from .service import seed_freshness
+from .settings import MIGRATIONS_DIR, Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or Settings(),
         title="marops metrics",
-        description=__doc__ or "",
+        description="Read models for cycle time, gate waits, rework, on-time launch, SLA breaches, budget "
+                    "variance and data completeness, built from every event topic; rebuildable.",
         routers=[router],
-        migrations=Path(__file__).parent / "migrations",
+        migrations=MIGRATIONS_DIR,
         handlers=HANDLERS,
+        on_started=seed_freshness,
     )

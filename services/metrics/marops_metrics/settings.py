@@ -1,8 +1,12 @@
 """Metrics settings: environment variables METRICS_<FIELD>, falling back to MAROPS_<FIELD>."""
 
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from marops_service.settings import ServiceSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 class Settings(ServiceSettings):
@@ -10,3 +14,4 @@ class Settings(ServiceSettings):
 
     service_name: str = "metrics"
     database_url: str = "postgresql://marops@127.0.0.1:15432/metrics"
+    http_port: int = 8004

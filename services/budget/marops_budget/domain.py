@@ -1,0 +1,334 @@
+"""Budget rules as pure functions over facts: no I/O, so every rule is testable alone.
+
+Consumed events are stored as facts; ``next_action`` derives what budget still has to do
+for a campaign from those facts and its current hold. Applying the actions until there
+is none left reaches the same hold whatever order the facts arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from marops_events.contracts import ReleaseReason, ReservationRejectionReason
+
+MAX_ABS_AMOUNT = Decimal("1000000000000000")  # 10^15: far above any budget, far below overflow
+MAX_DECIMALS = 4
+
+
+class RuleViolation(Exception):
+    """A command or event that breaks a budget rule. ``conflict`` is a state clash (409),
+    otherwise the input itself is wrong (422)."""
+
+    def __init__(self, message: str, *, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict
+
+
+class HoldStatus(StrEnum):
+    reserved = "reserved"
+    committed = "committed"
+    released = "released"
+
+
+# ------------------------------------------------------------------- money
+
+
+def amount_problem(amount: Decimal, *, what: str = "amount") -> str | None:
+    """Why an amount cannot be stored, or None."""
+    if not amount.is_finite():
+        return f"{what} must be a finite number"
+    if abs(amount) >= MAX_ABS_AMOUNT:
+        return f"{what} must be below {MAX_ABS_AMOUNT:,} in absolute value"
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
+        return f"{what} must have at most {MAX_DECIMALS} decimal places"
+    return None
+
+
+def require_amount(amount: Decimal, *, what: str = "amount", positive: bool = False,
+                   non_negative: bool = False) -> None:
+    problem = amount_problem(amount, what=what)
+    if problem is None and positive and amount <= 0:
+        problem = f"{what} must be greater than zero"
+    if problem is None and non_negative and amount < 0:
+        problem = f"{what} must not be negative"
+    if problem:
+        raise RuleViolation(problem)
+
+
+# ------------------------------------------------------------------- facts and holds
+
+
+@dataclass(frozen=True)
+class Brief:
+    campaign_id: str
+    version: int
+    budget_line_id: str
+    amount: Decimal
+    currency: str
+    flight_start: dt.date
+    flight_end: dt.date
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What one campaign holds on one line: reserved, committed, or released."""
+
+    campaign_id: str
+    budget_line_id: str
+    brief_version: int
+    amount: Decimal
+    currency: str
+    status: HoldStatus
+
+    @property
+    def active(self) -> bool:
+        return self.status is not HoldStatus.released
+
+
+@dataclass(frozen=True)
+class CampaignFacts:
+    """Everything budget has been told about a campaign (live events only)."""
+
+    campaign_id: str
+    latest_brief: Brief | None = None
+    cancelled: bool = False
+    outright_rejected_versions: frozenset[int] = frozenset()
+    budget_approved_versions: frozenset[int] = frozenset()
+    # brief version -> True if reserved, False if the reservation was refused
+    decisions: Mapping[int, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reserve:
+    brief: Brief
+
+
+@dataclass(frozen=True)
+class Commit:
+    hold: Hold
+
+
+@dataclass(frozen=True)
+class Release:
+    hold: Hold
+    reason: ReleaseReason
+
+
+Action = Reserve | Commit | Release
+
+
+def next_action(facts: CampaignFacts, hold: Hold | None) -> Action | None:
+    """The one thing budget still has to do for this campaign, or None when converged."""
+    holding = hold is not None and hold.active
+    if facts.cancelled:
+        return Release(hold, ReleaseReason.cancelled) if holding else None
+    brief = facts.latest_brief
+    if brief is None:
+        return None
+    if brief.version in facts.outright_rejected_versions:
+        return Release(hold, ReleaseReason.rejected) if holding else None
+    if brief.version not in facts.decisions:
+        return Reserve(brief)
+    if (facts.decisions[brief.version] and brief.version in facts.budget_approved_versions
+            and hold is not None and hold.brief_version == brief.version
+            and hold.status is HoldStatus.reserved):
+        return Commit(hold)
+    return None
+
+
+# ------------------------------------------------------------------- reservations
+
+
+@dataclass(frozen=True)
+class LineState:
+    """A locked budget line as a reservation sees it."""
+
+    id: str
+    currency: str
+    amount: Decimal
+    others_exposure: Decimal  # what every other campaign (and its spend) uses on the line
+    campaign_spent: Decimal  # what this campaign has already spent on the line
+
+    @property
+    def available_to_campaign(self) -> Decimal:
+        return self.amount - self.others_exposure
+
+
+@dataclass(frozen=True)
+class Reserved:
+    hold: Hold
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: ReservationRejectionReason
+    reason: str
+
+
+def decide_reservation(brief: Brief, line: LineState | None) -> Reserved | Refused:
+    """Reserve the requested amount, replacing whatever the campaign held before.
+
+    A campaign uses the larger of what it holds and what it spent, so the line never
+    carries more than its amount once the reservation is in place.
+    """
+    if line is None:
+        return Refused(ReservationRejectionReason.unknown_line,
+                       f"budget line {brief.budget_line_id!r} does not exist")
+    if brief.currency != line.currency:
+        return Refused(ReservationRejectionReason.currency_mismatch,
+                       f"requested {brief.currency} but budget line {line.id!r} is in {line.currency}")
+    needed = max(brief.amount, line.campaign_spent)
+    if needed > line.available_to_campaign:
+        return Refused(ReservationRejectionReason.insufficient_funds,
+                       f"requested {brief.amount} {brief.currency} but budget line {line.id!r} has "
+                       f"{max(line.available_to_campaign, Decimal(0))} {line.currency} available")
+    return Reserved(Hold(brief.campaign_id, line.id, brief.version, brief.amount, brief.currency,
+                         HoldStatus.reserved))
+
+
+def brief_problem(brief: Brief) -> str | None:
+    """Why a submitted brief can never be reserved (it is dead-lettered), or None."""
+    if brief.amount < 0:
+        return "requested budget amount is negative"
+    return amount_problem(brief.amount, what="requested budget amount")
+
+
+# ------------------------------------------------------------------- spend
+
+
+@dataclass(frozen=True)
+class Spend:
+    campaign_id: str
+    source_system: str
+    source_reference: str
+    amount: Decimal
+    currency: str
+    incurred_on: dt.date
+    budget_line_id: str | None = None
+    corrects_reference: str | None = None
+    description: str | None = None
+
+    def same_fact_as(self, other: Spend) -> bool:
+        """A re-sent spend: same business content (description aside)."""
+        return (self.campaign_id, self.amount, self.currency, self.incurred_on, self.budget_line_id,
+                self.corrects_reference) == (other.campaign_id, other.amount, other.currency,
+                                             other.incurred_on, other.budget_line_id, other.corrects_reference)
+
+
+def check_spend(spend: Spend, line_currency: str | None) -> None:
+    """Refuse a spend that can never be recorded. ``line_currency`` is the currency of the
+    line the spend counts against, when that line is already known."""
+    require_amount(spend.amount)
+    if spend.amount == 0:
+        raise RuleViolation("a spend of zero records nothing")
+    if spend.amount < 0 and not spend.corrects_reference:
+        raise RuleViolation("a negative spend (refund or correction) must name corrects_reference")
+    if spend.corrects_reference == spend.source_reference:
+        raise RuleViolation("a spend cannot correct itself")
+    if line_currency is not None and spend.currency != line_currency:
+        raise RuleViolation(f"spend is in {spend.currency} but its budget line is in {line_currency}")
+
+
+def crossed_thresholds(committed: Decimal, spent: Decimal, thresholds: Iterable[int],
+                       already: Iterable[int]) -> list[int]:
+    """Thresholds (percent of the commitment) that spend has reached and nobody was told of."""
+    if committed <= 0:
+        return []
+    done = set(already)
+    return [t for t in sorted(set(thresholds)) if t not in done and spent * 100 >= committed * t]
+
+
+# ------------------------------------------------------------------- plan changes
+
+
+@dataclass(frozen=True)
+class LineBalance:
+    amount: Decimal
+    currency: str
+    exposure: Decimal  # reserved + committed + spend beyond what is held
+
+    @property
+    def available(self) -> Decimal:
+        return self.amount - self.exposure
+
+
+def check_adjustment(line_id: str, balance: LineBalance, new_amount: Decimal, currency: str) -> None:
+    require_amount(new_amount, what="amount", non_negative=True)
+    if currency != balance.currency:
+        raise RuleViolation(f"budget line {line_id!r} is in {balance.currency}, not {currency}")
+    if new_amount < balance.exposure:
+        raise RuleViolation(
+            f"budget line {line_id!r} cannot go below {balance.exposure} {balance.currency} "
+            "(what it has reserved, committed and spent)", conflict=True)
+
+
+def check_reallocation(from_id: str, source: LineBalance, to_id: str, target: LineBalance,
+                       amount: Decimal, currency: str) -> None:
+    require_amount(amount, positive=True)
+    if from_id == to_id:
+        raise RuleViolation("cannot reallocate a line to itself")
+    if source.currency != target.currency:
+        raise RuleViolation(f"lines are in different currencies ({source.currency}, {target.currency})")
+    if currency != source.currency:
+        raise RuleViolation(f"the lines are in {source.currency}, not {currency}")
+    if amount > source.available:
+        raise RuleViolation(
+            f"budget line {from_id!r} has {source.available} {source.currency} available; "
+            f"moving {amount} would take it below what it has reserved and committed", conflict=True)
+
+
+# ------------------------------------------------------------------- reporting
+
+
+class PacingStatus(StrEnum):
+    not_started = "not_started"
+    no_commitment = "no_commitment"
+    underpacing = "underpacing"
+    on_pace = "on_pace"
+    overpacing = "overpacing"
+
+
+@dataclass(frozen=True)
+class Pacing:
+    elapsed_share: Decimal  # share of the flight's days elapsed by as_of (inclusive), 0..1
+    spend_share: Decimal | None  # spent / committed
+    expected_spend: Decimal  # committed * elapsed_share
+    pacing_index: Decimal | None  # spend_share / elapsed_share (1 = exactly on pace)
+    status: PacingStatus
+
+
+def pacing(committed: Decimal, spent: Decimal, flight_start: dt.date, flight_end: dt.date,
+           as_of: dt.date, tolerance_percent: int) -> Pacing:
+    days = max((flight_end - flight_start).days + 1, 1)
+    elapsed_days = min(max((as_of - flight_start).days + 1, 0), days)
+    elapsed = (Decimal(elapsed_days) / Decimal(days)).quantize(Decimal("0.0001"))
+    expected = committed * Decimal(elapsed_days) / Decimal(days)
+    spend_share = (spent / committed).quantize(Decimal("0.0001")) if committed > 0 else None
+    index = (spend_share / elapsed).quantize(Decimal("0.0001")) if spend_share is not None and elapsed > 0 else None
+    if committed <= 0:
+        status = PacingStatus.no_commitment
+    elif elapsed_days == 0:
+        status = PacingStatus.overpacing if spent > 0 else PacingStatus.not_started
+    else:
+        tolerance = Decimal(tolerance_percent) / 100
+        assert spend_share is not None
+        if spend_share > elapsed + tolerance:
+            status = PacingStatus.overpacing
+        elif spend_share < elapsed - tolerance:
+            status = PacingStatus.underpacing
+        else:
+            status = PacingStatus.on_pace
+    return Pacing(elapsed, spend_share, expected.quantize(Decimal("0.01")), index, status)
+
+
+def variance_percent(spent: Decimal, committed: Decimal) -> Decimal | None:
+    """(spent - committed) as a percentage of committed; none when nothing is committed."""
+    if committed == 0:
+        return None
+    return ((spent - committed) * 100 / committed).quantize(Decimal("0.01"))

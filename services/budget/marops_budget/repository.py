@@ -1,0 +1,446 @@
+"""The budget service's SQL. Balances come from the views of migration 001."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from .domain import Brief, CampaignFacts, Hold, HoldStatus, LineBalance, LineState, Spend
+
+Row = asyncpg.Record
+
+# ------------------------------------------------------------------- lines
+
+
+async def insert_line(conn: asyncpg.Connection, *, line_id: str, name: str | None, fiscal_year: int,
+                      quarter: int, team: str, channel: str, amount: Decimal, currency: str,
+                      actor: str) -> bool:
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO budget_lines (id, name, fiscal_year, quarter, team, channel, amount, currency, created_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING true
+        """,
+        line_id, name, fiscal_year, quarter, team, channel, amount, currency, actor,
+    )
+    return bool(inserted)
+
+
+async def lock_lines(conn: asyncpg.Connection, line_ids: list[str]) -> set[str]:
+    """Lock the lines' rows (in id order, so two lockers never deadlock); returns those that exist."""
+    rows = await conn.fetch(
+        "SELECT id FROM budget_lines WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", line_ids)
+    return {r["id"] for r in rows}
+
+
+async def line_balance(conn: asyncpg.Connection, line_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM line_balances WHERE id = $1", line_id)
+
+
+def as_balance(row: Row) -> LineBalance:
+    return LineBalance(amount=row["amount"], currency=row["currency"], exposure=row["exposure"])
+
+
+@dataclass(frozen=True)
+class LineFilter:
+    fiscal_year: int | None = None
+    quarter: int | None = None
+    team: str | None = None
+    channel: str | None = None
+    currency: str | None = None
+
+
+async def list_line_balances(conn: asyncpg.Connection, f: LineFilter) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT * FROM line_balances
+        WHERE ($1::int IS NULL OR fiscal_year = $1)
+          AND ($2::int IS NULL OR quarter = $2)
+          AND ($3::text IS NULL OR team = $3)
+          AND ($4::text IS NULL OR channel = $4)
+          AND ($5::text IS NULL OR currency = $5)
+        ORDER BY fiscal_year, quarter, team, channel, id
+        """,
+        f.fiscal_year, f.quarter, f.team, f.channel, f.currency,
+    )
+
+
+async def set_line_amount(conn: asyncpg.Connection, line_id: str, amount: Decimal) -> None:
+    await conn.execute("UPDATE budget_lines SET amount = $2, updated_at = now() WHERE id = $1", line_id, amount)
+
+
+async def add_line_change(conn: asyncpg.Connection, *, line_id: str, kind: str, delta: Decimal,
+                          amount_after: Decimal, reason: str | None, actor: str,
+                          reallocation_id: uuid.UUID | None = None) -> None:
+    await conn.execute(
+        """
+        INSERT INTO line_changes (budget_line_id, kind, delta, amount_after, reason, actor, reallocation_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        line_id, kind, delta, amount_after, reason, actor, reallocation_id,
+    )
+
+
+async def line_history(conn: asyncpg.Connection, line_id: str) -> list[Row]:
+    return await conn.fetch("SELECT * FROM line_changes WHERE budget_line_id = $1 ORDER BY id", line_id)
+
+
+async def insert_reallocation(conn: asyncpg.Connection, *, reallocation_id: uuid.UUID, from_line_id: str,
+                              to_line_id: str, amount: Decimal, currency: str, reason: str,
+                              actor: str) -> Row:
+    return await conn.fetchrow(
+        """
+        INSERT INTO reallocations (id, from_line_id, to_line_id, amount, currency, reason, reallocated_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        RETURNING *
+        """,
+        reallocation_id, from_line_id, to_line_id, amount, currency, reason, actor,
+    )
+
+
+async def list_reallocations(conn: asyncpg.Connection, line_id: str | None) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT * FROM reallocations
+        WHERE $1::text IS NULL OR from_line_id = $1 OR to_line_id = $1
+        ORDER BY reallocated_at, id
+        """,
+        line_id,
+    )
+
+
+# ------------------------------------------------------------------- campaign facts
+
+
+async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
+    """Serialise everything decided for one campaign (reservations, thresholds)."""
+    await conn.execute("INSERT INTO campaigns (campaign_id) VALUES ($1) ON CONFLICT DO NOTHING", campaign_id)
+    await conn.execute("SELECT 1 FROM campaigns WHERE campaign_id = $1 FOR UPDATE", campaign_id)
+
+
+async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, team: str,
+                       submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO briefs (campaign_id, version, title, team, budget_line_id, amount, currency,
+                            flight_start, flight_end, submitted_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (campaign_id, version) DO NOTHING
+        """,
+        brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
+        brief.flight_start, brief.flight_end, submitted_at, event_id,
+    )
+
+
+async def insert_budget_approval(conn: asyncpg.Connection, *, campaign_id: str, brief_version: int,
+                                 gate_id: str, approved_at: dt.datetime, event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO budget_gate_approvals (campaign_id, brief_version, gate_id, approved_at, event_id)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+        """,
+        campaign_id, brief_version, gate_id, approved_at, event_id,
+    )
+
+
+async def insert_outright_rejection(conn: asyncpg.Connection, *, campaign_id: str, brief_version: int,
+                                    gate_id: str, reason: str, rejected_at: dt.datetime,
+                                    event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO outright_rejections (campaign_id, brief_version, gate_id, reason, rejected_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+        """,
+        campaign_id, brief_version, gate_id, reason, rejected_at, event_id,
+    )
+
+
+async def insert_cancellation(conn: asyncpg.Connection, *, campaign_id: str, cancelled_by: str,
+                              reason: str | None, cancelled_at: dt.datetime, event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO cancellations (campaign_id, cancelled_by, reason, cancelled_at, event_id)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+        """,
+        campaign_id, cancelled_by, reason, cancelled_at, event_id,
+    )
+
+
+def _brief(row: Row) -> Brief:
+    return Brief(campaign_id=row["campaign_id"], version=row["version"], budget_line_id=row["budget_line_id"],
+                 amount=row["amount"], currency=row["currency"], flight_start=row["flight_start"],
+                 flight_end=row["flight_end"])
+
+
+async def current_brief(conn: asyncpg.Connection, campaign_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM current_briefs WHERE campaign_id = $1", campaign_id)
+
+
+async def load_facts(conn: asyncpg.Connection, campaign_id: str) -> CampaignFacts:
+    brief = await current_brief(conn, campaign_id)
+    cancelled = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = $1)",
+                                    campaign_id)
+    rejected = await conn.fetch("SELECT DISTINCT brief_version FROM outright_rejections WHERE campaign_id = $1",
+                                campaign_id)
+    approved = await conn.fetch("SELECT DISTINCT brief_version FROM budget_gate_approvals WHERE campaign_id = $1",
+                                campaign_id)
+    decisions = await conn.fetch("SELECT brief_version, outcome FROM reservation_decisions WHERE campaign_id = $1",
+                                 campaign_id)
+    return CampaignFacts(
+        campaign_id=campaign_id,
+        latest_brief=_brief(brief) if brief else None,
+        cancelled=bool(cancelled),
+        outright_rejected_versions=frozenset(r["brief_version"] for r in rejected),
+        budget_approved_versions=frozenset(r["brief_version"] for r in approved),
+        decisions={r["brief_version"]: r["outcome"] == "reserved" for r in decisions},
+    )
+
+
+async def load_hold(conn: asyncpg.Connection, campaign_id: str) -> Hold | None:
+    row = await conn.fetchrow("SELECT * FROM holds WHERE campaign_id = $1", campaign_id)
+    if row is None:
+        return None
+    return Hold(campaign_id=row["campaign_id"], budget_line_id=row["budget_line_id"],
+                brief_version=row["brief_version"], amount=row["amount"], currency=row["currency"],
+                status=HoldStatus(row["status"]))
+
+
+async def save_hold(conn: asyncpg.Connection, hold: Hold, release_reason: str | None = None) -> None:
+    await conn.execute(
+        """
+        INSERT INTO holds (campaign_id, budget_line_id, brief_version, amount, currency, status, release_reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (campaign_id) DO UPDATE SET
+            budget_line_id = EXCLUDED.budget_line_id, brief_version = EXCLUDED.brief_version,
+            amount = EXCLUDED.amount, currency = EXCLUDED.currency, status = EXCLUDED.status,
+            release_reason = EXCLUDED.release_reason, updated_at = now()
+        """,
+        hold.campaign_id, hold.budget_line_id, hold.brief_version, hold.amount, hold.currency,
+        hold.status.value, release_reason,
+    )
+
+
+async def insert_decision(conn: asyncpg.Connection, brief: Brief, *, reserved: bool,
+                          reason_code: str | None = None, reason: str | None = None) -> None:
+    await conn.execute(
+        """
+        INSERT INTO reservation_decisions (campaign_id, brief_version, budget_line_id, amount, currency,
+                                           outcome, reason_code, reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        """,
+        brief.campaign_id, brief.version, brief.budget_line_id, brief.amount, brief.currency,
+        "reserved" if reserved else "rejected", reason_code, reason,
+    )
+
+
+async def line_state(conn: asyncpg.Connection, line_id: str, campaign_id: str) -> LineState | None:
+    """The line as a reservation for ``campaign_id`` sees it (lock the line first)."""
+    row = await conn.fetchrow(
+        """
+        SELECT l.id, l.currency, l.amount,
+               coalesce((SELECT sum(greatest(e.held, e.spent)) FROM line_exposure e
+                         WHERE e.line_id = l.id AND e.campaign_id <> $2), 0) AS others_exposure,
+               coalesce((SELECT sum(e.spent) FROM line_exposure e
+                         WHERE e.line_id = l.id AND e.campaign_id = $2), 0) AS campaign_spent
+        FROM budget_lines l WHERE l.id = $1
+        """,
+        line_id, campaign_id,
+    )
+    if row is None:
+        return None
+    return LineState(id=row["id"], currency=row["currency"], amount=row["amount"],
+                     others_exposure=row["others_exposure"], campaign_spent=row["campaign_spent"])
+
+
+async def decisions_of(conn: asyncpg.Connection, campaign_id: str) -> list[Row]:
+    return await conn.fetch("SELECT * FROM reservation_decisions WHERE campaign_id = $1 ORDER BY brief_version",
+                            campaign_id)
+
+
+async def hold_row(conn: asyncpg.Connection, campaign_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM holds WHERE campaign_id = $1", campaign_id)
+
+
+async def campaign_known(conn: asyncpg.Connection, campaign_id: str) -> bool:
+    return bool(await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM briefs WHERE campaign_id = $1)
+            OR EXISTS (SELECT 1 FROM spends WHERE campaign_id = $1)
+            OR EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = $1)
+        """,
+        campaign_id,
+    ))
+
+
+# ------------------------------------------------------------------- thresholds
+
+
+async def thresholds_alerted(conn: asyncpg.Connection, campaign_id: str) -> set[int]:
+    rows = await conn.fetch("SELECT threshold_percent FROM threshold_alerts WHERE campaign_id = $1", campaign_id)
+    return {r["threshold_percent"] for r in rows}
+
+
+async def insert_threshold_alert(conn: asyncpg.Connection, *, campaign_id: str, threshold: int, line_id: str,
+                                 committed: Decimal, spent: Decimal, currency: str) -> bool:
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO threshold_alerts (campaign_id, threshold_percent, budget_line_id, committed, spent, currency)
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true
+        """,
+        campaign_id, threshold, line_id, committed, spent, currency,
+    )
+    return bool(inserted)
+
+
+async def campaign_spent(conn: asyncpg.Connection, campaign_id: str, currency: str) -> Decimal:
+    """Spend of a campaign that counts against a line, in ``currency``."""
+    return await conn.fetchval(
+        """
+        SELECT coalesce(sum(amount), 0) FROM spend_ledger
+        WHERE campaign_id = $1 AND currency = $2 AND attribution = 'attributed'
+        """,
+        campaign_id, currency,
+    )
+
+
+async def campaigns_spending_on(conn: asyncpg.Connection, line_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT DISTINCT campaign_id FROM spends WHERE budget_line_id = $1 ORDER BY 1",
+                            line_id)
+    return [r["campaign_id"] for r in rows]
+
+
+# ------------------------------------------------------------------- spend
+
+
+def as_spend(row: Row) -> Spend:
+    return Spend(campaign_id=row["campaign_id"], source_system=row["source_system"],
+                 source_reference=row["source_reference"], amount=row["amount"], currency=row["currency"],
+                 incurred_on=row["incurred_on"], budget_line_id=row["budget_line_id"],
+                 corrects_reference=row["corrects_reference"], description=row["description"])
+
+
+async def find_spend(conn: asyncpg.Connection, source_system: str, source_reference: str) -> Row | None:
+    return await conn.fetchrow(
+        "SELECT * FROM spend_ledger WHERE source_system = $1 AND source_reference = $2",
+        source_system, source_reference)
+
+
+async def counted_line_currency(conn: asyncpg.Connection, campaign_id: str,
+                                budget_line_id: str | None) -> str | None:
+    """Currency of the line a spend would count against, if that line is known yet."""
+    return await conn.fetchval(
+        """
+        SELECT l.currency FROM budget_lines l
+        WHERE l.id = coalesce($2::text, (SELECT budget_line_id FROM current_briefs WHERE campaign_id = $1))
+        """,
+        campaign_id, budget_line_id,
+    )
+
+
+async def insert_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, historical: bool,
+                       event_id: uuid.UUID, recorded_by: str | None) -> bool:
+    """False when the (source_system, source_reference) pair was already recorded."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO spends (source_system, source_reference, campaign_id, amount, currency, incurred_on,
+                            budget_line_id, corrects_reference, description, origin, historical, event_id,
+                            recorded_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (source_system, source_reference) DO NOTHING
+        RETURNING true
+        """,
+        spend.source_system, spend.source_reference, spend.campaign_id, spend.amount, spend.currency,
+        spend.incurred_on, spend.budget_line_id, spend.corrects_reference, spend.description, origin,
+        historical, event_id, recorded_by,
+    )
+    return bool(inserted)
+
+
+@dataclass(frozen=True)
+class SpendFilter:
+    campaign_id: str | None = None
+    budget_line_id: str | None = None  # the line it counts against
+    source_system: str | None = None
+    attribution: str | None = None
+    incurred_from: dt.date | None = None
+    incurred_to: dt.date | None = None
+
+    def sql(self, first: int = 1) -> tuple[str, list[Any]]:
+        n = first
+        where = (f"($%d::text IS NULL OR campaign_id = $%d) AND ($%d::text IS NULL OR line_id = $%d) "
+                 f"AND ($%d::text IS NULL OR source_system = $%d) AND ($%d::text IS NULL OR attribution = $%d) "
+                 f"AND ($%d::date IS NULL OR incurred_on >= $%d) AND ($%d::date IS NULL OR incurred_on <= $%d)"
+                 ) % (n, n, n + 1, n + 1, n + 2, n + 2, n + 3, n + 3, n + 4, n + 4, n + 5, n + 5)
+        return where, [self.campaign_id, self.budget_line_id, self.source_system, self.attribution,
+                       self.incurred_from, self.incurred_to]
+
+
+async def list_spend(conn: asyncpg.Connection, f: SpendFilter, *, after: int = 0,
+                     limit: int | None = None) -> list[Row]:
+    where, args = f.sql(first=3)
+    return await conn.fetch(
+        f"SELECT * FROM spend_ledger WHERE id > $1 AND {where} ORDER BY id LIMIT $2",
+        after, limit, *args,
+    )
+
+
+async def spend_totals(conn: asyncpg.Connection, f: SpendFilter) -> list[Row]:
+    where, args = f.sql()
+    return await conn.fetch(
+        f"""
+        SELECT currency, sum(amount) AS total, count(*) AS entries FROM spend_ledger
+        WHERE {where} GROUP BY currency ORDER BY currency
+        """,
+        *args,
+    )
+
+
+async def campaign_spend_by_attribution(conn: asyncpg.Connection, campaign_id: str) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT attribution, currency, sum(amount) AS total, count(*) AS entries FROM spend_ledger
+        WHERE campaign_id = $1 GROUP BY attribution, currency ORDER BY attribution, currency
+        """,
+        campaign_id,
+    )
+
+
+@dataclass(frozen=True)
+class MonthFilter:
+    from_month: dt.date | None = None
+    to_month: dt.date | None = None
+    budget_line_id: str | None = None
+    campaign_id: str | None = None
+    team: str | None = None
+
+
+async def spend_by_month(conn: asyncpg.Connection, f: MonthFilter) -> list[Row]:
+    """Attributed spend per calendar month of incurrence, per line, with the line's running total."""
+    return await conn.fetch(
+        """
+        WITH monthly AS (
+            SELECT date_trunc('month', s.incurred_on)::date AS month, s.line_id, s.currency,
+                   sum(s.amount) AS spent, count(*) AS entries
+            FROM spend_ledger s JOIN budget_lines l ON l.id = s.line_id
+            WHERE s.attribution = 'attributed'
+              AND ($3::text IS NULL OR s.line_id = $3)
+              AND ($4::text IS NULL OR s.campaign_id = $4)
+              AND ($5::text IS NULL OR l.team = $5)
+            GROUP BY 1, 2, 3
+        )
+        SELECT * FROM (
+            SELECT m.*, sum(m.spent) OVER (PARTITION BY m.line_id ORDER BY m.month) AS cumulative_spent,
+                   l.amount AS line_amount
+            FROM monthly m JOIN budget_lines l ON l.id = m.line_id
+        ) t
+        WHERE ($1::date IS NULL OR month >= $1) AND ($2::date IS NULL OR month <= $2)
+        ORDER BY month, line_id
+        """,
+        f.from_month, f.to_month, f.budget_line_id, f.campaign_id, f.team,
+    )

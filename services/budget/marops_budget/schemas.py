@@ -1,0 +1,184 @@
+"""Request and response bodies of the budget API. Money is always {amount, currency}."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from marops_events.contracts import Channel, Identifier, Money
+
+LineId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
+                              description="Letters, digits and . _ : - (up to 100)", examples=["fy26-q1-growth-search"])]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Request(BaseModel):
+    # Unknown fields are refused, so a client never believes it set something it did not.
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewBudgetLine(Request):
+    id: LineId | None = Field(default=None, description="Chosen by finance; generated when omitted")
+    name: str | None = Field(default=None, max_length=200)
+    fiscal_year: int = Field(ge=2000, le=2200)
+    quarter: int = Field(ge=1, le=4)
+    team: Identifier
+    channel: Channel
+    amount: Money
+
+
+class LineAdjustment(Request):
+    amount: Money = Field(description="The line's new amount (not a delta)")
+    reason: Reason
+
+
+class NewReallocation(Request):
+    from_line_id: Identifier
+    to_line_id: Identifier
+    amount: Money
+    reason: Reason
+
+
+class NewSpend(Request):
+    """The same fields as the SpendRecorded event's data."""
+
+    campaign_id: Identifier
+    source_system: Identifier = Field(examples=["finance-manual"])
+    source_reference: Identifier = Field(examples=["invoice-2026-0042"])
+    amount: Money = Field(description="Negative for a refund or correction (then corrects_reference is required)")
+    incurred_on: dt.date
+    budget_line_id: Identifier | None = Field(default=None, description="Defaults to the campaign's line")
+    corrects_reference: Identifier | None = None
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class BudgetLineOut(BaseModel):
+    id: str
+    name: str | None
+    fiscal_year: int
+    quarter: int
+    team: str
+    channel: str
+    currency: str
+    amount: Money
+    reserved: Money
+    committed: Money
+    spent: Money
+    available: Money = Field(description="amount - (per campaign, the larger of what it holds and what it spent)")
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LineChangeOut(BaseModel):
+    kind: Literal["created", "adjusted", "reallocated_out", "reallocated_in"]
+    delta: Money
+    amount_after: Money
+    reason: str | None
+    actor: str
+    reallocation_id: uuid.UUID | None
+    changed_at: dt.datetime
+
+
+class ReallocationOut(BaseModel):
+    id: uuid.UUID
+    from_line_id: str
+    to_line_id: str
+    amount: Money
+    reason: str
+    reallocated_by: str
+    reallocated_at: dt.datetime
+
+
+class SpendOut(BaseModel):
+    id: int
+    campaign_id: str
+    source_system: str
+    source_reference: str
+    amount: Money
+    incurred_on: dt.date
+    budget_line_id: str | None = Field(description="The line the spend named, if any")
+    counted_on_line_id: str | None = Field(description="The line it counts against, once known")
+    attribution: Literal["attributed", "unattributed", "currency_mismatch"]
+    corrects_reference: str | None
+    description: str | None
+    origin: Literal["api", "kafka"]
+    historical: bool
+    event_id: uuid.UUID
+    recorded_by: str | None
+    recorded_at: dt.datetime
+
+
+class SpendRecordedOut(SpendOut):
+    already_recorded: bool = Field(description="True when this (source_system, source_reference) was known")
+
+
+class CurrencyTotal(BaseModel):
+    currency: str
+    total: Decimal
+    entries: int
+
+
+class LedgerPage(BaseModel):
+    items: list[SpendOut]
+    next_cursor: str | None
+    totals: list[CurrencyTotal] = Field(description="Over every entry matching the filters, not just this page")
+
+
+class DecisionOut(BaseModel):
+    brief_version: int
+    budget_line_id: str
+    requested: Money
+    outcome: Literal["reserved", "rejected"]
+    reason_code: str | None
+    reason: str | None
+    decided_at: dt.datetime
+
+
+class PacingOut(BaseModel):
+    as_of: dt.date
+    flight_start: dt.date
+    flight_end: dt.date
+    elapsed_share: Decimal
+    spend_share: Decimal | None
+    expected_spend_to_date: Money
+    pacing_index: Decimal | None = Field(description="spend_share / elapsed_share; 1 is exactly on pace")
+    status: str
+
+
+class UnattributedOut(BaseModel):
+    attribution: str
+    total: Money
+    entries: int
+
+
+class CampaignBudgetOut(BaseModel):
+    campaign_id: str
+    brief_version: int | None
+    budget_line_id: str | None
+    status: Literal["none", "reserved", "committed", "released"]
+    release_reason: str | None
+    currency: str | None
+    reserved: Money | None
+    committed: Money | None
+    spent: Money | None
+    remaining: Money | None = Field(description="committed - spent")
+    variance: Money | None = Field(description="spent - committed")
+    variance_percent: Decimal | None
+    pacing: PacingOut | None
+    not_counted: list[UnattributedOut] = Field(description="Spend not (yet) counted against a line")
+    reservations: list[DecisionOut]
+    thresholds_alerted: list[int]
+
+
+class MonthOut(BaseModel):
+    month: str = Field(examples=["2026-03"])
+    budget_line_id: str
+    spent: Money
+    entries: int
+    cumulative_spent: Money
+    line_amount: Money

@@ -1,0 +1,569 @@
+"""Stage gates: which gates a brief version passes, where it stands, who may decide, readiness.
+
+Everything here is a pure function of stored facts (brief versions, decisions, budget
+facts, cancellation, launch, risks). State is derived, never stored, so it is the same
+whatever order the events that carried those facts arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from marops_events import contracts as c
+from marops_service.auth import Principal
+
+from .policy import AmountAtLeast, ChannelIn, GateDefinition, PolicyDocument
+
+
+class RefusalCode(StrEnum):
+    unknown_gate = "unknown-gate"
+    gate_not_applicable = "gate-not-applicable"
+    campaign_cancelled = "campaign-cancelled"
+    campaign_launched = "campaign-launched"
+    stale_brief_version = "stale-brief-version"
+    version_rejected = "brief-version-rejected"
+    not_current_gate = "not-current-gate"
+    four_eyes = "four-eyes"
+    no_decision_right = "no-decision-right"
+    amount_limit_exceeded = "amount-limit-exceeded"
+    budget_not_reserved = "budget-not-reserved"
+    already_approved = "already-approved"
+    launch_forbidden = "launch-forbidden"
+    not_ready = "not-ready"
+    risk_status = "risk-status"
+    team_forbidden = "team-forbidden"
+
+
+class Refusal(Exception):
+    """A command the rules refuse; nothing was changed. ``extra`` explains it to the client."""
+
+    def __init__(self, code: RefusalCode, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+# --- facts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BriefVersion:
+    campaign_id: str
+    version: int
+    submitted_at: dt.datetime
+    requester: str
+    owner: str
+    team: str
+    title: str
+    channels: tuple[c.Channel, ...]
+    amount: c.Money
+    budget_line_id: str
+    kpis: tuple[c.Kpi, ...]
+    tracking_plan: c.TrackingPlan | None
+    raci: c.Raci
+    target_launch_date: dt.date
+    policy_version: int
+    event_id: uuid.UUID
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    campaign_id: str
+    brief_version: int
+    gate_id: str
+    policy_version: int
+    approve: bool
+    decided_by: str
+    decided_at: dt.datetime
+    kind: c.RejectionKind | None = None
+    reason: str | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+class BudgetFactKind(StrEnum):
+    reserved = "reserved"
+    reservation_rejected = "reservation_rejected"
+    committed = "committed"
+
+
+@dataclass(frozen=True)
+class BudgetFact:
+    brief_version: int
+    kind: BudgetFactKind
+    budget_line_id: str
+    amount: c.Money
+    occurred_at: dt.datetime
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BudgetRelease:
+    amount: c.Money
+    reason: str
+    released_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    cancelled_at: dt.datetime
+    cancelled_by: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Launch:
+    brief_version: int
+    launched_by: str
+    launched_at: dt.datetime
+    readiness: c.ReadinessSnapshot
+
+
+# --- gates -----------------------------------------------------------------------------
+
+
+def gate_applies(gate: GateDefinition, brief: BriefVersion) -> bool:
+    condition = gate.condition
+    if isinstance(condition, AmountAtLeast):
+        if condition.threshold.currency != brief.amount.currency:
+            return True  # not comparable without a rate: keep the control (see AmountAtLeast)
+        return brief.amount.amount >= condition.threshold.amount
+    if isinstance(condition, ChannelIn):
+        return bool(set(condition.channels) & set(brief.channels))
+    return True
+
+
+def applicable_gates(policy: PolicyDocument, brief: BriefVersion) -> list[GateDefinition]:
+    return [g for g in policy.gates if gate_applies(g, brief)]
+
+
+class GateStatus(StrEnum):
+    open = "open"          # actionable now: every earlier gate is approved
+    waiting = "waiting"    # an earlier gate is not approved yet
+    approved = "approved"
+    rejected = "rejected"
+    closed = "closed"      # the campaign was cancelled before this gate was approved
+
+
+@dataclass(frozen=True)
+class GateState:
+    definition: GateDefinition
+    position: int
+    is_last: bool
+    status: GateStatus
+    actionable_at: dt.datetime | None
+    approvals: tuple[Decision, ...] = ()
+    approved_at: dt.datetime | None = None
+    rejection: Decision | None = None
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+    @property
+    def due_at(self) -> dt.datetime | None:
+        if self.actionable_at is None:
+            return None
+        return self.actionable_at + dt.timedelta(hours=self.definition.sla_hours)
+
+    @property
+    def approvers(self) -> list[str]:
+        return [d.decided_by for d in self.approvals]
+
+    def overdue(self, now: dt.datetime) -> bool:
+        return self.status is GateStatus.open and self.due_at is not None and now > self.due_at
+
+
+def derive_gates(policy: PolicyDocument, brief: BriefVersion, decisions: Iterable[Decision],
+                 cancelled: bool) -> tuple[GateState, ...]:
+    """The gates of one brief version, walked in policy order (SPEC section 4).
+
+    The first gate becomes actionable when the version was submitted, each later one when
+    the previous gate reached its required approvals. A rejection stops the walk: the
+    version is dead until a new one is submitted.
+    """
+    own = sorted((d for d in decisions if d.brief_version == brief.version),
+                 key=lambda d: (d.decided_at, str(d.id)))
+    gates = applicable_gates(policy, brief)
+    states: list[GateState] = []
+    actionable_at: dt.datetime | None = brief.submitted_at
+    for position, gate in enumerate(gates, start=1):
+        is_last = position == len(gates)
+        if actionable_at is None:
+            states.append(GateState(gate, position, is_last,
+                                    GateStatus.closed if cancelled else GateStatus.waiting, None))
+            continue
+        approvals = tuple(d for d in own if d.gate_id == gate.id and d.approve)
+        rejection = next((d for d in own if d.gate_id == gate.id and not d.approve), None)
+        if len(approvals) >= gate.approvals_required:
+            counted = approvals[: gate.approvals_required]
+            approved_at = counted[-1].decided_at
+            states.append(GateState(gate, position, is_last, GateStatus.approved, actionable_at, counted,
+                                    approved_at=approved_at))
+            actionable_at = approved_at
+            continue
+        if rejection is not None:
+            status = GateStatus.rejected
+        else:
+            status = GateStatus.closed if cancelled else GateStatus.open
+        states.append(GateState(gate, position, is_last, status, actionable_at, approvals, rejection=rejection))
+        actionable_at = None
+    return tuple(states)
+
+
+# --- the campaign as governance sees it ------------------------------------------------
+
+
+class CampaignStatus(StrEnum):
+    in_review = "in_review"
+    changes_requested = "changes_requested"
+    rejected = "rejected"
+    approved = "approved"
+    launched = "launched"
+    cancelled = "cancelled"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Budget's answer to the reservation of one brief version."""
+
+    status: Literal["reserved", "rejected", "pending"]
+    amount: c.Money | None = None
+    budget_line_id: str | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    versions: tuple[BriefVersion, ...]   # ascending; the last one is current
+    policy_version: int
+    policy: PolicyDocument               # governs the current version
+    gates: tuple[GateState, ...]         # of the current version
+    decisions: tuple[Decision, ...] = ()  # of every version
+    budget_facts: tuple[BudgetFact, ...] = ()
+    releases: tuple[BudgetRelease, ...] = ()
+    cancellation: Cancellation | None = None
+    launch: Launch | None = None
+
+    @property
+    def brief(self) -> BriefVersion:
+        return self.versions[-1]
+
+    @property
+    def campaign_id(self) -> str:
+        return self.brief.campaign_id
+
+    @property
+    def current_gate(self) -> GateState | None:
+        return next((g for g in self.gates if g.status is GateStatus.open), None)
+
+    @property
+    def rejection(self) -> Decision | None:
+        return next((g.rejection for g in self.gates if g.status is GateStatus.rejected), None)
+
+    @property
+    def all_gates_approved(self) -> bool:
+        return all(g.status is GateStatus.approved for g in self.gates)
+
+    @property
+    def status(self) -> CampaignStatus:
+        if self.cancellation is not None:
+            return CampaignStatus.cancelled
+        if self.launch is not None:
+            return CampaignStatus.launched
+        rejection = self.rejection
+        if rejection is not None:
+            return (CampaignStatus.changes_requested if rejection.kind is c.RejectionKind.changes_requested
+                    else CampaignStatus.rejected)
+        return CampaignStatus.approved if self.all_gates_approved else CampaignStatus.in_review
+
+    def is_party(self, subject: str) -> bool:
+        """Submitted a version or owns the campaign: never a decider on it (four-eyes)."""
+        return any(subject in (v.requester, v.owner) for v in self.versions)
+
+    def reservation(self, version: int | None = None) -> Reservation:
+        version = self.brief.version if version is None else version
+        answers = sorted((f for f in self.budget_facts if f.brief_version == version
+                          and f.kind in (BudgetFactKind.reserved, BudgetFactKind.reservation_rejected)),
+                         key=lambda f: (f.occurred_at, f.kind == BudgetFactKind.reserved))
+        if not answers:
+            return Reservation("pending")
+        last = answers[-1]
+        return Reservation("reserved" if last.kind is BudgetFactKind.reserved else "rejected", last.amount,
+                           last.budget_line_id, last.reason_code, last.reason, last.occurred_at)
+
+    @property
+    def commitment(self) -> BudgetFact | None:
+        """BudgetCommitted for the current version, unless budget released it afterwards."""
+        commits = sorted((f for f in self.budget_facts
+                          if f.kind is BudgetFactKind.committed and f.brief_version == self.brief.version),
+                         key=lambda f: f.occurred_at)
+        if not commits:
+            return None
+        commit = commits[-1]
+        if any(r.released_at >= commit.occurred_at for r in self.releases):
+            return None
+        return commit
+
+
+def build_campaign(versions: Sequence[BriefVersion], policies: dict[int, PolicyDocument],
+                   decisions: Sequence[Decision] = (), budget_facts: Sequence[BudgetFact] = (),
+                   releases: Sequence[BudgetRelease] = (), cancellation: Cancellation | None = None,
+                   launch: Launch | None = None) -> Campaign:
+    ordered = tuple(sorted(versions, key=lambda v: v.version))
+    current = ordered[-1]
+    policy = policies[current.policy_version]
+    return Campaign(
+        versions=ordered, policy_version=current.policy_version, policy=policy,
+        gates=derive_gates(policy, current, decisions, cancelled=cancellation is not None),
+        decisions=tuple(decisions), budget_facts=tuple(budget_facts), releases=tuple(releases),
+        cancellation=cancellation, launch=launch,
+    )
+
+
+# --- decisions -------------------------------------------------------------------------
+
+
+Authority = Literal["decider", "escalation", "over_limit", "none"]
+
+
+def authority(gate: GateState, actor: Principal, amount: c.Money, now: dt.datetime) -> Authority:
+    """What right ``actor`` has on ``gate`` for a request of ``amount``.
+
+    Holders of the escalation role may decide a gate past its SLA, without amount limit:
+    escalation exists so that a stuck approval gets decided by someone with more authority.
+    """
+    matching = [r for r in gate.definition.deciders
+                if (r.role is not None and r.role in actor.roles) or (r.user is not None and r.user == actor.subject)]
+    if any(r.amount_limit is None or (r.amount_limit.currency == amount.currency
+                                      and amount.amount <= r.amount_limit.amount) for r in matching):
+        return "decider"
+    if gate.overdue(now) and gate.definition.escalation_role in actor.roles:
+        return "escalation"
+    return "over_limit" if matching else "none"
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    gate_id: str
+    brief_version: int
+    approve: bool
+    kind: c.RejectionKind | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    decision: Decision
+    gate: GateState                                   # after the decision
+    event: c.GateApproved | c.GateRejected | None     # None while more approvals are needed
+
+
+def decide(campaign: Campaign, request: DecisionRequest, actor: Principal, now: dt.datetime) -> DecisionOutcome:
+    """Check every rule for a gate decision; return the decision and the event it publishes.
+
+    Raises ``Refusal`` without side effects when a rule forbids it.
+    """
+    brief = campaign.brief
+    gate_def = campaign.policy.gate(request.gate_id)
+    if gate_def is None:
+        raise Refusal(RefusalCode.unknown_gate,
+                      f"policy version {campaign.policy_version} has no gate {request.gate_id!r}",
+                      gates=[g.id for g in campaign.gates])
+    if campaign.is_party(actor.subject):
+        raise Refusal(RefusalCode.four_eyes,
+                      f"{actor.subject} submitted or owns campaign {brief.campaign_id} and cannot decide its gates")
+    if campaign.cancellation is not None:
+        raise Refusal(RefusalCode.campaign_cancelled, f"campaign {brief.campaign_id} was cancelled")
+    if campaign.launch is not None:
+        raise Refusal(RefusalCode.campaign_launched, f"campaign {brief.campaign_id} was already launched")
+    if request.brief_version != brief.version:
+        raise Refusal(RefusalCode.stale_brief_version,
+                      f"the decision names brief version {request.brief_version}, "
+                      f"but the current version is {brief.version}", current_brief_version=brief.version)
+    gate = next((g for g in campaign.gates if g.id == request.gate_id), None)
+    if gate is None:
+        raise Refusal(RefusalCode.gate_not_applicable,
+                      f"gate {request.gate_id!r} does not apply to brief version {brief.version}",
+                      gates=[g.id for g in campaign.gates])
+    rejection = campaign.rejection
+    if rejection is not None:
+        raise Refusal(RefusalCode.version_rejected,
+                      f"brief version {brief.version} was rejected at gate {rejection.gate_id!r}; "
+                      "its gates re-open when a new version is submitted")
+    current = campaign.current_gate
+    if gate.status is not GateStatus.open:
+        raise Refusal(RefusalCode.not_current_gate,
+                      f"gate {gate.id!r} is {gate.status.value}; the gate open for decision is "
+                      f"{current.id if current else 'none'!r}", current_gate=current.id if current else None)
+    right = authority(gate, actor, brief.amount, now)
+    if right == "none":
+        raise Refusal(RefusalCode.no_decision_right,
+                      f"{actor.subject} has no decision right on gate {gate.id!r}",
+                      deciders=[r.model_dump(mode="json", exclude_none=True) for r in gate.definition.deciders])
+    if request.approve and right == "over_limit":
+        raise Refusal(RefusalCode.amount_limit_exceeded,
+                      f"{brief.amount.amount} {brief.amount.currency} exceeds the amount limit of "
+                      f"{actor.subject} on gate {gate.id!r}",
+                      requested=brief.amount.model_dump(mode="json"))
+    if request.approve and gate.definition.kind is c.GateKind.budget:
+        reservation = campaign.reservation()
+        if reservation.status != "reserved":
+            extra: dict[str, Any] = {"reservation": {"status": reservation.status}}
+            detail = f"no BudgetReserved for brief version {brief.version} yet"
+            if reservation.status == "rejected":
+                extra["reservation"].update(reason_code=reservation.reason_code, reason=reservation.reason)
+                detail = f"budget rejected the reservation of brief version {brief.version}: {reservation.reason}"
+            raise Refusal(RefusalCode.budget_not_reserved, detail, **extra)
+    if request.approve and actor.subject in gate.approvers:
+        raise Refusal(RefusalCode.already_approved, f"{actor.subject} already approved gate {gate.id!r}")
+
+    decision = Decision(
+        campaign_id=brief.campaign_id, brief_version=brief.version, gate_id=gate.id,
+        policy_version=campaign.policy_version, approve=request.approve, decided_by=actor.subject,
+        decided_at=now, kind=None if request.approve else request.kind,
+        reason=request.reason,
+    )
+    after = next(g for g in derive_gates(campaign.policy, brief, [*campaign.decisions, decision],
+                                         cancelled=False) if g.id == gate.id)
+    common: dict[str, Any] = dict(
+        campaign_id=brief.campaign_id, brief_version=brief.version, policy_version=campaign.policy_version,
+        gate_id=gate.id, gate_name=gate.definition.name, gate_kind=gate.definition.kind,
+        gate_position=gate.position, is_last_gate=gate.is_last, actionable_at=gate.actionable_at,
+        sla_hours=gate.definition.sla_hours, decided_by=actor.subject, amount=brief.amount,
+    )
+    event: c.GateApproved | c.GateRejected | None
+    if not request.approve:
+        if request.kind is None or not (request.reason or "").strip():
+            raise ValueError("a rejection needs a kind and a reason")  # the API validates this first
+        event = c.GateRejected(**common, kind=request.kind, reason=request.reason)
+    elif after.status is GateStatus.approved:
+        event = c.GateApproved(**common, approvers=after.approvers)
+    else:
+        event = None
+    return DecisionOutcome(decision, after, event)
+
+
+# --- launch readiness ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unmet:
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Readiness:
+    unmet: tuple[Unmet, ...]
+    snapshot: c.ReadinessSnapshot
+    blocking_risk_ids: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.unmet
+
+
+def kpis_with_targets(brief: BriefVersion) -> bool:
+    return bool(brief.kpis) and all(k.target is not None and k.metric.strip() for k in brief.kpis)
+
+
+def tracking_plan_defined(brief: BriefVersion) -> bool:
+    plan = brief.tracking_plan
+    return plan is not None and bool(plan.campaign_code.strip())
+
+
+def assess_readiness(campaign: Campaign, blocking_risks: Sequence[tuple[str, int]]) -> Readiness:
+    """Every unmet launch condition, and the facts a launch would carry.
+
+    ``blocking_risks`` are the (id, score) of open risks at or above the policy's blocking
+    score (see ``risks.blocks_launch``).
+    """
+    brief = campaign.brief
+    unmet: list[Unmet] = []
+    if campaign.cancellation is not None:
+        unmet.append(Unmet("campaign_cancelled", "the campaign was cancelled"))
+    if campaign.launch is not None:
+        unmet.append(Unmet("already_launched", f"the campaign was launched at {campaign.launch.launched_at}"))
+    pending = [g for g in campaign.gates if g.status is not GateStatus.approved]
+    if pending:
+        unmet.append(Unmet("gates_not_approved", "not approved for brief version "
+                           f"{brief.version}: " + ", ".join(f"{g.id} ({g.status.value})" for g in pending)))
+    if not kpis_with_targets(brief):
+        unmet.append(Unmet("kpis_missing", "the brief has no KPI with a target"))
+    if not tracking_plan_defined(brief):
+        unmet.append(Unmet("tracking_plan_missing", "the brief has no tracking plan with a campaign code"))
+    commitment = campaign.commitment
+    if commitment is None:
+        unmet.append(Unmet("budget_not_committed", f"no BudgetCommitted for brief version {brief.version}"))
+    if blocking_risks:
+        unmet.append(Unmet("blocking_risks_open",
+                           f"{len(blocking_risks)} open risk(s) at or above score "
+                           f"{campaign.policy.blocking_risk_score}: " + ", ".join(r for r, _ in blocking_risks)))
+    snapshot = c.ReadinessSnapshot(
+        all_gates_approved=not pending, kpis_with_targets=kpis_with_targets(brief),
+        tracking_plan_defined=tracking_plan_defined(brief), budget_committed=commitment is not None,
+        committed=commitment.amount if commitment else None, open_blocking_risks=len(blocking_risks),
+        policy_version=campaign.policy_version,
+    )
+    return Readiness(tuple(unmet), snapshot, tuple(r for r, _ in blocking_risks))
+
+
+def launch(campaign: Campaign, readiness: Readiness, actor: Principal,
+           brief_version: int | None = None) -> c.CampaignLaunched:
+    brief = campaign.brief
+    if actor.subject != brief.owner and not actor.is_admin:
+        raise Refusal(RefusalCode.launch_forbidden,
+                      f"only the campaign owner ({brief.owner}) or ops_admin may launch")
+    if brief_version is not None and brief_version != brief.version:
+        raise Refusal(RefusalCode.stale_brief_version,
+                      f"the launch names brief version {brief_version}, but the current version is {brief.version}",
+                      current_brief_version=brief.version)
+    if not readiness.ready:
+        raise Refusal(RefusalCode.not_ready, "the campaign is not ready to launch",
+                      unmet=[{"code": u.code, "detail": u.detail} for u in readiness.unmet])
+    return c.CampaignLaunched(campaign_id=brief.campaign_id, brief_version=brief.version,
+                              launched_by=actor.subject, readiness=readiness.snapshot)
+
+
+# --- approval queue --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    campaign: Campaign
+    gate: GateState
+    overdue: bool
+    via: Literal["decider", "escalation"]
+    can_approve: bool
+
+
+def approval_queue(campaigns: Iterable[Campaign], actor: Principal, now: dt.datetime) -> list[QueueItem]:
+    """The open gates ``actor`` may decide; overdue first, then by due time.
+
+    A gate past its SLA also lands in the queue of its escalation role.
+    """
+    items: list[QueueItem] = []
+    for campaign in campaigns:
+        gate = campaign.current_gate
+        if gate is None or campaign.cancellation or campaign.launch or campaign.is_party(actor.subject):
+            continue
+        if actor.subject in gate.approvers:
+            continue
+        right = authority(gate, actor, campaign.brief.amount, now)
+        if right == "none":
+            continue
+        items.append(QueueItem(campaign, gate, gate.overdue(now),
+                               "escalation" if right == "escalation" else "decider",
+                               can_approve=right != "over_limit"))
+    return sorted(items, key=lambda i: (not i.overdue, i.gate.due_at, i.campaign.campaign_id))
+

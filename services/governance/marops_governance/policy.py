@@ -1,0 +1,150 @@
+"""Policy as data: the ordered gates a campaign passes, who may decide them, and their SLAs.
+
+A policy document is validated here and stored as a new immutable version; each brief
+version is governed by the policy version in force when it was submitted, so editing the
+policy never changes the rules of a review already under way.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from marops_events.contracts import Channel, GateKind, Money, UserId
+from marops_service.auth import Role
+
+# Large enough for any real budget, small enough that PostgreSQL numeric and JSON stay sane.
+MAX_AMOUNT = Decimal("1e15")
+
+GateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["brief_review"])]
+
+
+def check_amount(money: Money) -> Money:
+    if money.amount < 0 or money.amount >= MAX_AMOUNT:
+        raise ValueError(f"amount must be between 0 and {MAX_AMOUNT:,.0f}")
+    if money.amount.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise ValueError("amount has more than 4 decimal places")
+    return money
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Always(_Strict):
+    type: Literal["always"] = "always"
+
+
+class AmountAtLeast(_Strict):
+    """Applies when the requested amount is at or above the threshold.
+
+    A request in another currency than the threshold's cannot be compared without an
+    exchange rate, so the gate applies: a control is never skipped by changing currency.
+    """
+
+    type: Literal["amount_at_least"] = "amount_at_least"
+    threshold: Money
+
+    @field_validator("threshold")
+    @classmethod
+    def _bounded(cls, value: Money) -> Money:
+        return check_amount(value)
+
+
+class ChannelIn(_Strict):
+    """Applies when the campaign runs on at least one of the channels."""
+
+    type: Literal["channel_in"] = "channel_in"
+    channels: list[Channel] = Field(min_length=1)
+
+
+GateCondition = Annotated[Always | AmountAtLeast | ChannelIn, Field(discriminator="type")]
+
+
+class DecisionRight(_Strict):
+    """Who may decide a gate: one role or one named user, optionally up to an amount.
+
+    ``amount_limit`` caps the requested amount this decider may approve; a request in a
+    different currency is not covered by it. List the same role once per currency to
+    grant limits in several currencies.
+    """
+
+    role: Role | None = None
+    user: UserId | None = None
+    amount_limit: Money | None = None
+
+    @field_validator("amount_limit")
+    @classmethod
+    def _bounded(cls, value: Money | None) -> Money | None:
+        return None if value is None else check_amount(value)
+
+    @model_validator(mode="after")
+    def _exactly_one_holder(self) -> DecisionRight:
+        if (self.role is None) == (self.user is None):
+            raise ValueError("a decision right names exactly one of 'role' or 'user'")
+        return self
+
+
+class GateDefinition(_Strict):
+    id: GateId
+    name: str = Field(min_length=1, max_length=200)
+    kind: GateKind = GateKind.review
+    condition: GateCondition = Field(default_factory=Always)
+    deciders: list[DecisionRight] = Field(min_length=1, max_length=50)
+    approvals_required: int = Field(default=1, ge=1, le=10)
+    sla_hours: int = Field(ge=1, le=24 * 365)
+    escalation_role: Role = Role.ops_admin
+
+
+class PolicyDocument(_Strict):
+    """What ops_admin edits: the gates in order and the risk score that blocks launch."""
+
+    blocking_risk_score: int = Field(default=15, ge=1, le=25,
+                                     description="An open risk scoring at least this blocks launch")
+    gates: list[GateDefinition] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PolicyDocument:
+        ids = [g.id for g in self.gates]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"gate ids must be unique; repeated: {', '.join(duplicates)}")
+        budget = [g for g in self.gates if g.kind is GateKind.budget]
+        # Launch needs BudgetCommitted and budget commits on the budget gate's approval:
+        # without exactly one budget gate that always applies, some campaign could never launch
+        # (or commit twice).
+        if len(budget) != 1:
+            raise ValueError("a policy has exactly one gate of kind 'budget'")
+        if not isinstance(budget[0].condition, Always):
+            raise ValueError("the budget gate must apply always (condition type 'always')")
+        return self
+
+    def gate(self, gate_id: str) -> GateDefinition | None:
+        return next((g for g in self.gates if g.id == gate_id), None)
+
+
+def _limits(role: Role, amount: str) -> list[DecisionRight]:
+    return [DecisionRight(role=role, amount_limit=Money(amount=Decimal(amount), currency=cur))
+            for cur in ("EUR", "USD", "GBP")]
+
+
+PUBLIC_FACING_CHANNELS = [Channel.paid_social, Channel.organic_social, Channel.display, Channel.video,
+                          Channel.out_of_home, Channel.print, Channel.pr]
+
+DEFAULT_POLICY = PolicyDocument(
+    blocking_risk_score=15,
+    gates=[
+        GateDefinition(id="brief_review", name="Brief review", kind=GateKind.review,
+                       deciders=[DecisionRight(role=Role.approver)], sla_hours=48),
+        GateDefinition(id="budget_approval", name="Budget approval", kind=GateKind.budget,
+                       deciders=[*_limits(Role.finance, "100000"), DecisionRight(role=Role.ops_admin)],
+                       sla_hours=72),
+        GateDefinition(id="brand_legal_review", name="Brand and legal review", kind=GateKind.review,
+                       condition=ChannelIn(channels=PUBLIC_FACING_CHANNELS),
+                       deciders=[DecisionRight(role=Role.approver)], sla_hours=72),
+        GateDefinition(id="launch_readiness", name="Launch readiness", kind=GateKind.review,
+                       deciders=[DecisionRight(role=Role.approver)], sla_hours=24),
+    ],
+)

@@ -1,0 +1,352 @@
+"""The SQL of the governance service: facts in, domain objects out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from marops_events import contracts as c
+
+from .domain import (
+    BriefVersion,
+    BudgetFact,
+    BudgetFactKind,
+    BudgetRelease,
+    Campaign,
+    Cancellation,
+    Decision,
+    Launch,
+    build_campaign,
+)
+from .policy import DEFAULT_POLICY, PolicyDocument
+from .risks import Risk, RiskStatus
+
+SEED_EFFECTIVE_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+POLICY_LOCK = 0x676F76706F6C  # "govpol": serialises policy edits so versions are gapless
+
+
+async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
+    """Serialise commands and consumed events of one campaign for the transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('governance:' || $1, 0))", campaign_id)
+
+
+# --- policy ----------------------------------------------------------------------------
+
+
+async def ensure_default_policy(conn: asyncpg.Connection) -> bool:
+    """Seed version 1 with the default policy; True when this call seeded it."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO policy_versions (version, document, effective_from, created_by, reason)
+        VALUES (1, $1::jsonb, $2, 'system', 'default policy')
+        ON CONFLICT (version) DO NOTHING
+        RETURNING true
+        """,
+        DEFAULT_POLICY.model_dump(mode="json"), SEED_EFFECTIVE_FROM,
+    )
+    return bool(inserted)
+
+
+async def policy_in_force(conn: asyncpg.Connection, at: dt.datetime) -> int:
+    version = await conn.fetchval(
+        "SELECT version FROM policy_versions WHERE effective_from <= $1 ORDER BY version DESC LIMIT 1", at)
+    if version is None:
+        await ensure_default_policy(conn)
+        version = 1
+    return int(version)
+
+
+async def policy_row(conn: asyncpg.Connection, version: int | None = None) -> asyncpg.Record | None:
+    if version is None:
+        return await conn.fetchrow("SELECT * FROM policy_versions ORDER BY version DESC LIMIT 1")
+    return await conn.fetchrow("SELECT * FROM policy_versions WHERE version = $1", version)
+
+
+async def policy_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM policy_versions ORDER BY version")
+
+
+async def policy_documents(conn: asyncpg.Connection, versions: Sequence[int]) -> dict[int, PolicyDocument]:
+    rows = await conn.fetch("SELECT version, document FROM policy_versions WHERE version = ANY($1::int[])",
+                            list(set(versions)))
+    return {r["version"]: PolicyDocument.model_validate(r["document"]) for r in rows}
+
+
+async def insert_policy(conn: asyncpg.Connection, document: PolicyDocument, created_by: str, reason: str,
+                        effective_from: dt.datetime) -> int:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", POLICY_LOCK)
+    await ensure_default_policy(conn)
+    return await conn.fetchval(
+        """
+        INSERT INTO policy_versions (version, document, effective_from, created_by, reason)
+        SELECT max(version) + 1, $1::jsonb, $2, $3, $4 FROM policy_versions
+        RETURNING version
+        """,
+        document.model_dump(mode="json"), effective_from, created_by, reason,
+    )
+
+
+# --- consumed facts --------------------------------------------------------------------
+
+
+async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) -> bool:
+    """Record a submitted version; False when it was already known (a duplicate)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO brief_versions (campaign_id, version, submitted_at, requester, owner, team, title, channels,
+            amount, currency, budget_line_id, kpis, tracking_plan, raci, target_launch_date, policy_version,
+            event_id, correlation_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16, $17, $18)
+        ON CONFLICT (campaign_id, version) DO NOTHING
+        RETURNING true
+        """,
+        brief.campaign_id, brief.version, brief.submitted_at, brief.requester, brief.owner, brief.team,
+        brief.title, [ch.value for ch in brief.channels], brief.amount.amount, brief.amount.currency,
+        brief.budget_line_id, [k.model_dump(mode="json") for k in brief.kpis],
+        brief.tracking_plan.model_dump(mode="json") if brief.tracking_plan else None,
+        brief.raci.model_dump(mode="json"), brief.target_launch_date, brief.policy_version, brief.event_id,
+        brief.correlation_id,
+    )
+    return bool(inserted)
+
+
+async def insert_cancellation(conn: asyncpg.Connection, campaign_id: str, cancellation: Cancellation,
+                              event_id: uuid.UUID) -> bool:
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO cancellations (campaign_id, cancelled_at, cancelled_by, reason, event_id)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (campaign_id) DO NOTHING
+        RETURNING true
+        """,
+        campaign_id, cancellation.cancelled_at, cancellation.cancelled_by, cancellation.reason, event_id,
+    )
+    return bool(inserted)
+
+
+async def upsert_budget_fact(conn: asyncpg.Connection, campaign_id: str, fact: BudgetFact,
+                             event_id: uuid.UUID) -> bool:
+    """Keep the latest answer of each kind per version (by business time, not arrival).
+
+    True when the fact is new or newer than the one kept.
+    """
+    changed = await conn.fetchval(
+        """
+        INSERT INTO budget_facts (campaign_id, brief_version, kind, budget_line_id, amount, currency,
+            reason_code, reason, occurred_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (campaign_id, brief_version, kind) DO UPDATE SET
+            budget_line_id = EXCLUDED.budget_line_id, amount = EXCLUDED.amount, currency = EXCLUDED.currency,
+            reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, occurred_at = EXCLUDED.occurred_at,
+            event_id = EXCLUDED.event_id
+        WHERE EXCLUDED.occurred_at > budget_facts.occurred_at
+        RETURNING true
+        """,
+        campaign_id, fact.brief_version, fact.kind.value, fact.budget_line_id, fact.amount.amount,
+        fact.amount.currency, fact.reason_code, fact.reason, fact.occurred_at, event_id,
+    )
+    return bool(changed)
+
+
+async def insert_release(conn: asyncpg.Connection, campaign_id: str, release: BudgetRelease,
+                         budget_line_id: str, event_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval(
+        """
+        INSERT INTO budget_releases (campaign_id, released_at, reason, budget_line_id, amount, currency, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (campaign_id, released_at, reason) DO NOTHING
+        RETURNING true
+        """,
+        campaign_id, release.released_at, release.reason, budget_line_id, release.amount.amount,
+        release.amount.currency, event_id,
+    ))
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+def _brief(row: asyncpg.Record) -> BriefVersion:
+    return BriefVersion(
+        campaign_id=row["campaign_id"], version=row["version"], submitted_at=row["submitted_at"],
+        requester=row["requester"], owner=row["owner"], team=row["team"], title=row["title"],
+        channels=tuple(c.Channel(ch) for ch in row["channels"]),
+        amount=c.Money(amount=row["amount"], currency=row["currency"]), budget_line_id=row["budget_line_id"],
+        kpis=tuple(c.Kpi.model_validate(k) for k in row["kpis"]),
+        tracking_plan=c.TrackingPlan.model_validate(row["tracking_plan"]) if row["tracking_plan"] else None,
+        raci=c.Raci.model_validate(row["raci"]), target_launch_date=row["target_launch_date"],
+        policy_version=row["policy_version"], event_id=row["event_id"], correlation_id=row["correlation_id"],
+    )
+
+
+def _decision(row: asyncpg.Record) -> Decision:
+    return Decision(
+        id=row["id"], campaign_id=row["campaign_id"], brief_version=row["brief_version"], gate_id=row["gate_id"],
+        policy_version=row["policy_version"], approve=row["approve"], decided_by=row["decided_by"],
+        decided_at=row["decided_at"], kind=c.RejectionKind(row["rejection_kind"]) if row["rejection_kind"] else None,
+        reason=row["reason"],
+    )
+
+
+async def load_campaigns(conn: asyncpg.Connection, campaign_ids: Sequence[str]) -> dict[str, Campaign]:
+    """Every fact of these campaigns, derived into their current state. Unsubmitted ones are absent."""
+    ids = list(dict.fromkeys(campaign_ids))
+    if not ids:
+        return {}
+    by: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for row in await conn.fetch("SELECT * FROM brief_versions WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["versions"].append(_brief(row))
+    if not by:
+        return {}
+    for row in await conn.fetch("SELECT * FROM gate_decisions WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["decisions"].append(_decision(row))
+    for row in await conn.fetch("SELECT * FROM budget_facts WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["budget"].append(BudgetFact(
+            brief_version=row["brief_version"], kind=BudgetFactKind(row["kind"]), budget_line_id=row["budget_line_id"],
+            amount=c.Money(amount=row["amount"], currency=row["currency"]), occurred_at=row["occurred_at"],
+            reason_code=row["reason_code"], reason=row["reason"]))
+    for row in await conn.fetch("SELECT * FROM budget_releases WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["releases"].append(BudgetRelease(
+            amount=c.Money(amount=row["amount"], currency=row["currency"]), reason=row["reason"],
+            released_at=row["released_at"]))
+    for row in await conn.fetch("SELECT * FROM cancellations WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["cancellation"].append(Cancellation(row["cancelled_at"], row["cancelled_by"],
+                                                                   row["reason"]))
+    for row in await conn.fetch("SELECT * FROM launches WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["launch"].append(Launch(row["brief_version"], row["launched_by"], row["launched_at"],
+                                                       c.ReadinessSnapshot.model_validate(row["readiness"])))
+    policies = await policy_documents(conn, [v.policy_version for facts in by.values() for v in facts["versions"]])
+    campaigns: dict[str, Campaign] = {}
+    for campaign_id, facts in by.items():
+        if not facts["versions"]:
+            continue
+        campaigns[campaign_id] = build_campaign(
+            facts["versions"], policies, decisions=facts["decisions"], budget_facts=facts["budget"],
+            releases=facts["releases"], cancellation=next(iter(facts["cancellation"]), None),
+            launch=next(iter(facts["launch"]), None),
+        )
+    return campaigns
+
+
+async def load_campaign(conn: asyncpg.Connection, campaign_id: str) -> Campaign | None:
+    return (await load_campaigns(conn, [campaign_id])).get(campaign_id)
+
+
+async def campaigns_in_review(conn: asyncpg.Connection) -> dict[str, Campaign]:
+    """Campaigns that may have an open gate: submitted, neither cancelled nor launched."""
+    ids = await conn.fetch(
+        """
+        SELECT DISTINCT b.campaign_id FROM brief_versions b
+        WHERE NOT EXISTS (SELECT 1 FROM cancellations x WHERE x.campaign_id = b.campaign_id)
+          AND NOT EXISTS (SELECT 1 FROM launches l WHERE l.campaign_id = b.campaign_id)
+        """
+    )
+    return await load_campaigns(conn, [r["campaign_id"] for r in ids])
+
+
+async def insert_decision(conn: asyncpg.Connection, decision: Decision) -> None:
+    await conn.execute(
+        """
+        INSERT INTO gate_decisions (id, campaign_id, brief_version, gate_id, policy_version, approve,
+            rejection_kind, reason, decided_by, decided_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        """,
+        decision.id, decision.campaign_id, decision.brief_version, decision.gate_id, decision.policy_version,
+        decision.approve, decision.kind.value if decision.kind else None, decision.reason, decision.decided_by,
+        decision.decided_at,
+    )
+
+
+async def insert_launch(conn: asyncpg.Connection, campaign_id: str, launch: Launch) -> None:
+    await conn.execute(
+        """
+        INSERT INTO launches (campaign_id, brief_version, launched_by, launched_at, readiness)
+        VALUES ($1, $2, $3, $4, $5::jsonb)
+        """,
+        campaign_id, launch.brief_version, launch.launched_by, launch.launched_at,
+        launch.readiness.model_dump(mode="json"),
+    )
+
+
+# --- RACI ------------------------------------------------------------------------------
+
+
+async def latest_raci_edit(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM raci_edits WHERE campaign_id = $1 ORDER BY edited_at DESC, id DESC LIMIT 1", campaign_id)
+
+
+async def insert_raci_edit(conn: asyncpg.Connection, campaign_id: str, raci: c.Raci, edited_by: str,
+                           edited_at: dt.datetime, reason: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO raci_edits (campaign_id, raci, edited_by, edited_at, reason) VALUES ($1, $2::jsonb, $3, $4, $5)",
+        campaign_id, raci.model_dump(mode="json"), edited_by, edited_at, reason,
+    )
+
+
+# --- risks -----------------------------------------------------------------------------
+
+
+def _risk(row: asyncpg.Record) -> Risk:
+    return Risk(
+        id=row["id"], campaign_id=row["campaign_id"], description=row["description"], owner=row["owner"],
+        probability=row["probability"], impact=row["impact"], mitigation=row["mitigation"],
+        status=RiskStatus(row["status"]), created_by=row["created_by"], created_at=row["created_at"],
+        updated_at=row["updated_at"], accepted_by=row["accepted_by"], accepted_at=row["accepted_at"],
+        acceptance_reason=row["acceptance_reason"],
+    )
+
+
+async def risks_of(conn: asyncpg.Connection, campaign_id: str) -> list[Risk]:
+    rows = await conn.fetch("SELECT * FROM risks WHERE campaign_id = $1 ORDER BY created_at, id", campaign_id)
+    return [_risk(r) for r in rows]
+
+
+async def risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid.UUID) -> Risk | None:
+    row = await conn.fetchrow("SELECT * FROM risks WHERE campaign_id = $1 AND id = $2", campaign_id, risk_id)
+    return _risk(row) if row else None
+
+
+async def save_risk(conn: asyncpg.Connection, r: Risk) -> None:
+    await conn.execute(
+        """
+        INSERT INTO risks (id, campaign_id, description, owner, probability, impact, mitigation, status,
+            created_by, created_at, updated_at, accepted_by, accepted_at, acceptance_reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        ON CONFLICT (id) DO UPDATE SET
+            description = EXCLUDED.description, owner = EXCLUDED.owner, probability = EXCLUDED.probability,
+            impact = EXCLUDED.impact, mitigation = EXCLUDED.mitigation, status = EXCLUDED.status,
+            updated_at = EXCLUDED.updated_at, accepted_by = EXCLUDED.accepted_by,
+            accepted_at = EXCLUDED.accepted_at, acceptance_reason = EXCLUDED.acceptance_reason
+        """,
+        r.id, r.campaign_id, r.description, r.owner, r.probability, r.impact, r.mitigation, r.status.value,
+        r.created_by, r.created_at, r.updated_at, r.accepted_by, r.accepted_at, r.acceptance_reason,
+    )
+
+
+# --- audit -----------------------------------------------------------------------------
+
+
+async def audit(conn: asyncpg.Connection, *, action: str, actor: str, at: dt.datetime,
+                campaign_id: str | None = None, reason: str | None = None, policy_version: int | None = None,
+                details: dict[str, Any] | None = None) -> None:
+    await conn.execute(
+        """
+        INSERT INTO audit_log (campaign_id, action, actor, at, reason, policy_version, details)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+        """,
+        campaign_id, action, actor, at, reason, policy_version, json.loads(json.dumps(details or {}, default=str)),
+    )
+
+
+async def audit_of(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM audit_log WHERE campaign_id = $1 ORDER BY at, id", campaign_id)
+
+
+async def policy_audit(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM audit_log WHERE campaign_id IS NULL ORDER BY id")

@@ -1,0 +1,232 @@
+"""Use cases: load the facts, let the domain decide, save, and publish through the outbox.
+
+Each command runs in one transaction holding the campaign's advisory lock, so a decision
+and a consumed event of the same campaign never interleave, and a refusal (raised by the
+domain before anything is written) leaves no trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import asyncpg
+
+from marops_events import contracts as c
+from marops_events import outbox, registry
+from marops_events.envelope import Envelope
+from marops_service.auth import Principal
+from marops_service.problems import NotFound
+
+from . import domain, repository
+from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
+from .policy import PolicyDocument
+from .risks import Risk, accept_risk, blocking, new_risk, update_risk
+
+SOURCE = "marops/governance"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _campaign(conn: asyncpg.Connection, campaign_id: str, *, lock: bool = False) -> Campaign:
+    if lock:
+        await repository.lock_campaign(conn, campaign_id)
+    campaign = await repository.load_campaign(conn, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no brief has been submitted for campaign {campaign_id}")
+    return campaign
+
+
+def _event(campaign: Campaign, payload: Any, time: dt.datetime) -> Envelope:
+    brief = campaign.brief
+    return registry.new_event(payload, source=SOURCE, time=time, correlation_id=brief.correlation_id,
+                              causation_id=str(brief.event_id))
+
+
+# --- policy ----------------------------------------------------------------------------
+
+
+async def create_policy(pool: asyncpg.Pool, actor: Principal, document: PolicyDocument, reason: str,
+                        now: dt.datetime) -> asyncpg.Record:
+    async with pool.acquire() as conn, conn.transaction():
+        version = await repository.insert_policy(conn, document, actor.subject, reason, now)
+        await repository.audit(conn, action="policy_changed", actor=actor.subject, at=now, reason=reason,
+                               policy_version=version, details={"document": document.model_dump(mode="json")})
+        row = await repository.policy_row(conn, version)
+        assert row is not None
+        return row
+
+
+async def seed_policy(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        if await repository.ensure_default_policy(conn):
+            await repository.audit(conn, action="policy_seeded", actor="system", at=utcnow(),
+                                   reason="default policy", policy_version=1)
+
+
+# --- gate decisions ----------------------------------------------------------------------
+
+
+async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest, actor: Principal,
+                 now: dt.datetime) -> tuple[Campaign, DecisionOutcome]:
+    async with pool.acquire() as conn, conn.transaction():
+        campaign = await _campaign(conn, campaign_id, lock=True)
+        outcome = domain.decide(campaign, request, actor, now)
+        decision = outcome.decision
+        await repository.insert_decision(conn, decision)
+        action = ("gate_approved" if outcome.event is not None else "gate_approval_recorded") \
+            if decision.approve else "gate_rejected"
+        await repository.audit(
+            conn, campaign_id=campaign_id, action=action, actor=actor.subject, at=now, reason=decision.reason,
+            policy_version=decision.policy_version,
+            details={"gate_id": decision.gate_id, "brief_version": decision.brief_version,
+                     "decision": "approve" if decision.approve else "reject",
+                     "kind": decision.kind.value if decision.kind else None,
+                     "approvals": outcome.gate.approvers,
+                     "approvals_required": outcome.gate.definition.approvals_required},
+        )
+        if outcome.event is not None:
+            await outbox.add(conn, _event(campaign, outcome.event, now))
+        updated = await repository.load_campaign(conn, campaign_id)
+        assert updated is not None
+        return updated, outcome
+
+
+async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:
+    async with pool.acquire() as conn:
+        campaigns = await repository.campaigns_in_review(conn)
+    return domain.approval_queue(campaigns.values(), actor, now)
+
+
+async def campaign(pool: asyncpg.Pool, campaign_id: str) -> Campaign:
+    async with pool.acquire() as conn:
+        return await _campaign(conn, campaign_id)
+
+
+# --- readiness and launch ----------------------------------------------------------------
+
+
+async def _readiness(conn: asyncpg.Connection, campaign: Campaign) -> tuple[Readiness, list[Risk]]:
+    risks = await repository.risks_of(conn, campaign.campaign_id)
+    return domain.assess_readiness(campaign, blocking(risks, campaign.policy.blocking_risk_score)), risks
+
+
+async def readiness(pool: asyncpg.Pool, campaign_id: str) -> tuple[Campaign, Readiness]:
+    async with pool.acquire() as conn:
+        found = await _campaign(conn, campaign_id)
+        return found, (await _readiness(conn, found))[0]
+
+
+async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_version: int | None,
+                 now: dt.datetime) -> c.CampaignLaunched:
+    async with pool.acquire() as conn, conn.transaction():
+        found = await _campaign(conn, campaign_id, lock=True)
+        ready, _ = await _readiness(conn, found)
+        payload = domain.launch(found, ready, actor, brief_version)
+        await repository.insert_launch(conn, campaign_id, domain.Launch(payload.brief_version, actor.subject, now,
+                                                                        payload.readiness))
+        await repository.audit(conn, campaign_id=campaign_id, action="campaign_launched", actor=actor.subject,
+                               at=now, policy_version=found.policy_version,
+                               details={"brief_version": payload.brief_version,
+                                        "readiness": payload.readiness.model_dump(mode="json")})
+        await outbox.add(conn, _event(found, payload, now))
+        return payload
+
+
+# --- RACI --------------------------------------------------------------------------------
+
+
+async def raci(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
+    """The latest RACI by business time: the brief's own, unless ops_admin edited it since."""
+    async with pool.acquire() as conn:
+        found = await _campaign(conn, campaign_id)
+        edit = await repository.latest_raci_edit(conn, campaign_id)
+    brief = found.brief
+    if edit is not None and edit["edited_at"] >= brief.submitted_at:
+        return {"campaign_id": campaign_id, "raci": c.Raci.model_validate(edit["raci"]).model_dump(mode="json"),
+                "source": "edited", "updated_by": edit["edited_by"], "updated_at": edit["edited_at"],
+                "reason": edit["reason"]}
+    return {"campaign_id": campaign_id, "raci": brief.raci.model_dump(mode="json"), "source": "brief",
+            "brief_version": brief.version, "updated_by": brief.requester, "updated_at": brief.submitted_at}
+
+
+async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Principal, reason: str | None,
+                    now: dt.datetime) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        found = await _campaign(conn, campaign_id, lock=True)
+        await repository.insert_raci_edit(conn, campaign_id, new, actor.subject, now, reason)
+        await repository.audit(conn, campaign_id=campaign_id, action="raci_changed", actor=actor.subject, at=now,
+                               reason=reason, policy_version=found.policy_version,
+                               details={"raci": new.model_dump(mode="json")})
+
+
+# --- risks -------------------------------------------------------------------------------
+
+
+async def risks(pool: asyncpg.Pool, campaign_id: str) -> tuple[Campaign, list[Risk]]:
+    async with pool.acquire() as conn:
+        found = await _campaign(conn, campaign_id)
+        return found, await repository.risks_of(conn, campaign_id)
+
+
+def _risk_details(r: Risk) -> dict[str, Any]:
+    return {"risk_id": str(r.id), "description": r.description, "owner": r.owner, "probability": r.probability,
+            "impact": r.impact, "score": r.score, "mitigation": r.mitigation, "status": r.status.value}
+
+
+async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, now: dt.datetime,
+                   **fields: Any) -> tuple[Campaign, Risk]:
+    async with pool.acquire() as conn, conn.transaction():
+        found = await _campaign(conn, campaign_id, lock=True)
+        created = new_risk(found, actor, now, **fields)
+        await repository.save_risk(conn, created)
+        await repository.audit(conn, campaign_id=campaign_id, action="risk_created", actor=actor.subject, at=now,
+                               policy_version=found.policy_version, details=_risk_details(created))
+        return found, created
+
+
+async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid.UUID) -> tuple[Campaign, Risk]:
+    found = await _campaign(conn, campaign_id, lock=True)
+    existing = await repository.risk(conn, campaign_id, risk_id)
+    if existing is None:
+        raise NotFound(f"campaign {campaign_id} has no risk {risk_id}")
+    return found, existing
+
+
+async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal,
+                      now: dt.datetime, changes: dict[str, Any], reason: str | None) -> tuple[Campaign, Risk]:
+    async with pool.acquire() as conn, conn.transaction():
+        found, existing = await _locked_risk(conn, campaign_id, risk_id)
+        updated, diff = update_risk(existing, found, actor, now, changes)
+        if diff:
+            await repository.save_risk(conn, updated)
+            await repository.audit(conn, campaign_id=campaign_id, action="risk_updated", actor=actor.subject,
+                                   at=now, reason=reason, policy_version=found.policy_version,
+                                   details={"risk_id": str(risk_id), "changes": diff, "score": updated.score})
+        return found, updated if diff else existing
+
+
+async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal, now: dt.datetime,
+                 reason: str) -> tuple[Campaign, Risk]:
+    async with pool.acquire() as conn, conn.transaction():
+        found, existing = await _locked_risk(conn, campaign_id, risk_id)
+        accepted = accept_risk(existing, found, actor, now, reason)
+        await repository.save_risk(conn, accepted)
+        was_blocking = existing.score >= found.policy.blocking_risk_score
+        await repository.audit(conn, campaign_id=campaign_id, action="risk_accepted", actor=actor.subject, at=now,
+                               reason=reason, policy_version=found.policy_version,
+                               details={**_risk_details(accepted), "previous_status": existing.status.value,
+                                        "blocking": was_blocking,
+                                        "blocking_risk_score": found.policy.blocking_risk_score})
+        return found, accepted
+
+
+async def audit_trail(pool: asyncpg.Pool, campaign_id: str) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        rows = await repository.audit_of(conn, campaign_id)
+        if not rows and await repository.load_campaign(conn, campaign_id) is None:
+            raise NotFound(f"governance knows nothing of campaign {campaign_id}")
+        return rows

@@ -1,0 +1,148 @@
+"""The brief as a requester writes it.
+
+Every field is optional so a half-written draft can be saved; JSON types, enums and sizes
+are enforced on every save (a date must be a date, a channel one of the fixed set), while
+presence and business rules are left to the completeness check, which blocks submission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from marops_events import contracts as c
+from marops_events.contracts import Channel
+
+__all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "RaciDraft", "TrackingPlanDraft",
+           "to_submission"]
+
+ShortText = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=5000)]
+UserRef = Annotated[str, Field(max_length=200)]
+# Bounded so that no input can overflow a consumer's numeric column or blow up arithmetic.
+Number = Annotated[Decimal, Field(max_digits=24, decimal_places=6, allow_inf_nan=False)]
+MoneyAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
+
+
+class _Part(BaseModel):
+    # Unknown keys are refused rather than dropped: a typo ("chanels") must not vanish silently.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KpiDraft(_Part):
+    metric: ShortText | None = Field(default=None, examples=["qualified_leads"])
+    target: Number | None = Field(default=None, description="Numeric target", examples=["1200"])
+    unit: ShortText | None = Field(default=None, examples=["leads"])
+    timeframe: ShortText | None = Field(default=None, examples=["90 days after launch"])
+
+
+class TrackingPlanDraft(_Part):
+    campaign_code: ShortText | None = Field(default=None, description="Campaign code / UTM campaign value")
+    utm_convention: ShortText | None = None
+    conversion_events: list[ShortText] | None = Field(default=None, max_length=50,
+                                                      description="Conversion events or pixels")
+    reporting_destination: ShortText | None = Field(default=None, description="Where results are reported")
+
+
+class MoneyDraft(_Part):
+    amount: MoneyAmount | None = Field(default=None, description="Decimal string, e.g. \"25000.00\"")
+    currency: Annotated[str, Field(max_length=10)] | None = Field(default=None, examples=["EUR"])
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _not_float(cls, value: object) -> object:
+        # A JSON number with a fraction arrives as a binary float; money must stay exact.
+        if isinstance(value, float):
+            raise ValueError("money amount must be a decimal string (e.g. \"1250.50\"), not a JSON number")
+        return value
+
+
+class BudgetRequestDraft(_Part):
+    amount: MoneyDraft | None = None
+    budget_line_id: ShortText | None = None
+
+
+class RaciDraft(_Part):
+    responsible: list[UserRef] | None = Field(default=None, max_length=50)
+    accountable: UserRef | None = None
+    consulted: list[UserRef] | None = Field(default=None, max_length=50)
+    informed: list[UserRef] | None = Field(default=None, max_length=50)
+
+
+class Brief(_Part):
+    """A campaign brief; drafts may leave anything out, submitted versions are complete."""
+
+    title: ShortText | None = None
+    team: ShortText | None = Field(default=None, description="Owning team; a requester's own team")
+    owner: UserRef | None = Field(default=None, description="Accountable user who owns the outcome")
+    objective: LongText | None = None
+    target_audience: LongText | None = None
+    channels: list[Channel] | None = Field(default=None, max_length=len(Channel))
+    target_launch_date: dt.date | None = None
+    flight_start: dt.date | None = None
+    flight_end: dt.date | None = None
+    kpis: list[KpiDraft] | None = Field(default=None, max_length=20)
+    tracking_plan: TrackingPlanDraft | None = None
+    budget_request: BudgetRequestDraft | None = None
+    raci: RaciDraft | None = None
+    links: list[Annotated[str, Field(max_length=2000)]] | None = Field(default=None, max_length=20)
+    notes: Annotated[str, Field(max_length=10000)] | None = None
+
+    def merged(self, changes: dict[str, Any]) -> Brief:
+        """This brief with top-level fields replaced (nested objects are replaced whole)."""
+        return Brief.model_validate({**self.to_json(), **changes})
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def with_defaults(self) -> Brief:
+        """What is submitted: the owner is the RACI accountable unless the brief says otherwise."""
+        if self.owner and (self.raci is None or self.raci.accountable is None):
+            raci = (self.raci or RaciDraft()).model_copy(update={"accountable": self.owner})
+            return self.model_copy(update={"raci": raci})
+        return self
+
+
+def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: str) -> c.BriefSubmitted:
+    """The published snapshot of a complete brief (the completeness check must have passed)."""
+    b = brief.with_defaults()
+    assert b.budget_request and b.budget_request.amount and b.tracking_plan and b.raci
+    return c.BriefSubmitted(
+        campaign_id=campaign_id,
+        version=version,
+        title=_clean(b.title),
+        team=_clean(b.team),
+        owner=_clean(b.owner),
+        requester=requester,
+        objective=_clean(b.objective),
+        target_audience=_clean(b.target_audience),
+        channels=list(b.channels or []),
+        target_launch_date=b.target_launch_date,
+        flight_start=b.flight_start,
+        flight_end=b.flight_end,
+        kpis=[c.Kpi(metric=_clean(k.metric), target=k.target, unit=_clean(k.unit), timeframe=_clean(k.timeframe))
+              for k in b.kpis or []],
+        tracking_plan=c.TrackingPlan(
+            campaign_code=_clean(b.tracking_plan.campaign_code),
+            utm_convention=b.tracking_plan.utm_convention,
+            conversion_events=[_clean(e) for e in b.tracking_plan.conversion_events or []],
+            reporting_destination=b.tracking_plan.reporting_destination,
+        ),
+        budget_request=c.BudgetRequest(
+            amount=c.Money(amount=b.budget_request.amount.amount, currency=b.budget_request.amount.currency),
+            budget_line_id=_clean(b.budget_request.budget_line_id),
+        ),
+        raci=c.Raci(
+            responsible=[_clean(u) for u in b.raci.responsible or []],
+            accountable=_clean(b.raci.accountable),
+            consulted=[_clean(u) for u in b.raci.consulted or []],
+            informed=[_clean(u) for u in b.raci.informed or []],
+        ),
+    )
+
+
+def _clean(value: str | None) -> str:
+    return (value or "").strip()

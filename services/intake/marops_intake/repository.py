@@ -1,0 +1,209 @@
+"""Intake's SQL. Every function takes the caller's connection (and so its transaction)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import asyncpg
+
+from .domain.brief import Brief
+from .domain.status import Fact, FactKind, StatusView
+from .listing import Cursor, Filters, Sort, like_pattern
+
+CAMPAIGN_COLUMNS = """
+    id, created_by, created_at, brief, title, team, owner, target_launch_date, channels, current_version,
+    status, status_reason, status_since, last_changed_at, cancelled_at, cancelled_by, cancel_reason,
+    completed_at, completed_by, results
+"""
+
+
+def _searchable(brief: Brief) -> tuple[Any, ...]:
+    return (brief.title, brief.team, brief.owner, brief.target_launch_date,
+            [ch.value for ch in brief.channels or []])
+
+
+async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, created_by: str,
+                          now: dt.datetime) -> None:
+    await conn.execute(
+        """
+        INSERT INTO campaigns (id, created_by, created_at, brief, title, team, owner, target_launch_date, channels,
+                               status, status_since, last_changed_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', $3, $3)
+        """,
+        campaign_id, created_by, now, brief.to_json(), *_searchable(brief),
+    )
+
+
+async def get_campaign(conn: asyncpg.Connection, campaign_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = "FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}", campaign_id)
+
+
+async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, now: dt.datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE campaigns SET brief = $2, title = $3, team = $4, owner = $5, target_launch_date = $6, channels = $7,
+                             last_changed_at = greatest(last_changed_at, $8)
+        WHERE id = $1
+        """,
+        campaign_id, brief.to_json(), *_searchable(brief), now,
+    )
+
+
+async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, brief: Brief, *,
+                      submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO brief_versions (campaign_id, version, brief, submitted_at, submitted_by, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        campaign_id, version, brief.to_json(), submitted_at, submitted_by, event_id,
+    )
+    await conn.execute(
+        "UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $3) WHERE id = $1",
+        campaign_id, version, submitted_at,
+    )
+
+
+async def versions(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT version, brief, submitted_at, submitted_by, event_id FROM brief_versions
+        WHERE campaign_id = $1 ORDER BY version
+        """,
+        campaign_id,
+    )
+
+
+async def mark_cancelled(conn: asyncpg.Connection, campaign_id: str, *, by: str, reason: str | None,
+                         at: dt.datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE campaigns SET cancelled_at = $2, cancelled_by = $3, cancel_reason = $4,
+                             last_changed_at = greatest(last_changed_at, $2)
+        WHERE id = $1
+        """,
+        campaign_id, at, by, reason,
+    )
+
+
+async def mark_completed(conn: asyncpg.Connection, campaign_id: str, *, by: str, results: list[dict[str, Any]],
+                         at: dt.datetime) -> None:
+    await conn.execute(
+        """
+        UPDATE campaigns SET completed_at = $2, completed_by = $3, results = $4,
+                             last_changed_at = greatest(last_changed_at, $2)
+        WHERE id = $1
+        """,
+        campaign_id, at, by, results,
+    )
+
+
+async def add_governance_fact(conn: asyncpg.Connection, *, campaign_id: str, fact_key: str, event_type: str,
+                              event_id: uuid.UUID, brief_version: int, occurred_at: dt.datetime,
+                              data: dict[str, Any]) -> bool:
+    """Record a consumed fact; False when this business fact was already recorded."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO governance_facts (campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (campaign_id, fact_key) DO NOTHING
+        RETURNING true
+        """,
+        campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data,
+    )
+    if inserted:
+        await conn.execute(
+            "UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $2) WHERE id = $1",
+            campaign_id, occurred_at,
+        )
+    return bool(inserted)
+
+
+async def governance_facts(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT fact_key, event_type, event_id, brief_version, occurred_at, data FROM governance_facts
+        WHERE campaign_id = $1 ORDER BY occurred_at, fact_key
+        """,
+        campaign_id,
+    )
+
+
+async def facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> list[Fact]:
+    """Everything that decides the campaign's status: its own commands and governance's facts."""
+    out = [Fact("created", FactKind.created, campaign["created_at"], actor=campaign["created_by"])]
+    for v in await versions(conn, campaign["id"]):
+        out.append(Fact(f"submitted:{v['version']}", FactKind.submitted, v["submitted_at"], version=v["version"],
+                        actor=v["submitted_by"]))
+    if campaign["cancelled_at"] is not None:
+        out.append(Fact("cancelled", FactKind.cancelled, campaign["cancelled_at"], reason=campaign["cancel_reason"],
+                        actor=campaign["cancelled_by"]))
+    if campaign["completed_at"] is not None:
+        out.append(Fact("completed", FactKind.completed, campaign["completed_at"], actor=campaign["completed_by"]))
+    out.extend(fact_of(row) for row in await governance_facts(conn, campaign["id"]))
+    return out
+
+
+def fact_of(row: asyncpg.Record) -> Fact:
+    data = row["data"]
+    kind = {"GateApproved": FactKind.gate_approved, "GateRejected": FactKind.gate_rejected,
+            "CampaignLaunched": FactKind.launched}[row["event_type"]]
+    return Fact(
+        row["fact_key"], kind, row["occurred_at"], version=row["brief_version"],
+        gate_name=data.get("gate_name"), is_last_gate=bool(data.get("is_last_gate")),
+        outright=data.get("kind") == "rejected", reason=data.get("reason"),
+        actor=data.get("decided_by") or data.get("launched_by"),
+    )
+
+
+async def set_status(conn: asyncpg.Connection, campaign_id: str, view: StatusView, since: dt.datetime) -> None:
+    await conn.execute(
+        "UPDATE campaigns SET status = $2, status_reason = $3, status_since = $4 WHERE id = $1",
+        campaign_id, view.status.value, view.reason, since,
+    )
+
+
+# --- lists ------------------------------------------------------------------------------
+
+_ORDER = {
+    # sort -> (SQL expression, SQL type of its value, keyset comparison, direction)
+    Sort.last_changed_desc: ("last_changed_at", "timestamptz", "<", "DESC"),
+    Sort.last_changed: ("last_changed_at", "timestamptz", ">", "ASC"),
+    # drafts without a date come last in both directions
+    Sort.target_date: ("COALESCE(target_launch_date, 'infinity'::date)", "date", ">", "ASC"),
+    Sort.target_date_desc: ("COALESCE(target_launch_date, '-infinity'::date)", "date", "<", "DESC"),
+}
+
+
+async def list_campaigns(conn: asyncpg.Connection, filters: Filters, *, sort: Sort, after: Cursor | None,
+                         limit: int, sees_all: bool, team: str | None, subject: str) -> list[asyncpg.Record]:
+    expr, value_type, cmp, direction = _ORDER[sort]
+    cursor_value = f"$11::{value_type}"
+    if sort.by_target_date:
+        # a NULL date in a cursor stands for the drafts without a date, which sort last
+        last = "'infinity'" if cmp == ">" else "'-infinity'"
+        cursor_value = f"COALESCE($11::date, {last}::date)"
+    keyset = f"AND ($12::text IS NULL OR ({expr}, id) {cmp} ({cursor_value}, $12::text))"
+    return await conn.fetch(
+        f"""
+        SELECT {CAMPAIGN_COLUMNS} FROM campaigns
+        WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
+          AND ($2::text IS NULL OR team = $2)
+          AND ($3::text IS NULL OR owner = $3)
+          AND ($4::text IS NULL OR $4 = ANY(channels))
+          AND ($5::date IS NULL OR target_launch_date >= $5)
+          AND ($6::date IS NULL OR target_launch_date <= $6)
+          AND ($7::text IS NULL OR title ILIKE $7)
+          AND ($8::boolean OR team = $9 OR owner = $10 OR created_by = $10)
+          {keyset}
+        ORDER BY {expr} {direction}, id {direction}
+        LIMIT $13
+        """,
+        [s.value for s in filters.statuses], filters.team, filters.owner,
+        filters.channel.value if filters.channel else None, filters.target_from, filters.target_to,
+        like_pattern(filters.text) if filters.text else None, sees_all, team, subject,
+        after.value if after else None, after.id if after else None, limit,
+    )

@@ -1,0 +1,181 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from .domain.brief import Brief, Number
+from .domain.status import Status
+
+
+def _read_only(value: object) -> object:
+    raise PydanticCustomError("read_only", "this field is set by the service and cannot be set by a client")
+
+
+# Accepted by no request: present in the body (even as null) it fails with a clear reason,
+# instead of the generic "extra field" message, because clients do try to set these.
+ReadOnly = SkipJsonSchema[Annotated[Any, AfterValidator(_read_only)]]
+
+
+class BriefBody(Brief):
+    """A brief to save as a draft. Every field is optional; status, versions, timestamps and
+    the requester are the service's to set and are refused when sent."""
+
+    id: ReadOnly = None
+    campaign_id: ReadOnly = None
+    status: ReadOnly = None
+    status_reason: ReadOnly = None
+    version: ReadOnly = None
+    current_version: ReadOnly = None
+    requester: ReadOnly = None
+    created_by: ReadOnly = None
+    created_at: ReadOnly = None
+    updated_at: ReadOnly = None
+    submitted_at: ReadOnly = None
+    submitted_by: ReadOnly = None
+    last_changed_at: ReadOnly = None
+    versions: ReadOnly = None
+    status_history: ReadOnly = None
+
+    def brief_fields(self) -> dict[str, Any]:
+        """The brief fields the client actually sent (null included: it clears a field)."""
+        sent = self.model_fields_set & set(Brief.model_fields)
+        return self.model_dump(mode="json", include=sent)
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: Annotated[str, Field(min_length=1, max_length=200)]
+    actual: Number
+
+
+class CompleteBody(BaseModel):
+    """Actual results, one per KPI of the submitted brief (matched by metric)."""
+
+    model_config = ConfigDict(extra="forbid")
+    results: list[ResultIn] = Field(max_length=20)
+    completed_by: ReadOnly = None
+    completed_at: ReadOnly = None
+
+
+# --- responses ------------------------------------------------------------------------
+
+
+class FindingOut(BaseModel):
+    path: str = Field(examples=["kpis.0.target"])
+    type: str = Field(description="missing or invalid", examples=["missing"])
+    reason: str = Field(examples=["the KPI needs a numeric target"])
+
+
+class CheckOut(BaseModel):
+    complete: bool
+    errors: list[FindingOut]
+
+
+class ChangeOut(BaseModel):
+    path: str
+    change: str = Field(description="added, removed or changed")
+    before: Any = None
+    after: Any = None
+
+
+class StatusChangeOut(BaseModel):
+    status: Status
+    at: dt.datetime
+    reason: str | None = None
+    cause: str = Field(description="the fact that changed the status, e.g. gate_rejected")
+    version: int | None = None
+
+
+class DecisionOut(BaseModel):
+    type: str = Field(description="GateApproved, GateRejected or CampaignLaunched")
+    brief_version: int
+    at: dt.datetime
+    by: str | None = None
+    gate_name: str | None = None
+    gate_position: int | None = None
+    is_last_gate: bool | None = None
+    kind: str | None = None
+    reason: str | None = None
+
+
+class VersionSummary(BaseModel):
+    version: int
+    submitted_at: dt.datetime
+    submitted_by: str
+    event_id: uuid.UUID
+    changes: list[ChangeOut] = Field(description="what changed since the previous version (empty for version 1)")
+
+
+class VersionOut(VersionSummary):
+    campaign_id: str
+    brief: dict[str, Any]
+
+
+class DiffOut(BaseModel):
+    campaign_id: str
+    from_version: int
+    to_version: int
+    changes: list[ChangeOut]
+
+
+class CancellationOut(BaseModel):
+    at: dt.datetime
+    by: str
+    reason: str | None = None
+
+
+class ResultOut(BaseModel):
+    metric: str
+    target: Decimal | None = None
+    actual: Decimal
+    unit: str
+
+
+class CompletionOut(BaseModel):
+    at: dt.datetime
+    by: str
+    results: list[ResultOut]
+
+
+class CampaignSummary(BaseModel):
+    id: str
+    title: str | None
+    team: str
+    owner: str | None
+    status: Status
+    status_reason: str | None
+    status_since: dt.datetime
+    current_version: int
+    target_launch_date: dt.date | None
+    channels: list[str]
+    created_by: str
+    created_at: dt.datetime
+    last_changed_at: dt.datetime
+
+
+class CampaignDetail(CampaignSummary):
+    brief: dict[str, Any] = Field(description="the working draft (equal to the last version until edited)")
+    unsubmitted_changes: list[ChangeOut] = Field(description="draft edits since the last submitted version")
+    versions: list[VersionSummary]
+    status_history: list[StatusChangeOut]
+    decisions: list[DecisionOut] = Field(description="gate decisions and launches received from governance")
+    cancellation: CancellationOut | None = None
+    completion: CompletionOut | None = None
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

@@ -1,0 +1,334 @@
+"""Intake's use cases: load -> rules -> save -> outbox, each in one transaction.
+
+A command locks its campaign row (``SELECT ... FOR UPDATE``) for its transaction, and so
+does the consumer when it records a governance fact, so a status is always derived from
+every fact committed before it: a decision racing a resubmission cannot be lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from marops_events import contracts as c
+from marops_events import outbox
+from marops_events.envelope import Envelope, utcnow
+from marops_events.registry import new_event
+from marops_service.auth import Principal, Role
+from marops_service.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
+
+from . import repository as repo
+from .domain import access, completeness, status
+from .domain.brief import Brief, to_submission
+from .domain.completeness import Finding
+from .domain.diff import diff
+from .domain.status import Status
+from .listing import Cursor, Filters, InvalidCursor, Sort, decode_cursor
+
+SOURCE = "marops/intake"
+Clock = Callable[[], dt.datetime]
+
+GOVERNANCE_EVENTS = ("GateApproved", "GateRejected", "CampaignLaunched")
+
+
+class BriefIncomplete(Unprocessable):
+    title, slug = "Brief incomplete", "brief-incomplete"
+
+
+class IntakeService:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
+        self._pool = pool
+        self._clock = clock
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def create(self, who: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+        team = fields.get("team") or who.team
+        if not team:
+            raise Unprocessable("a campaign needs a team: send `team` (your token names none)",
+                                errors=[{"path": "team", "type": "missing", "reason": "the owning team is required"}])
+        if not access.can_create_for(who, team):
+            raise Forbidden(f"you may create campaigns for your own team only ({who.team or 'none'}), not {team!r}")
+        brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
+        campaign_id = str(uuid.uuid4())
+        async with self._pool.acquire() as conn, conn.transaction():
+            await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=self._clock())
+            return await self._detail(conn, await self._load(conn, who, campaign_id))
+
+    async def edit(self, who: Principal, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._load(conn, who, campaign_id, for_update=True)
+            self._require_editable(who, row)
+            if "team" in changes:
+                if not changes["team"]:
+                    raise Unprocessable("the team of a campaign cannot be cleared",
+                                        errors=[{"path": "team", "type": "invalid", "reason": "cannot be cleared"}])
+                if not access.can_create_for(who, changes["team"]):
+                    raise Forbidden("you may move a campaign to your own team only")
+            brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
+            await repo.save_brief(conn, campaign_id, brief, now=self._clock())
+            return await self._detail(conn, await repo.get_campaign(conn, campaign_id))
+
+    async def submit(self, who: Principal, campaign_id: str) -> dict[str, Any]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._load(conn, who, campaign_id, for_update=True)
+            self._require_editable(who, row)
+            brief = Brief.model_validate(row["brief"]).with_defaults()
+            now = self._clock()
+            findings = completeness.check(brief, today=now.date())
+            if findings:
+                raise _incomplete(findings)
+            version = row["current_version"] + 1
+            try:
+                payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject)
+            except ValidationError as exc:  # the check should have caught it; still never a 500
+                raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
+                                   for e in exc.errors()]) from None
+            event = new_event(payload, source=SOURCE, time=now, causation_id=await self._answered(conn, row))
+            await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject, submitted_at=now,
+                                   event_id=event.id)
+            await outbox.add(conn, event)
+            return await self._refresh_and_show(conn, campaign_id)
+
+    async def cancel(self, who: Principal, campaign_id: str, reason: str | None) -> dict[str, Any]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._load(conn, who, campaign_id, for_update=True)
+            if not access.can_close(who, _ref(row)):
+                raise Forbidden("only the campaign's owner or ops_admin may cancel it")
+            if Status(row["status"]) not in status.CANCELLABLE:
+                raise Conflict(f"a campaign that is {row['status']} cannot be cancelled", status_now=row["status"])
+            now = self._clock()
+            await repo.mark_cancelled(conn, campaign_id, by=who.subject, reason=reason, at=now)
+            # A draft never submitted is unknown to every other service: nothing to announce.
+            if row["current_version"] > 0:
+                await outbox.add(conn, new_event(
+                    c.CampaignCancelled(campaign_id=campaign_id, cancelled_by=who.subject, reason=reason),
+                    source=SOURCE, time=now))
+            return await self._refresh_and_show(conn, campaign_id)
+
+    async def complete(self, who: Principal, campaign_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._load(conn, who, campaign_id, for_update=True)
+            if not access.can_close(who, _ref(row)):
+                raise Forbidden("only the campaign's owner or ops_admin may complete it")
+            if row["status"] != Status.launched:
+                raise Conflict(f"only a launched campaign can be completed; this one is {row['status']}",
+                               status_now=row["status"])
+            submitted = (await repo.versions(conn, campaign_id))[-1]
+            kpis = [c.Kpi.model_validate(k) for k in Brief.model_validate(submitted["brief"]).to_json()["kpis"]]
+            matched = _match_results(kpis, results)
+            now = self._clock()
+            await repo.mark_completed(conn, campaign_id, by=who.subject, at=now,
+                                      results=[r.model_dump(mode="json") for r in matched])
+            await outbox.add(conn, new_event(
+                c.CampaignCompleted(campaign_id=campaign_id, completed_by=who.subject, results=matched),
+                source=SOURCE, time=now))
+            return await self._refresh_and_show(conn, campaign_id)
+
+    # --- queries ----------------------------------------------------------------------
+
+    async def get(self, who: Principal, campaign_id: str) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            return await self._detail(conn, await self._load(conn, who, campaign_id))
+
+    async def check(self, who: Principal, campaign_id: str) -> list[Finding]:
+        async with self._pool.acquire() as conn:
+            row = await self._load(conn, who, campaign_id)
+        return completeness.check(Brief.model_validate(row["brief"]), today=self._clock().date())
+
+    def check_brief(self, brief: Brief) -> list[Finding]:
+        return completeness.check(brief, today=self._clock().date())
+
+    async def list(self, who: Principal, filters: Filters, *, sort: Sort, cursor: str | None,
+                   limit: int) -> dict[str, Any]:
+        try:
+            after = decode_cursor(cursor, sort) if cursor else None
+        except InvalidCursor as exc:
+            raise Problem(str(exc), status=400, title="Invalid cursor", slug="invalid-cursor") from None
+        async with self._pool.acquire() as conn:
+            rows = await repo.list_campaigns(
+                conn, filters, sort=sort, after=after, limit=limit + 1, sees_all=access.reads_everything(who),
+                team=who.team if who.has(Role.requester) else None, subject=who.subject)
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            value = last["target_launch_date"] if sort.by_target_date else last["last_changed_at"]
+            next_cursor = Cursor(sort, value, last["id"]).encode()
+        return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
+
+    async def version(self, who: Principal, campaign_id: str, number: int) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            await self._load(conn, who, campaign_id)
+            summaries = _version_summaries(await repo.versions(conn, campaign_id))
+        for v in summaries:
+            if v["version"] == number:
+                return {"campaign_id": campaign_id, **v}
+        raise NotFound(f"campaign {campaign_id} has no version {number}")
+
+    async def diff(self, who: Principal, campaign_id: str, to_version: int, from_version: int | None) -> dict[str, Any]:
+        start = to_version - 1 if from_version is None else from_version
+        async with self._pool.acquire() as conn:
+            await self._load(conn, who, campaign_id)
+            briefs = {v["version"]: v["brief"] for v in await repo.versions(conn, campaign_id)}
+        briefs[0] = {}  # "version 0" is the empty brief: diffing from it shows what version 1 introduced
+        for n in (start, to_version):
+            if n not in briefs:
+                raise NotFound(f"campaign {campaign_id} has no version {n}")
+        return {"campaign_id": campaign_id, "from_version": start, "to_version": to_version,
+                "changes": [ch.to_json() for ch in diff(briefs[start], briefs[to_version])]}
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _load(self, conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
+                    for_update: bool = False) -> asyncpg.Record:
+        row = await repo.get_campaign(conn, campaign_id, for_update=for_update)
+        if row is None or not access.can_read(who, _ref(row)):
+            raise NotFound(f"campaign {campaign_id} does not exist or is not visible to you")
+        return row
+
+    @staticmethod
+    def _require_editable(who: Principal, row: asyncpg.Record) -> None:
+        if not access.can_edit(who, _ref(row)):
+            raise Forbidden(f"only requesters of team {row['team']!r} (or ops_admin) may change this campaign")
+        if Status(row["status"]) not in status.EDITABLE:
+            raise Conflict(f"the brief can be changed only while draft or changes_requested; it is {row['status']}",
+                           status_now=row["status"])
+
+    async def _answered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
+        """The rejection a resubmission answers (its causation), if any."""
+        if row["status"] != Status.changes_requested:
+            return None
+        rejections = [f for f in await repo.governance_facts(conn, row["id"])
+                      if f["event_type"] == "GateRejected" and f["brief_version"] == row["current_version"]]
+        return str(rejections[0]["event_id"]) if rejections else None
+
+    async def _refresh_and_show(self, conn: asyncpg.Connection, campaign_id: str) -> dict[str, Any]:
+        await refresh_status(conn, campaign_id)
+        return await self._detail(conn, await repo.get_campaign(conn, campaign_id))
+
+    async def _detail(self, conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
+        version_rows = await repo.versions(conn, row["id"])
+        facts = await repo.facts(conn, row)
+        draft = row["brief"]
+        return {
+            **_summary(row),
+            "brief": draft,
+            "unsubmitted_changes": [ch.to_json() for ch in diff(version_rows[-1]["brief"], draft)]
+            if version_rows else [],
+            "versions": _version_summaries(version_rows, with_brief=False),
+            "status_history": [{"status": ch.status, "at": ch.at, "reason": ch.reason, "cause": ch.cause.value,
+                                "version": ch.version} for ch in status.history(facts)],
+            "decisions": [_decision(f) for f in await repo.governance_facts(conn, row["id"])],
+            "cancellation": {"at": row["cancelled_at"], "by": row["cancelled_by"], "reason": row["cancel_reason"]}
+            if row["cancelled_at"] else None,
+            "completion": {"at": row["completed_at"], "by": row["completed_by"], "results": row["results"]}
+            if row["completed_at"] else None,
+        }
+
+
+async def record_governance_fact(conn: asyncpg.Connection, event: Envelope) -> None:
+    """Consumer side: keep a gate decision or launch as a fact and re-derive the status."""
+    if event.is_historical:
+        return  # imported history is for metrics; intake holds no such campaigns
+    data = event.data
+    campaign_id = data.campaign_id
+    exists = await repo.get_campaign(conn, campaign_id, for_update=True) is not None
+    recorded = await repo.add_governance_fact(
+        conn, campaign_id=campaign_id, fact_key=_fact_key(event), event_type=event.type, event_id=event.id,
+        brief_version=data.brief_version, occurred_at=event.time, data=data.model_dump(mode="json"))
+    if recorded and exists:
+        await refresh_status(conn, campaign_id)
+
+
+async def refresh_status(conn: asyncpg.Connection, campaign_id: str) -> None:
+    """Store the status derived from every fact of the campaign (for lists and filters)."""
+    row = await repo.get_campaign(conn, campaign_id)
+    facts = await repo.facts(conn, row)
+    changes = status.history(facts)
+    await repo.set_status(conn, campaign_id, status.derive(facts), changes[-1].at)
+
+
+def _brief(fields: dict[str, Any]) -> Brief:
+    try:
+        return Brief.model_validate(fields)
+    except ValidationError as exc:  # fields come validated from the API; a merge cannot break them
+        raise Unprocessable("the brief is invalid", errors=[
+            {"path": ".".join(map(str, e["loc"])), "type": "invalid", "reason": e["msg"]} for e in exc.errors()
+        ]) from None
+
+
+def _incomplete(findings: list[Finding]) -> BriefIncomplete:
+    return BriefIncomplete(f"the brief cannot be submitted: {len(findings)} field(s) missing or invalid",
+                           errors=[f.to_json() for f in findings])
+
+
+def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.KpiResult]:
+    """One actual result per KPI of the submitted brief; target and unit come from the brief."""
+    by_metric = {k.metric.lower(): k for k in kpis}
+    errors: list[dict[str, str]] = []
+    seen: set[str] = set()
+    matched: list[c.KpiResult] = []
+    for i, result in enumerate(results):
+        key = result["metric"].strip().lower()
+        kpi = by_metric.get(key)
+        if kpi is None:
+            errors.append({"path": f"results.{i}.metric", "type": "invalid",
+                           "reason": f"{result['metric']!r} is not a KPI of this campaign ({', '.join(by_metric)})"})
+        elif key in seen:
+            errors.append({"path": f"results.{i}.metric", "type": "invalid",
+                           "reason": f"{kpi.metric!r} has more than one result"})
+        else:
+            seen.add(key)
+            matched.append(c.KpiResult(metric=kpi.metric, target=kpi.target, actual=result["actual"], unit=kpi.unit))
+    for key, kpi in by_metric.items():
+        if key not in seen:
+            errors.append({"path": "results", "type": "missing", "reason": f"no result for the KPI {kpi.metric!r}"})
+    if errors:
+        raise Unprocessable("every KPI of the campaign needs exactly one actual result", errors=errors)
+    return matched
+
+
+def _fact_key(event: Envelope) -> str:
+    data = event.data
+    if event.type == "CampaignLaunched":
+        return f"launched:v{data.brief_version}"
+    decision = "approved" if event.type == "GateApproved" else "rejected"
+    return f"gate:v{data.brief_version}:{data.gate_id}:{decision}"
+
+
+def _ref(row: asyncpg.Record) -> access.CampaignRef:
+    return access.CampaignRef(team=row["team"], owner=row["owner"], created_by=row["created_by"])
+
+
+def _summary(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "title", "team", "owner", "status", "status_reason", "status_since",
+                                "current_version", "target_launch_date", "channels", "created_by", "created_at",
+                                "last_changed_at")}
+
+
+def _version_summaries(rows: list[asyncpg.Record], *, with_brief: bool = True) -> list[dict[str, Any]]:
+    out = []
+    previous: dict[str, Any] | None = None
+    for v in rows:
+        item = {"version": v["version"], "submitted_at": v["submitted_at"], "submitted_by": v["submitted_by"],
+                "event_id": v["event_id"],
+                "changes": [ch.to_json() for ch in diff(previous, v["brief"])] if previous is not None else []}
+        if with_brief:
+            item["brief"] = v["brief"]
+        out.append(item)
+        previous = v["brief"]
+    return out
+
+
+def _decision(row: asyncpg.Record) -> dict[str, Any]:
+    data = row["data"]
+    return {"type": row["event_type"], "brief_version": row["brief_version"], "at": row["occurred_at"],
+            "by": data.get("decided_by") or data.get("launched_by"), "gate_name": data.get("gate_name"),
+            "gate_position": data.get("gate_position"), "is_last_gate": data.get("is_last_gate"),
+            "kind": data.get("kind"), "reason": data.get("reason")}

@@ -1,0 +1,283 @@
+"""Rebuild the read model from the topics: ``python -m marops_metrics.rebuild``.
+
+A fresh schema (``readmodel_rebuild``, tables copied from the live ones) is filled by
+replaying every topic from the beginning with a group-less consumer (manual partition
+assignment), up to the high watermarks captured at the start. Then, holding the swap
+lock exclusively (so the live consumer is between batches), it applies what arrived
+meanwhile and swaps the schemas by renaming them, all in one transaction. The live
+consumer's next batch lands in the new schema; events it applies again are absorbed,
+because every projection write is idempotent.
+
+One rebuild at a time (a session advisory lock); runs are recorded in ``rebuild_runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from marops_events import registry
+from marops_events.registry import InvalidEvent
+from marops_service import db, logs
+
+from . import projection, repository
+from .handlers import SWAP_LOCK_KEY
+from .projection import LIVE_SCHEMA, REBUILD_SCHEMA, RETIRED_SCHEMA
+from .settings import MIGRATIONS_DIR, Settings
+
+log = logging.getLogger(__name__)
+
+REBUILD_LOCK_KEY = 0x7265627569  # "rebui"
+STALL_SECONDS = 60.0  # no progress towards the watermarks for this long: give up
+
+
+class RebuildRunning(Exception):
+    """Another rebuild holds the lock."""
+
+
+class RebuildInterrupted(Exception):
+    """The service is stopping; the live read model was left untouched."""
+
+
+@dataclass
+class RebuildResult:
+    run_id: uuid.UUID
+    applied: int = 0
+    skipped: int = 0
+    high_watermarks: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": str(self.run_id), "status": "succeeded", "events_applied": self.applied,
+                "records_skipped": self.skipped, "high_watermarks": self.high_watermarks}
+
+
+class Rebuild:
+    """One rebuild run; it holds the rebuild lock from ``begin`` until ``execute`` returns."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, lock_conn: asyncpg.Connection,
+                 run_id: uuid.UUID) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.run_id = run_id
+        self._lock_conn = lock_conn
+        self._result = RebuildResult(run_id)
+
+    @classmethod
+    async def begin(cls, settings: Settings, pool: asyncpg.Pool, *, trigger: str,
+                    requested_by: str | None = None) -> Rebuild:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK_KEY):
+                raise RebuildRunning("a rebuild of the read model is already running")
+            run_id = uuid.uuid4()
+            await repository.start_run(conn, run_id, trigger, requested_by)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(settings, pool, conn, run_id)
+
+    async def execute(self, stop: asyncio.Event | None = None) -> RebuildResult:
+        consumer: AIOKafkaConsumer | None = None
+        error: str | None = None
+        try:
+            await self._prepare_schema()
+            consumer = self._consumer()
+            await consumer.start()
+            partitions = await self._assign_all(consumer)
+            end = await consumer.end_offsets(partitions)
+            self._result.high_watermarks = {f"{tp.topic}:{tp.partition}": off for tp, off in sorted(end.items())}
+            log.info("rebuild %s: replaying %d partitions up to %s", self.run_id, len(partitions),
+                     self._result.high_watermarks)
+            await self._replay(consumer, end, stop)
+            await self._catch_up_and_swap(consumer, partitions, stop)
+            log.info("rebuild %s: swapped in (%d events applied, %d records skipped)", self.run_id,
+                     self._result.applied, self._result.skipped)
+            return self._result
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("rebuild %s failed: %s", self.run_id, error)
+            raise
+        finally:
+            if consumer is not None:
+                with suppress(Exception):
+                    await consumer.stop()
+            with suppress(Exception):
+                await repository.finish_run(self._lock_conn, self.run_id, applied=self._result.applied,
+                                            skipped=self._result.skipped,
+                                            high_watermarks=self._result.high_watermarks, error=error)
+            with suppress(Exception):
+                await self._lock_conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK_KEY)
+            await self._lock_conn.close()
+
+    # -- steps ------------------------------------------------------------------------
+
+    async def _prepare_schema(self) -> None:
+        """A fresh, empty copy of every live table (columns, constraints, index names)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
+            await conn.execute(f"DROP SCHEMA IF EXISTS {RETIRED_SCHEMA} CASCADE")
+            await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
+            tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
+                                      LIVE_SCHEMA)
+            for t in (r["tablename"] for r in tables):
+                await conn.execute(f"CREATE TABLE {REBUILD_SCHEMA}.{t} "
+                                   f"(LIKE {LIVE_SCHEMA}.{t} INCLUDING ALL EXCLUDING INDEXES)")
+            # Recreate keys and indexes under their own names, so later migrations can name them.
+            constraints = await conn.fetch(
+                """
+                SELECT rel.relname AS tablename, con.conname, pg_get_constraintdef(con.oid) AS def
+                FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+                JOIN pg_namespace ns ON ns.oid = rel.relnamespace
+                WHERE ns.nspname = $1 AND con.contype IN ('p', 'u', 'x')
+                ORDER BY rel.relname, con.conname
+                """, LIVE_SCHEMA)
+            for c in constraints:
+                await conn.execute(f'ALTER TABLE {REBUILD_SCHEMA}.{c["tablename"]} '
+                                   f'ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
+            indexes = await conn.fetch(
+                """
+                SELECT indexdef FROM pg_indexes i
+                WHERE schemaname = $1 AND NOT EXISTS (
+                    SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
+                      AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
+                ORDER BY indexname
+                """, LIVE_SCHEMA)
+            for i in indexes:
+                await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,  # no group: nothing committed, the live consumer group is untouched
+            client_id=f"{self.settings.service_name}-rebuild",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in registry.topics(self.settings.topic_prefix) if topic in existing
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        if partitions:
+            await consumer.seek_to_beginning(*partitions)
+        return partitions
+
+    async def _replay(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int],
+                      stop: asyncio.Event | None, conn: asyncpg.Connection | None = None) -> None:
+        """Apply records until every partition reached ``end``: a transaction per batch, or
+        all inside ``conn``'s open transaction when given."""
+        pending = [tp for tp in end if await consumer.position(tp) < end[tp]]
+        last_progress = time.monotonic()
+        while pending:
+            if stop is not None and stop.is_set():
+                raise RebuildInterrupted("the service is stopping")
+            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=1000)
+            records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
+            if records:
+                last_progress = time.monotonic()
+                if conn is None:
+                    async with self.pool.acquire() as own, own.transaction():
+                        await self._apply(own, records)
+                else:
+                    await self._apply(conn, records)
+            elif time.monotonic() - last_progress > STALL_SECONDS:
+                raise RuntimeError(f"no progress towards the high watermarks for {STALL_SECONDS:.0f}s")
+            pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
+
+    async def _apply(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord]) -> None:
+        prefix = self.settings.topic_prefix
+        for record in records:
+            try:
+                event = registry.decode(record.value, dict(record.headers or ()))
+            except InvalidEvent:
+                self._result.skipped += 1  # the live consumer dead-lettered it too
+                continue
+            if registry.spec_for(event.type).topic(prefix) != record.topic:
+                self._result.skipped += 1
+                continue
+            await projection.apply(conn, event, REBUILD_SCHEMA)
+            self._result.applied += 1
+
+    async def _catch_up_and_swap(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+                                 stop: asyncio.Event | None) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Waits for the live consumer's open batch; blocks its next one until commit.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SWAP_LOCK_KEY)
+            # Everything the live read model holds is below these offsets now.
+            if partitions:
+                await self._replay(consumer, await consumer.end_offsets(partitions), stop, conn)
+            await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {RETIRED_SCHEMA}")
+            await conn.execute(f"ALTER SCHEMA {REBUILD_SCHEMA} RENAME TO {LIVE_SCHEMA}")
+            await conn.execute(f"DROP SCHEMA {RETIRED_SCHEMA} CASCADE")
+
+
+# --- command line --------------------------------------------------------------------
+
+
+async def run_cli(settings: Settings) -> int:
+    await db.apply_migrations(settings.database_url,
+                              [*db.library_migrations(), db.MigrationSet(settings.service_name, MIGRATIONS_DIR)])
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            run = await Rebuild.begin(settings, pool, trigger="cli", requested_by=_user())
+        except RebuildRunning as exc:
+            print(f"rebuild: {exc}", file=sys.stderr)
+            return 2
+        try:
+            result = await run.execute(stop)
+        except RebuildInterrupted:
+            print("rebuild: interrupted; the live read model is unchanged", file=sys.stderr)
+            return 130
+        print(json.dumps(result.as_dict()))
+        return 0
+    finally:
+        await pool.close()
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m marops_metrics.rebuild",
+        description="Replay every topic from the beginning into a fresh read model and swap it in atomically. "
+                    "Configured like the service (METRICS_DATABASE_URL, MAROPS_KAFKA_BOOTSTRAP_SERVERS, "
+                    "MAROPS_TOPIC_PREFIX, ...).")
+    parser.parse_args(argv)
+    settings = Settings()
+    logs.configure(settings.service_name, settings.log_level, settings.log_json)
+    return asyncio.run(run_cli(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

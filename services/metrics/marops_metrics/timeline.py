@@ -1,0 +1,91 @@
+"""A campaign's history: every event in business-time order with the time between steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marops_events.envelope import HISTORICAL_SOURCE_PREFIX
+
+from .domain import Campaign, hours
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    source: str
+    data: dict[str, Any]
+    counted: bool = True  # false for a spend repeating an earlier (source system, reference)
+
+
+def _money(m: dict[str, Any] | None) -> str:
+    return f"{m['amount']} {m['currency']}" if m else "?"
+
+
+def describe(event_type: str, d: dict[str, Any]) -> str:
+    """One human-readable line per event."""
+    v = d.get("brief_version") or d.get("version")
+    match event_type:
+        case "BriefSubmitted":
+            return f"brief v{v} submitted by {d.get('requester')}"
+        case "GateApproved":
+            return f"{d.get('gate_name')} approved (v{v})"
+        case "GateRejected":
+            return f"{d.get('gate_name')} rejected, {d.get('kind')} (v{v}): {d.get('reason')}"
+        case "CampaignLaunched":
+            return f"launched (v{v}) by {d.get('launched_by')}"
+        case "CampaignCancelled":
+            return f"cancelled by {d.get('cancelled_by')}"
+        case "CampaignCompleted":
+            return f"completed by {d.get('completed_by')}"
+        case "BudgetReserved":
+            return f"{_money(d.get('amount'))} reserved on {d.get('budget_line_id')} (v{v})"
+        case "BudgetReservationRejected":
+            return f"reservation of {_money(d.get('requested'))} refused: {d.get('reason_code')}"
+        case "BudgetCommitted":
+            return f"{_money(d.get('amount'))} committed on {d.get('budget_line_id')} (v{v})"
+        case "BudgetReleased":
+            return f"{_money(d.get('amount'))} released ({d.get('reason')})"
+        case "SpendRecorded":
+            return (f"{_money(d.get('amount'))} spent, incurred {d.get('incurred_on')} "
+                    f"({d.get('source_system')}/{d.get('source_reference')})")
+        case "BudgetThresholdExceeded":
+            return f"spend passed {d.get('threshold_percent')}% of the commitment"
+    return event_type
+
+
+def build_timeline(campaign_id: str, campaign: Campaign | None, events: list[LoggedEvent]) -> dict[str, Any]:
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+    start = campaign.version1_submitted_at if campaign and campaign.version1_submitted_at else (
+        ordered[0].occurred_at if ordered else None)
+    steps = []
+    previous: datetime | None = None
+    for e in ordered:
+        steps.append({
+            "event_id": e.event_id, "type": e.event_type, "time": e.occurred_at, "source": e.source,
+            "historical": e.source.startswith(HISTORICAL_SOURCE_PREFIX), "summary": describe(e.event_type, e.data),
+            "counted": e.counted,
+            "since_previous_hours": hours(e.occurred_at - previous) if previous else None,
+            "since_start_hours": hours(e.occurred_at - start) if start else None,
+            "data": e.data,
+        })
+        previous = e.occurred_at
+    gates = [
+        {"brief_version": d.brief_version, "gate_id": d.gate_id, "gate_name": d.gate_name,
+         "outcome": "approved" if d.approved else "rejected", "actionable_at": d.actionable_at,
+         "decided_at": d.decided_at, "hours_in_gate": d.hours_in_gate, "sla_hours": d.sla_hours,
+         "breached_sla": d.breached_sla}
+        for d in (campaign.decisions if campaign else ())
+    ]
+    return {
+        "campaign_id": campaign_id,
+        "status": campaign.status.value if campaign else None,
+        "first_submitted_at": campaign.first_submitted_at if campaign else None,
+        "launched_at": campaign.launched_at if campaign else None,
+        "cycle_time_hours": campaign.cycle_time_hours if campaign else None,
+        "gate_decisions": gates,
+        "events": steps,
+    }
