@@ -1,0 +1,1 @@
+"""History import: CSV of past campaigns -> historical marops events."""
