@@ -77,10 +77,8 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings, migrations, handlers or {})
+        runtime = await start_runtime(settings, migrations, handlers or {}, on_started)
         app.state.runtime = runtime
-        if on_started is not None:
-            await on_started(runtime)
         log.info("%s started", settings.service_name)
         try:
             yield
@@ -101,7 +99,9 @@ def create_service_app(
     return app
 
 
-async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler]) -> Runtime:
+async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler],
+                        on_started: Callable[[Runtime], Awaitable[None]] | None = None) -> Runtime:
+    """Migrate, connect, run ``on_started`` (e.g. seed data), then start the workers."""
     await db.apply_migrations(settings.database_url,
                               [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)])
     await kafka.ensure_topics(settings.kafka_bootstrap_servers, kafka.all_topics(settings.topic_prefix),
@@ -112,6 +112,8 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
     producer = kafka.producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     await producer.start()
     runtime = Runtime(settings=settings, pool=pool, producer=producer)
+    if on_started is not None:
+        await on_started(runtime)
     if settings.run_workers:
         runtime.relay = OutboxRelay(
             settings.database_url,

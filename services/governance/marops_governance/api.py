@@ -224,6 +224,7 @@ async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Accepta
 @router.get("/campaigns/{campaign_id}/audit", tags=["audit"],
             summary="Immutable audit trail of the campaign, in business-time order")
 async def audit_trail(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    rows = await service.audit_trail(pool, campaign_id)
-    return {"campaign_id": campaign_id, "items": [audit_view(r) for r in rows]}
+    rows, policy_changes = await service.audit_trail(pool, campaign_id)
+    return {"campaign_id": campaign_id, "items": [audit_view(r) for r in rows],
+            "policy_changes": [audit_view(r) for r in policy_changes]}
 

@@ -23,14 +23,25 @@ BUDGET = "budget"
 
 def _money(value: c.Money) -> c.Money:
     try:
-        return check_amount(value)
+        return check_amount(value, max_places=None)
     except ValueError as exc:
         raise Unprocessable(f"amount {value.amount} {value.currency}: {exc}") from None
 
 
+def _acting(handler: Handler) -> Handler:
+    """Skip imported history; dead-letter what PostgreSQL could never store."""
+
+    async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
+        if event.is_historical:
+            return
+        if "\\u0000" in event.data.model_dump_json():
+            raise Unprocessable("text contains the NUL character, which cannot be stored")
+        await handler(conn, event)
+
+    return handle
+
+
 async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted]) -> None:
-    if event.is_historical:
-        return
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
     policy_version = await repository.policy_in_force(conn, event.time)
@@ -53,8 +64,6 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
 
 
 async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled]) -> None:
-    if event.is_historical:
-        return
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
     if await repository.insert_cancellation(conn, data.campaign_id,
@@ -65,8 +74,6 @@ async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.Camp
 
 def _budget_handler(kind: BudgetFactKind) -> Handler:
     async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
-        if event.is_historical:
-            return
         data = event.data
         amount = data.requested if kind is BudgetFactKind.reservation_rejected else data.amount
         fact = BudgetFact(
@@ -86,8 +93,6 @@ def _budget_handler(kind: BudgetFactKind) -> Handler:
 
 
 async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetReleased]) -> None:
-    if event.is_historical:
-        return
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
     release = BudgetRelease(_money(data.amount), data.reason.value, event.time)
@@ -99,10 +104,10 @@ async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetR
 
 
 HANDLERS: dict[str, Handler] = {
-    "BriefSubmitted": on_brief_submitted,
-    "CampaignCancelled": on_campaign_cancelled,
-    "BudgetReserved": _budget_handler(BudgetFactKind.reserved),
-    "BudgetReservationRejected": _budget_handler(BudgetFactKind.reservation_rejected),
-    "BudgetCommitted": _budget_handler(BudgetFactKind.committed),
-    "BudgetReleased": on_budget_released,
+    "BriefSubmitted": _acting(on_brief_submitted),
+    "CampaignCancelled": _acting(on_campaign_cancelled),
+    "BudgetReserved": _acting(_budget_handler(BudgetFactKind.reserved)),
+    "BudgetReservationRejected": _acting(_budget_handler(BudgetFactKind.reservation_rejected)),
+    "BudgetCommitted": _acting(_budget_handler(BudgetFactKind.committed)),
+    "BudgetReleased": _acting(on_budget_released),
 }

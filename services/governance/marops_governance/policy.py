@@ -21,11 +21,11 @@ MAX_AMOUNT = Decimal("1e15")
 GateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["brief_review"])]
 
 
-def check_amount(money: Money) -> Money:
+def check_amount(money: Money, *, max_places: int | None = 4) -> Money:
     if money.amount < 0 or money.amount >= MAX_AMOUNT:
         raise ValueError(f"amount must be between 0 and {MAX_AMOUNT:,.0f}")
-    if money.amount.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise ValueError("amount has more than 4 decimal places")
+    if max_places is not None and money.amount.as_tuple().exponent < -max_places:  # type: ignore[operator]
+        raise ValueError(f"amount has more than {max_places} decimal places")
     return money
 
 

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,13 @@ from .policy import DEFAULT_POLICY, PolicyDocument
 from .risks import Risk, RiskStatus
 
 SEED_EFFECTIVE_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _money(amount: Decimal, currency: str) -> c.Money:
+    """asyncpg decodes numeric 20000 as Decimal('2E+4'); give it back its plain form."""
+    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
+        amount = amount.quantize(Decimal(1))
+    return c.Money(amount=amount, currency=currency)
 POLICY_LOCK = 0x676F76706F6C  # "govpol": serialises policy edits so versions are gapless
 
 
@@ -40,7 +48,7 @@ async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
 
 
 async def ensure_default_policy(conn: asyncpg.Connection) -> bool:
-    """Seed version 1 with the default policy; True when this call seeded it."""
+    """Seed version 1 with the default policy (and its audit entry); True when this call seeded it."""
     inserted = await conn.fetchval(
         """
         INSERT INTO policy_versions (version, document, effective_from, created_by, reason)
@@ -50,6 +58,10 @@ async def ensure_default_policy(conn: asyncpg.Connection) -> bool:
         """,
         DEFAULT_POLICY.model_dump(mode="json"), SEED_EFFECTIVE_FROM,
     )
+    if inserted:
+        await audit(conn, action="policy_seeded", actor="system", at=dt.datetime.now(dt.UTC),
+                    reason="default policy", policy_version=1,
+                    details={"document": DEFAULT_POLICY.model_dump(mode="json")})
     return bool(inserted)
 
 
@@ -176,7 +188,7 @@ def _brief(row: asyncpg.Record) -> BriefVersion:
         campaign_id=row["campaign_id"], version=row["version"], submitted_at=row["submitted_at"],
         requester=row["requester"], owner=row["owner"], team=row["team"], title=row["title"],
         channels=tuple(c.Channel(ch) for ch in row["channels"]),
-        amount=c.Money(amount=row["amount"], currency=row["currency"]), budget_line_id=row["budget_line_id"],
+        amount=_money(row["amount"], row["currency"]), budget_line_id=row["budget_line_id"],
         kpis=tuple(c.Kpi.model_validate(k) for k in row["kpis"]),
         tracking_plan=c.TrackingPlan.model_validate(row["tracking_plan"]) if row["tracking_plan"] else None,
         raci=c.Raci.model_validate(row["raci"]), target_launch_date=row["target_launch_date"],
@@ -208,11 +220,11 @@ async def load_campaigns(conn: asyncpg.Connection, campaign_ids: Sequence[str]) 
     for row in await conn.fetch("SELECT * FROM budget_facts WHERE campaign_id = ANY($1::text[])", ids):
         by[row["campaign_id"]]["budget"].append(BudgetFact(
             brief_version=row["brief_version"], kind=BudgetFactKind(row["kind"]), budget_line_id=row["budget_line_id"],
-            amount=c.Money(amount=row["amount"], currency=row["currency"]), occurred_at=row["occurred_at"],
+            amount=_money(row["amount"], row["currency"]), occurred_at=row["occurred_at"],
             reason_code=row["reason_code"], reason=row["reason"]))
     for row in await conn.fetch("SELECT * FROM budget_releases WHERE campaign_id = ANY($1::text[])", ids):
         by[row["campaign_id"]]["releases"].append(BudgetRelease(
-            amount=c.Money(amount=row["amount"], currency=row["currency"]), reason=row["reason"],
+            amount=_money(row["amount"], row["currency"]), reason=row["reason"],
             released_at=row["released_at"]))
     for row in await conn.fetch("SELECT * FROM cancellations WHERE campaign_id = ANY($1::text[])", ids):
         by[row["campaign_id"]]["cancellation"].append(Cancellation(row["cancelled_at"], row["cancelled_by"],
@@ -348,5 +360,8 @@ async def audit_of(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.R
     return await conn.fetch("SELECT * FROM audit_log WHERE campaign_id = $1 ORDER BY at, id", campaign_id)
 
 
-async def policy_audit(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM audit_log WHERE campaign_id IS NULL ORDER BY id")
+async def policy_audit(conn: asyncpg.Connection, versions: Sequence[int] | None = None) -> list[asyncpg.Record]:
+    """Policy changes (seeding included), optionally only those that created ``versions``."""
+    return await conn.fetch(
+        "SELECT * FROM audit_log WHERE campaign_id IS NULL AND ($1::int[] IS NULL OR policy_version = ANY($1))"
+        " ORDER BY id", list(versions) if versions is not None else None)

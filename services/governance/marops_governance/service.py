@@ -62,9 +62,7 @@ async def create_policy(pool: asyncpg.Pool, actor: Principal, document: PolicyDo
 
 async def seed_policy(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        if await repository.ensure_default_policy(conn):
-            await repository.audit(conn, action="policy_seeded", actor="system", at=utcnow(),
-                                   reason="default policy", policy_version=1)
+        await repository.ensure_default_policy(conn)
 
 
 # --- gate decisions ----------------------------------------------------------------------
@@ -224,9 +222,11 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
         return found, accepted
 
 
-async def audit_trail(pool: asyncpg.Pool, campaign_id: str) -> list[asyncpg.Record]:
+async def audit_trail(pool: asyncpg.Pool, campaign_id: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The campaign's own entries, and the changes that created the policy versions governing it."""
     async with pool.acquire() as conn:
         rows = await repository.audit_of(conn, campaign_id)
-        if not rows and await repository.load_campaign(conn, campaign_id) is None:
+        if not rows:
             raise NotFound(f"governance knows nothing of campaign {campaign_id}")
-        return rows
+        versions = {r["policy_version"] for r in rows if r["action"] == "gates_opened"}
+        return rows, await repository.policy_audit(conn, sorted(versions))

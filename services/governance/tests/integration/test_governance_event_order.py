@@ -10,7 +10,7 @@ import pytest
 
 from marops_events import contracts as c
 from marops_events import registry
-from marops_testkit import wait_for
+from marops_testkit import read_topic, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -137,3 +137,24 @@ async def test_imported_history_opens_no_gates(gov) -> None:
     queue = (await gov.get("/queue", APPROVER)).json()["items"]
     assert historical not in {i["campaign_id"] for i in queue}
     assert live in {i["campaign_id"] for i in queue}
+
+
+async def test_events_governance_can_never_store_are_dead_lettered_and_the_rest_applies(gov) -> None:
+    nul, huge, fine = gov.new_id("nul"), gov.new_id("huge"), gov.new_id("fine")
+    poisoned = gov.brief(nul).model_copy(update={"title": "bad \x00 title"})
+    await gov.publish(poisoned, source="marops/intake")
+    await gov.submit(huge, amount="1e20")
+    await gov.submit(fine)
+    await gov.wait_campaign(fine)
+
+    async def dead_letters() -> list:
+        records = await read_topic(gov.settings.kafka_bootstrap_servers, gov.topic("BriefSubmitted") + ".dlq",
+                                   count=2, timeout=5)
+        reasons = {json.loads(r.value)["subject"]: dict(r.headers)["dlq.reason"].decode() for r in records}
+        return reasons if {nul, huge} <= set(reasons) else []
+
+    reasons = await wait_for(dead_letters)
+    assert "NUL character" in reasons[nul]
+    assert "amount must be between" in reasons[huge]
+    for cid in (nul, huge):
+        assert (await gov.get(f"/campaigns/{cid}")).status_code == 404

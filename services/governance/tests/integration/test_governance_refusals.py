@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import asyncio
+
 import pytest
 
 from marops_events import contracts as c
@@ -177,3 +179,18 @@ async def test_a_rejected_version_stays_closed_until_resubmitted(gov) -> None:
     assert (await gov.decide(cid, "brief_review", APPROVER, reject="Needs KPIs")).status_code == 201
     before = await gov.snapshot(cid)
     await refused(gov, cid, await gov.decide(cid, "brief_review", APPROVER_2), 409, "brief-version-rejected", before)
+
+
+async def test_concurrent_approvals_of_one_gate_publish_once(gov) -> None:
+    cid = await submitted(gov)
+    approvers = [f"approver-{i}" for i in range(6)]
+    responses = await asyncio.gather(*(
+        gov.client.post(f"/campaigns/{cid}/gates/brief_review/decisions",
+                        json={"decision": "approve", "brief_version": 1}, headers=gov.as_(who, "approver"))
+        for who in approvers))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+    assert {r.json()["type"] for r in responses if r.status_code == 409} == {"/problems/not-current-gate"}
+    outbox = await gov.fetch("SELECT event_type FROM outbox WHERE partition_key = $1", cid)
+    assert [r["event_type"] for r in outbox] == ["GateApproved"]
+    decisions = await gov.fetch("SELECT count(*) AS n FROM gate_decisions WHERE campaign_id = $1", cid)
+    assert decisions[0]["n"] == 1
