@@ -9,7 +9,8 @@
 #
 # Environment: MAROPS_KAFKA_PORT (19092), MAROPS_KAFKA_CONTROLLER_PORT (19093),
 # MAROPS_INFRA_DIR (.infra, relative to the repository root), MAROPS_KAFKA_JAVA_OPTS,
-# MAROPS_KAFKA_START_TIMEOUT (seconds, 90).
+# MAROPS_KAFKA_START_TIMEOUT (seconds, 180; a broker holding thousands of partitions
+# takes a while to load them).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,8 +27,8 @@ CONF="$KDIR/server.properties"
 DATA="$KDIR/data"
 LOG="$KDIR/kafka.log"
 PIDFILE="$KDIR/kafka.pid"
-START_TIMEOUT="${MAROPS_KAFKA_START_TIMEOUT:-90}"
-JAVA_OPTS="${MAROPS_KAFKA_JAVA_OPTS:--Xms128m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError}"
+START_TIMEOUT="${MAROPS_KAFKA_START_TIMEOUT:-180}"
+JAVA_OPTS="${MAROPS_KAFKA_JAVA_OPTS:--Xms256m -Xmx2g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 BOOTSTRAP="127.0.0.1:$PORT"
 
@@ -212,6 +213,8 @@ start() {
   format_storage
   [ -f "$LOG" ] && mv -f "$LOG" "$LOG.1"
   say "starting broker on $BOOTSTRAP (controller 127.0.0.1:$CTRL_PORT), log $LOG"
+  # every partition holds file descriptors and memory maps: allow as many as we may
+  ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   # setsid: its own session, so a Ctrl-C in the terminal that started it does not reach it.
   # shellcheck disable=SC2086
   setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" \

@@ -130,3 +130,30 @@ async def test_wait_for_retries_through_exceptions_and_chains_the_last_one() -> 
     with pytest.raises(AssertionError, match="never there") as info:
         await wait_for(broken, timeout=0.1, interval=0.01)
     assert isinstance(info.value.__cause__, LookupError)
+
+
+@pytest.fixture
+async def leftover_check(kafka_bootstrap: str):
+    """Runs its teardown after topic_prefix's (it is set up first): sees the cleanup."""
+    holder: dict[str, str] = {}
+    yield holder
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        prefix = holder["prefix"]
+        await wait_for(
+            lambda: _no_topic_with(admin, prefix), timeout=30, message=f"topics {prefix}* deleted"
+        )
+    finally:
+        await admin.close()
+
+
+async def _no_topic_with(admin: AIOKafkaAdminClient, prefix: str) -> bool:
+    return not [t for t in await admin.list_topics() if t.startswith(prefix)]
+
+
+async def test_topic_prefix_topics_are_deleted_after_the_test(
+    leftover_check: dict[str, str], kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    leftover_check["prefix"] = topic_prefix
+    await create_topics(kafka_bootstrap, [f"{topic_prefix}a", f"{topic_prefix}b"], partitions=1)

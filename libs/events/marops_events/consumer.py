@@ -206,9 +206,11 @@ class ConsumerRunner:
                         with tracing.handle_span(event.type, str(event.id)):
                             async with conn.transaction():
                                 await self._handlers[event.type](conn, event)
-                    except Unprocessable as exc:
+                    except (Unprocessable, asyncpg.DataError) as exc:
+                        # A value the database can never store is as final as a refusal.
+                        reason = exc.reason if isinstance(exc, Unprocessable) else f"database refused a value: {exc}"
                         await inbox.mark_dead_lettered(conn, self.group_id, event)
-                        dead.append(DeadLetter(record, exc.reason))
+                        dead.append(DeadLetter(record, reason))
                         continue
                     applied.append(event)
         for event in applied:

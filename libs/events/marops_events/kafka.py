@@ -6,6 +6,7 @@ wrong here, so every client is built through these functions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -72,6 +73,20 @@ async def ensure_topics(
                 # Another service created them between our list and create.
                 pass
             log.info("created topics %s", missing)
+            await _wait_for_leaders(admin, missing)
         return missing
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 15.0) -> None:
+    """Creation returns before partitions have leaders; producing earlier only logs errors."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(t.get("error_code", 0) == 0 and t.get("partitions")
+               and all(p.get("leader", -1) >= 0 for p in t["partitions"]) for t in described):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("partitions of %s still without leaders after %.0fs", topics, timeout)

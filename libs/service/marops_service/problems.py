@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -122,6 +124,19 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(problem_body(exc.status_code, title, detail, instance=request.url.path),
                                 headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Input the database cannot store (NUL characters, out-of-range numbers...).
+        return problem_response(problem_body(422, "Unprocessable content", f"a value cannot be stored: {exc}",
+                                             slug="unstorable-value", instance=request.url.path))
+
+    @app.exception_handler(asyncpg.TransactionRollbackError)
+    async def _conflict(request: Request, exc: asyncpg.TransactionRollbackError) -> JSONResponse:
+        # Deadlock or serialization failure with a concurrent writer: safe to retry.
+        return problem_response(problem_body(503, "Concurrent update", "the request collided with a concurrent "
+                                             "update and changed nothing; retry it", slug="retry",
+                                             instance=request.url.path), headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

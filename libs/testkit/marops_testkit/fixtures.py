@@ -16,6 +16,14 @@ MAROPS_TEST_INFRA selects where the infrastructure comes from:
                     `pip install -e 'libs/testkit[containers]'`)
 If the infrastructure cannot start, the session stops with the reason (exit code 3):
 a test that needs PostgreSQL or Kafka is never skipped.
+
+Housekeeping on the long-lived native broker: topics named with `topic_prefix` are
+deleted after the test; and at session start, topics that look like test topics
+("t" + 10 hex + ".", however named) and are older than MAROPS_TEST_TOPIC_MAX_AGE seconds
+(300, the per-test timeout) are deleted, so interrupted runs and fixtures that name
+their topics themselves do not pile up partitions (each one holds a file descriptor
+and memory in the broker). A fixture that keeps a prefix longer (module or session
+scope) should name its topics some other way.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import asyncio
 import os
 import subprocess
 import uuid
+import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +41,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+
+from marops_testkit.kafka import sweep_stale_test_topics
 
 T = TypeVar("T")
 
@@ -104,11 +115,23 @@ def _start_native(config: pytest.Config) -> Infra:
         _fail_session(f"infra/up.sh exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}")
     pg_port = os.environ.get("MAROPS_PG_PORT", "15432")
     kafka_port = os.environ.get("MAROPS_KAFKA_PORT", "19092")
+    _sweep_stale_topics(root, f"127.0.0.1:{kafka_port}")
     return Infra(
         kafka_bootstrap=f"127.0.0.1:{kafka_port}",
         pg_server=f"postgresql://marops@127.0.0.1:{pg_port}",
         mode="native",
     )
+
+
+def _sweep_stale_topics(root: Path, bootstrap: str) -> None:
+    """Delete old test topics (interrupted runs, fixtures naming topics themselves)."""
+    infra_dir = Path(os.environ.get("MAROPS_INFRA_DIR", ".infra"))
+    data_dir = (infra_dir if infra_dir.is_absolute() else root / infra_dir) / "kafka" / "data"
+    max_age = float(os.environ.get("MAROPS_TEST_TOPIC_MAX_AGE", "300"))
+    try:
+        _run(sweep_stale_test_topics(bootstrap, data_dir, max_age=max_age))
+    except Exception as exc:  # housekeeping only
+        warnings.warn(f"could not delete stale test topics: {exc!r}", stacklevel=1)
 
 
 def _start_containers() -> Infra:
@@ -251,7 +274,32 @@ def pg_dsn(make_pg_dsn: Callable[[str], str]) -> str:
     return make_pg_dsn("")
 
 
+async def _delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
-def topic_prefix() -> str:
-    """Unique prefix, e.g. "t1a2b3c4d5e.", to prepend to every topic name in this test."""
-    return f"t{uuid.uuid4().hex[:10]}."
+def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Unique prefix, e.g. "t1a2b3c4d5e.", to prepend to every topic name in this test.
+
+    If the test used Kafka, the topics named with the prefix are deleted afterwards, so a
+    long-lived development broker does not pile up partitions run after run.
+    """
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    if not {"infra", "kafka_bootstrap"} & set(request.fixturenames):
+        return
+    bootstrap = request.getfixturevalue("infra").kafka_bootstrap
+    try:
+        _run(_delete_topics_with_prefix(bootstrap, prefix))
+    except Exception as exc:  # cleanup only: never fail the test for it
+        warnings.warn(f"could not delete the test's topics {prefix}*: {exc!r}", stacklevel=1)

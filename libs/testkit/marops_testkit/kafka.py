@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
@@ -14,7 +16,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 T = TypeVar("T")
 
-__all__ = ["create_topics", "read_topic", "wait_for"]
+__all__ = ["create_topics", "read_topic", "sweep_stale_test_topics", "wait_for"]
+
+#: topics named with a `topic_prefix` ("t" + 10 hex + "."), as partition directories
+_TEST_PARTITION_DIR = re.compile(r"^(t[0-9a-f]{10}\..+)-(\d+)$")
 
 
 async def create_topics(
@@ -119,3 +124,43 @@ async def wait_for(
             what = message or getattr(predicate, "__qualname__", repr(predicate))
             raise AssertionError(f"condition not met within {timeout}s: {what} (last: {last!r})") from error
         await asyncio.sleep(interval)
+
+
+async def sweep_stale_test_topics(bootstrap: str, data_dir: str | os.PathLike[str], *, max_age: float) -> list[str]:
+    """Delete test topics (named with a `topic_prefix`) left behind by interrupted runs.
+
+    Age is taken from the broker's partition directories in `data_dir` (native broker
+    only), by the `partition.metadata` file the broker writes once when it creates the
+    partition (directory times change on every broker restart): a topic is deleted when
+    all its partitions are older than `max_age` seconds. Returns the deleted topic names.
+    """
+    now = time.time()
+    newest: dict[str, float] = {}
+    try:
+        entries = list(os.scandir(data_dir))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        m = _TEST_PARTITION_DIR.match(entry.name)
+        if m and entry.is_dir():
+            try:
+                mtime = os.stat(os.path.join(entry.path, "partition.metadata")).st_mtime
+            except FileNotFoundError:
+                try:
+                    mtime = entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+            newest[m[1]] = max(newest.get(m[1], 0.0), mtime)
+    stale = sorted(t for t, mtime in newest.items() if now - mtime > max_age)
+    if not stale:
+        return []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=60000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in stale if t in existing]
+        for i in range(0, len(doomed), 200):
+            await admin.delete_topics(doomed[i : i + 200], timeout_ms=60000)
+    finally:
+        await admin.close()
+    return doomed

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from marops_events.envelope import utcnow
@@ -35,6 +36,7 @@ from .schemas import (
 from .service import Cause, Rules, UnknownLine
 
 router = APIRouter()
+T = TypeVar("T")
 
 Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance,
                                                       Role.service))]
@@ -49,6 +51,23 @@ def get_rules(request: Request) -> Rules:
 
 
 BudgetRules = Annotated[Rules, Depends(get_rules)]
+
+
+async def in_transaction(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
+                         attempts: int = 3) -> T:
+    """Run ``work`` in one transaction, again if PostgreSQL broke a deadlock by aborting it.
+
+    A request that locks several lines or campaigns can deadlock with the consumer's
+    batch; the other side goes on, and a fresh attempt of this one succeeds.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except asyncpg.DeadlockDetectedError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -73,8 +92,7 @@ async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: Budg
                            fiscal_year=body.fiscal_year, quarter=body.quarter, team=body.team,
                            channel=body.channel.value, amount=body.amount.amount, currency=body.amount.currency)
     with problems():
-        async with pool.acquire() as conn, conn.transaction():
-            row = await service.create_line(conn, line, who.subject, rules)
+        row = await in_transaction(pool, lambda conn: service.create_line(conn, line, who.subject, rules))
     response.headers["Location"] = f"/budget-lines/{line.id}"
     return queries.line_out(row)
 
@@ -108,9 +126,8 @@ async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
              summary="Set a line's amount (finance); never below what it holds and spent")
 async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance) -> BudgetLineOut:
     with problems():
-        async with pool.acquire() as conn, conn.transaction():
-            row = await service.adjust_line(conn, line_id, body.amount.amount, body.amount.currency, body.reason,
-                                            who.subject)
+        row = await in_transaction(pool, lambda conn: service.adjust_line(
+            conn, line_id, body.amount.amount, body.amount.currency, body.reason, who.subject))
     return queries.line_out(row)
 
 
@@ -131,9 +148,9 @@ async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineCha
              summary="Move money between two lines (finance) -> BudgetReallocated")
 async def reallocate(body: NewReallocation, pool: Pool, who: Finance) -> ReallocationOut:
     with problems(unknown_line_status=422):
-        async with pool.acquire() as conn, conn.transaction():
-            row = await service.reallocate(conn, body.from_line_id, body.to_line_id, body.amount.amount,
-                                           body.amount.currency, body.reason, who.subject)
+        row = await in_transaction(pool, lambda conn: service.reallocate(
+            conn, body.from_line_id, body.to_line_id, body.amount.amount, body.amount.currency, body.reason,
+            who.subject))
     return queries.reallocation_out(row)
 
 
@@ -158,10 +175,9 @@ async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: Bu
                   incurred_on=body.incurred_on, budget_line_id=body.budget_line_id,
                   corrects_reference=body.corrects_reference, description=body.description)
     with problems():
-        async with pool.acquire() as conn, conn.transaction():
-            result = await service.record_spend(conn, spend, origin="api", event_id=uuid.uuid4(),
-                                                recorded_by=who.subject, cause=Cause(correlation_id=body.campaign_id),
-                                                rules=rules, publish=True)
+        result = await in_transaction(pool, lambda conn: service.record_spend(
+            conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=who.subject,
+            cause=Cause(correlation_id=body.campaign_id), rules=rules, publish=True))
     if not result.recorded:
         if not result.same_fact:
             raise Conflict(f"spend {body.source_system}/{body.source_reference} was already recorded with "
@@ -231,9 +247,10 @@ async def monthly(request: Request, pool: Pool, _: Reader,
 
 
 def _month(value: str | None) -> dt.date | None:
+    """'2026-03' -> 2026-03-01 (the query pattern already guarantees the shape)."""
     if value is None:
         return None
-    year, month = value.split("-")
-    if not 1 <= int(year):
-        raise Unprocessable("year must be positive")
-    return dt.date(int(year), int(month), 1)
+    year, month = (int(part) for part in value.split("-"))
+    if year < 1:
+        raise Unprocessable(f"{value!r} is not a month")
+    return dt.date(year, month, 1)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 
 from marops_events.contracts import ReleaseReason, ReservationRejectionReason
 
@@ -124,21 +125,29 @@ Action = Reserve | Commit | Release
 
 
 def next_action(facts: CampaignFacts, hold: Hold | None) -> Action | None:
-    """The one thing budget still has to do for this campaign, or None when converged."""
-    holding = hold is not None and hold.active
+    """The one thing budget still has to do for this campaign, or None when converged.
+
+    The state it converges to depends only on the facts, not on their order. Let H be the
+    highest version whose reservation was accepted (a reservation only ever moves up to the
+    version just reserved, so the hold belongs to H; later versions were refused, and a
+    refused version leaves H's reservation in place). Nothing is held once the campaign is
+    cancelled, or once any version from H on was rejected outright; otherwise H's
+    reservation is held, committed once H's budget gate is approved. Brief versions arrive
+    in order (one topic, keyed by campaign), so each is decided in turn.
+    """
+    held = hold if hold is not None and hold.active else None
     if facts.cancelled:
-        return Release(hold, ReleaseReason.cancelled) if holding else None
+        return Release(held, ReleaseReason.cancelled) if held else None
     brief = facts.latest_brief
-    if brief is None:
-        return None
-    if brief.version in facts.outright_rejected_versions:
-        return Release(hold, ReleaseReason.rejected) if holding else None
-    if brief.version not in facts.decisions:
+    if (brief is not None and brief.version not in facts.decisions
+            and brief.version not in facts.outright_rejected_versions):
         return Reserve(brief)
-    if (facts.decisions[brief.version] and brief.version in facts.budget_approved_versions
-            and hold is not None and hold.brief_version == brief.version
-            and hold.status is HoldStatus.reserved):
-        return Commit(hold)
+    if held is None:
+        return None
+    if any(v >= held.brief_version for v in facts.outright_rejected_versions):
+        return Release(held, ReleaseReason.rejected)
+    if held.status is HoldStatus.reserved and held.brief_version in facts.budget_approved_versions:
+        return Commit(held)
     return None
 
 
@@ -307,24 +316,27 @@ def pacing(committed: Decimal, spent: Decimal, flight_start: dt.date, flight_end
            as_of: dt.date, tolerance_percent: int) -> Pacing:
     days = max((flight_end - flight_start).days + 1, 1)
     elapsed_days = min(max((as_of - flight_start).days + 1, 0), days)
-    elapsed = (Decimal(elapsed_days) / Decimal(days)).quantize(Decimal("0.0001"))
-    expected = committed * Decimal(elapsed_days) / Decimal(days)
-    spend_share = (spent / committed).quantize(Decimal("0.0001")) if committed > 0 else None
-    index = (spend_share / elapsed).quantize(Decimal("0.0001")) if spend_share is not None and elapsed > 0 else None
-    if committed <= 0:
+    # Compare exact fractions; round only what is shown.
+    elapsed = Fraction(elapsed_days, days)
+    share = Fraction(spent) / Fraction(committed) if committed > 0 else None
+    if share is None:
         status = PacingStatus.no_commitment
     elif elapsed_days == 0:
         status = PacingStatus.overpacing if spent > 0 else PacingStatus.not_started
+    elif share > elapsed + Fraction(tolerance_percent, 100):
+        status = PacingStatus.overpacing
+    elif share < elapsed - Fraction(tolerance_percent, 100):
+        status = PacingStatus.underpacing
     else:
-        tolerance = Decimal(tolerance_percent) / 100
-        assert spend_share is not None
-        if spend_share > elapsed + tolerance:
-            status = PacingStatus.overpacing
-        elif spend_share < elapsed - tolerance:
-            status = PacingStatus.underpacing
-        else:
-            status = PacingStatus.on_pace
-    return Pacing(elapsed, spend_share, expected.quantize(Decimal("0.01")), index, status)
+        status = PacingStatus.on_pace
+    index = share / elapsed if share is not None and elapsed > 0 else None
+    return Pacing(elapsed_share=_ratio(elapsed), spend_share=_ratio(share) if share is not None else None,
+                  expected_spend=(committed * elapsed_days / days).quantize(Decimal("0.01")),
+                  pacing_index=_ratio(index) if index is not None else None, status=status)
+
+
+def _ratio(value: Fraction) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.0001"))
 
 
 def variance_percent(spent: Decimal, committed: Decimal) -> Decimal | None:

@@ -21,12 +21,23 @@ from .domain import RuleViolation
 from .service import Rules
 
 
+UseCase = Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]]
+
+
 def build_handlers(rules: Rules) -> dict[str, Handler]:
-    def live_only(use_case: Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]]) -> Handler:
+    async def refusing(use_case: UseCase, conn: asyncpg.Connection, event: Envelope) -> None:
+        """Run a use case; an event that can never apply goes to the dead-letter topic."""
+        try:
+            await use_case(conn, event, rules)
+        except RuleViolation as exc:
+            raise Unprocessable(exc.message) from exc
+        except asyncpg.DataError as exc:  # e.g. a NUL character in a text: retrying cannot help
+            raise Unprocessable(f"a value cannot be stored: {exc}") from exc
+
+    def live_only(use_case: UseCase) -> Handler:
         async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
-            if event.is_historical:
-                return
-            await _refusing(use_case, conn, event)
+            if not event.is_historical:
+                await refusing(use_case, conn, event)
         return handle
 
     async def gate_approved(conn: asyncpg.Connection, event: Envelope, rules: Rules) -> None:
@@ -39,14 +50,7 @@ def build_handlers(rules: Rules) -> dict[str, Handler]:
             await service.rejected_outright(conn, event, rules)
 
     async def spend_recorded(conn: asyncpg.Connection, event: Envelope) -> None:
-        await _refusing(service.spend_consumed, conn, event)
-
-    async def _refusing(use_case: Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]],
-                        conn: asyncpg.Connection, event: Envelope) -> None:
-        try:
-            await use_case(conn, event, rules)
-        except RuleViolation as exc:
-            raise Unprocessable(exc.message) from exc
+        await refusing(service.spend_consumed, conn, event)
 
     return {
         "BriefSubmitted": live_only(service.brief_submitted),

@@ -129,9 +129,11 @@ async def campaign_budget(conn: asyncpg.Connection, campaign_id: str, as_of: dt.
     ]
     pace = None
     if brief is not None and currency is not None:
-        p = pacing(committed, spent, brief["flight_start"], brief["flight_end"], as_of, pacing_tolerance_percent)
+        # Pacing compares like with like: spend incurred by as_of against the days elapsed by then.
+        to_date = await repo.campaign_spent(conn, campaign_id, currency, incurred_until=as_of)
+        p = pacing(committed, to_date, brief["flight_start"], brief["flight_end"], as_of, pacing_tolerance_percent)
         pace = PacingOut(as_of=as_of, flight_start=brief["flight_start"], flight_end=brief["flight_end"],
-                         elapsed_share=p.elapsed_share, spend_share=p.spend_share,
+                         spent_to_date=_m(to_date, currency), elapsed_share=p.elapsed_share, spend_share=p.spend_share,
                          expected_spend_to_date=_m(p.expected_spend, currency), pacing_index=p.pacing_index,
                          status=p.status.value)
 

@@ -267,17 +267,6 @@ async def hold_row(conn: asyncpg.Connection, campaign_id: str) -> Row | None:
     return await conn.fetchrow("SELECT * FROM holds WHERE campaign_id = $1", campaign_id)
 
 
-async def campaign_known(conn: asyncpg.Connection, campaign_id: str) -> bool:
-    return bool(await conn.fetchval(
-        """
-        SELECT EXISTS (SELECT 1 FROM briefs WHERE campaign_id = $1)
-            OR EXISTS (SELECT 1 FROM spends WHERE campaign_id = $1)
-            OR EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = $1)
-        """,
-        campaign_id,
-    ))
-
-
 # ------------------------------------------------------------------- thresholds
 
 
@@ -298,14 +287,16 @@ async def insert_threshold_alert(conn: asyncpg.Connection, *, campaign_id: str, 
     return bool(inserted)
 
 
-async def campaign_spent(conn: asyncpg.Connection, campaign_id: str, currency: str) -> Decimal:
-    """Spend of a campaign that counts against a line, in ``currency``."""
+async def campaign_spent(conn: asyncpg.Connection, campaign_id: str, currency: str,
+                         incurred_until: dt.date | None = None) -> Decimal:
+    """Spend of a campaign that counts against a line, in ``currency`` (up to a day, if given)."""
     return await conn.fetchval(
         """
         SELECT coalesce(sum(amount), 0) FROM spend_ledger
         WHERE campaign_id = $1 AND currency = $2 AND attribution = 'attributed'
+          AND ($3::date IS NULL OR incurred_on <= $3)
         """,
-        campaign_id, currency,
+        campaign_id, currency, incurred_until,
     )
 
 
@@ -372,11 +363,16 @@ class SpendFilter:
     incurred_to: dt.date | None = None
 
     def sql(self, first: int = 1) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``spend_ledger`` and its arguments, numbered from ``$first``."""
         n = first
-        where = (f"($%d::text IS NULL OR campaign_id = $%d) AND ($%d::text IS NULL OR line_id = $%d) "
-                 f"AND ($%d::text IS NULL OR source_system = $%d) AND ($%d::text IS NULL OR attribution = $%d) "
-                 f"AND ($%d::date IS NULL OR incurred_on >= $%d) AND ($%d::date IS NULL OR incurred_on <= $%d)"
-                 ) % (n, n, n + 1, n + 1, n + 2, n + 2, n + 3, n + 3, n + 4, n + 4, n + 5, n + 5)
+        where = " AND ".join([
+            f"(${n}::text IS NULL OR campaign_id = ${n})",
+            f"(${n + 1}::text IS NULL OR line_id = ${n + 1})",
+            f"(${n + 2}::text IS NULL OR source_system = ${n + 2})",
+            f"(${n + 3}::text IS NULL OR attribution = ${n + 3})",
+            f"(${n + 4}::date IS NULL OR incurred_on >= ${n + 4})",
+            f"(${n + 5}::date IS NULL OR incurred_on <= ${n + 5})",
+        ])
         return where, [self.campaign_id, self.budget_line_id, self.source_system, self.attribution,
                        self.incurred_from, self.incurred_to]
 

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from marops_events.contracts import Channel, Identifier, Money
 
 LineId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
-                              description="Letters, digits and . _ : - (up to 100)", examples=["fy26-q1-growth-search"])]
+                              description="Letters, digits and . _ : - (up to 100)",
+                              examples=["fy26-q1-growth-search"])]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -143,7 +144,8 @@ class PacingOut(BaseModel):
     as_of: dt.date
     flight_start: dt.date
     flight_end: dt.date
-    elapsed_share: Decimal
+    spent_to_date: Money = Field(description="Spend incurred on or before as_of")
+    elapsed_share: Decimal = Field(description="Share of the flight's days elapsed by as_of (inclusive)")
     spend_share: Decimal | None
     expected_spend_to_date: Money
     pacing_index: Decimal | None = Field(description="spend_share / elapsed_share; 1 is exactly on pace")

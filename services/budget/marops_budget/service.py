@@ -190,7 +190,7 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
 async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None:
     # The line's row lock makes concurrent reservations on one line take turns, so each
     # one sees every hold committed before it: a line is never over-reserved.
-    pass  # LOCK DISABLED
+    await repo.lock_lines(conn, [brief.budget_line_id])
     outcome = decide_reservation(brief, await repo.line_state(conn, brief.budget_line_id, brief.campaign_id))
     requested = _money(brief.amount, brief.currency)
     if isinstance(outcome, Reserved):

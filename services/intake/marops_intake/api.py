@@ -11,7 +11,7 @@ from marops_events.contracts import Channel
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
 
-from .domain.brief import Brief
+from .domain.brief import Brief, Text
 from .domain.status import Status
 from .listing import Filters, Sort
 from .schemas import (
@@ -29,7 +29,8 @@ from .service import IntakeService
 
 router = APIRouter(tags=["campaigns"])
 
-CampaignId = Annotated[str, Path(min_length=1, max_length=200, description="Campaign id")]
+CampaignId = Annotated[Text, Path(min_length=1, max_length=200, description="Campaign id")]
+QueryText = Annotated[Text | None, Query(max_length=200)]
 VersionNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Brief version")]
 Requester = Annotated[Principal, Depends(require(Role.requester))]
 
@@ -52,19 +53,19 @@ async def list_campaigns(
     who: CurrentPrincipal,
     service: Service,
     status_: Annotated[list[Status], Query(alias="status", description="repeat for several")] = [],  # noqa: B006
-    team: Annotated[str | None, Query(max_length=200)] = None,
-    owner: Annotated[str | None, Query(max_length=200)] = None,
+    team: QueryText = None,
+    owner: QueryText = None,
     channel: Channel | None = None,
     target_from: Annotated[dt.date | None, Query(description="target launch date on or after")] = None,
     target_to: Annotated[dt.date | None, Query(description="target launch date on or before")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in the title")] = None,
+    q: Annotated[Text | None, Query(max_length=200, description="text in the title")] = None,
     sort: Sort = Sort.last_changed_desc,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    cursor: Annotated[Text | None, Query(max_length=1000)] = None,
 ) -> dict[str, Any]:
     filters = Filters(statuses=tuple(status_), team=team, owner=owner, channel=channel, target_from=target_from,
                       target_to=target_to, text=q or None)
-    return await service.list(who, filters, sort=sort, cursor=cursor, limit=limit)
+    return await service.list_campaigns(who, filters, sort=sort, cursor=cursor, limit=limit)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignDetail,
@@ -134,4 +135,4 @@ async def diff_versions(
     from_: Annotated[int | None, Query(alias="from", ge=0, le=1_000_000,
                                        description="older version; 0 is the empty brief")] = None,
 ) -> dict[str, Any]:
-    return await service.diff(who, campaign_id, version, from_)
+    return await service.diff_versions(who, campaign_id, version, from_)

@@ -104,12 +104,17 @@ async def mark_completed(conn: asyncpg.Connection, campaign_id: str, *, by: str,
 async def add_governance_fact(conn: asyncpg.Connection, *, campaign_id: str, fact_key: str, event_type: str,
                               event_id: uuid.UUID, brief_version: int, occurred_at: dt.datetime,
                               data: dict[str, Any]) -> bool:
-    """Record a consumed fact; False when this business fact was already recorded."""
+    """Record a consumed fact; False when this business fact was already recorded.
+
+    A redelivery of a known fact changes it only if it says the fact happened earlier, so
+    whichever copy arrives first, the earliest is what is kept."""
     inserted = await conn.fetchval(
         """
         INSERT INTO governance_facts (campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (campaign_id, fact_key) DO NOTHING
+        ON CONFLICT (campaign_id, fact_key) DO UPDATE
+            SET event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, data = EXCLUDED.data
+            WHERE EXCLUDED.occurred_at < governance_facts.occurred_at
         RETURNING true
         """,
         campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data,

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from .domain.brief import Brief, Number
+from .domain.brief import Brief, Number, Text
 from .domain.status import Status
 
 
@@ -52,12 +52,12 @@ class BriefBody(Brief):
 
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(max_length=2000)] | None = None
+    reason: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 class ResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    metric: Annotated[str, Field(min_length=1, max_length=200)]
+    metric: Annotated[Text, Field(min_length=1, max_length=200)]
     actual: Number
 
 

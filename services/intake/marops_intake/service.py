@@ -144,7 +144,7 @@ class IntakeService:
     def check_brief(self, brief: Brief) -> list[Finding]:
         return completeness.check(brief, today=self._clock().date())
 
-    async def list(self, who: Principal, filters: Filters, *, sort: Sort, cursor: str | None,
+    async def list_campaigns(self, who: Principal, filters: Filters, *, sort: Sort, cursor: str | None,
                    limit: int) -> dict[str, Any]:
         try:
             after = decode_cursor(cursor, sort) if cursor else None
@@ -171,7 +171,8 @@ class IntakeService:
                 return {"campaign_id": campaign_id, **v}
         raise NotFound(f"campaign {campaign_id} has no version {number}")
 
-    async def diff(self, who: Principal, campaign_id: str, to_version: int, from_version: int | None) -> dict[str, Any]:
+    async def diff_versions(self, who: Principal, campaign_id: str, to_version: int,
+                            from_version: int | None) -> dict[str, Any]:
         start = to_version - 1 if from_version is None else from_version
         async with self._pool.acquire() as conn:
             await self._load(conn, who, campaign_id)
@@ -219,7 +220,9 @@ class IntakeService:
         return {
             **_summary(row),
             "brief": draft,
-            "unsubmitted_changes": [ch.to_json() for ch in diff(version_rows[-1]["brief"], draft)]
+            # compared as it would be submitted, so defaults filled in at submission are no change
+            "unsubmitted_changes": [ch.to_json() for ch in diff(
+                version_rows[-1]["brief"], Brief.model_validate(draft).with_defaults().to_json())]
             if version_rows else [],
             "versions": _version_summaries(version_rows, with_brief=False),
             "status_history": [{"status": ch.status, "at": ch.at, "reason": ch.reason, "cause": ch.cause.value,
@@ -270,7 +273,7 @@ def _incomplete(findings: list[Finding]) -> BriefIncomplete:
 
 def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.KpiResult]:
     """One actual result per KPI of the submitted brief; target and unit come from the brief."""
-    by_metric = {k.metric.lower(): k for k in kpis}
+    by_metric = {k.metric.strip().lower(): k for k in kpis}
     errors: list[dict[str, str]] = []
     seen: set[str] = set()
     matched: list[c.KpiResult] = []
@@ -285,7 +288,8 @@ def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.K
                            "reason": f"{kpi.metric!r} has more than one result"})
         else:
             seen.add(key)
-            matched.append(c.KpiResult(metric=kpi.metric, target=kpi.target, actual=result["actual"], unit=kpi.unit))
+            matched.append(c.KpiResult(metric=kpi.metric.strip(), target=kpi.target, actual=result["actual"],
+                                       unit=kpi.unit.strip()))
     for key, kpi in by_metric.items():
         if key not in seen:
             errors.append({"path": "results", "type": "missing", "reason": f"no result for the KPI {kpi.metric!r}"})

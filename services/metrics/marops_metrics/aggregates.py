@@ -69,12 +69,14 @@ def _within(day: date, start: date | None, end: date | None) -> bool:
 
 
 def group_keys(c: Campaign, group_by: GroupBy, basis: QuarterBasis) -> list[str]:
-    """The groups a campaign counts under: one team, each of its channels, one quarter."""
+    """The groups a campaign counts under: one team, each of its channels, one quarter
+    (none when it has no date on the basis, e.g. not launched for cycle time)."""
     if group_by is GroupBy.team:
         return [c.team or UNKNOWN]
     if group_by is GroupBy.channel:
         return list(c.channels) or [UNKNOWN]
-    return [c.quarter(basis) or UNKNOWN]
+    quarter = c.quarter(basis)
+    return [quarter] if quarter else []
 
 
 def grouped(campaigns: Iterable[Campaign], group_by: GroupBy, basis: QuarterBasis) -> dict[str, list[Campaign]]:

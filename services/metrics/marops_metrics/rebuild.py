@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from marops_events import registry
@@ -63,7 +64,8 @@ class RebuildResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": str(self.run_id), "status": "succeeded", "events_applied": self.applied,
-                "records_skipped": self.skipped, "high_watermarks": self.high_watermarks}
+                "records_skipped": self.skipped, "partitions": len(self.high_watermarks),
+                "high_watermarks_total": sum(self.high_watermarks.values())}
 
 
 class Rebuild:
@@ -101,8 +103,8 @@ class Rebuild:
             partitions = await self._assign_all(consumer)
             end = await consumer.end_offsets(partitions)
             self._result.high_watermarks = {f"{tp.topic}:{tp.partition}": off for tp, off in sorted(end.items())}
-            log.info("rebuild %s: replaying %d partitions up to %s", self.run_id, len(partitions),
-                     self._result.high_watermarks)
+            log.info("rebuild %s: replaying %d records from %d partitions", self.run_id, sum(end.values()),
+                     len(partitions))
             await self._replay(consumer, end, stop)
             await self._catch_up_and_swap(consumer, partitions, stop)
             log.info("rebuild %s: swapped in (%d events applied, %d records skipped)", self.run_id,
@@ -171,12 +173,19 @@ class Rebuild:
         )
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        existing = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in registry.topics(self.settings.topic_prefix) if topic in existing
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        """Every partition of every event topic that exists (the consumer's own metadata cache
+        knows only topics it was asked about, so ask the cluster)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    client_id=f"{self.settings.service_name}-rebuild")
+        await admin.start()
+        try:
+            described = await admin.describe_topics(registry.topics(self.settings.topic_prefix))
+        finally:
+            await admin.close()
+        partitions = sorted(
+            (TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0
+             for p in t["partitions"]),
+            key=lambda tp: (tp.topic, tp.partition))
         consumer.assign(partitions)
         if partitions:
             await consumer.seek_to_beginning(*partitions)

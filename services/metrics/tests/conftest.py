@@ -4,6 +4,7 @@ module-scoped metrics app against real PostgreSQL and Kafka."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -16,11 +17,14 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
 from marops_metrics.main import create_app
+from marops_metrics.projection import LIVE_SCHEMA
 from marops_metrics.settings import Settings
 from marops_testkit.apps import running, service_settings
 from marops_testkit.fixtures import Infra
@@ -72,14 +76,14 @@ class Story:
     def _gate_count(self, cid: str, version: int) -> int:
         return 3 if self.profiles[cid].amounts[version] >= BRAND_LEGAL_FROM else 2
 
-    def submit(self, cid: str, version: int, time: datetime, amount: int | str) -> Envelope:
+    def submit(self, cid: str, version: int, time: datetime, amount: int | str, title: str | None = None) -> Envelope:
         p = self.profiles[cid]
         p.amounts[version] = Decimal(amount)
         money = c.Money(amount=Decimal(amount), currency=p.currency)
         event = self._add(c.BriefSubmitted(
-            campaign_id=cid, version=version, title=f"Campaign {cid}", team=p.team, owner=f"owner-{cid.lower()}",
-            requester=f"req-{cid.lower()}", objective="grow", channels=p.channels, target_launch_date=p.target,
-            flight_start=p.target, flight_end=p.target + timedelta(days=30),
+            campaign_id=cid, version=version, title=title or f"Campaign {cid}", team=p.team,
+            owner=f"owner-{cid.lower()}", requester=f"req-{cid.lower()}", objective="grow", channels=p.channels,
+            target_launch_date=p.target, flight_start=p.target, flight_end=p.target + timedelta(days=30),
             kpis=[c.Kpi(metric="leads", target=Decimal(100), unit="leads", timeframe="90 days")],
             tracking_plan=c.TrackingPlan(campaign_code=cid), budget_request=c.BudgetRequest(
                 amount=money, budget_line_id=p.line)), time, cid)
@@ -219,8 +223,8 @@ def dozen_campaigns() -> Story:
     s.launch("C03", 2, at(3, 16, 9), tracking=False)                        # 60 d = 1440h, late
     s.spend("C03", "yt-c03", "18000.00", date(2026, 3, 20), system="youtube")
 
-    # C04 brand [print] target 04-10, 4000 USD: budget decided late; launched 20:00 UTC on the target
-    # date, sent with a +05:00 offset (local date 04-11) -- on time by the UTC date.
+    # C04 brand [print] target 04-10, 4000 USD: budget decided late; launched 01:00 on 04-11 at UTC+5,
+    # which is 20:00 UTC on the target date: on time, by the UTC date.
     s.campaign("C04", team="brand", channels=["print"], target=date(2026, 4, 10), line="L-BRAND-US",
                currency="USD")
     s.submit("C04", 1, at(2, 2, 9), 4000)
@@ -281,6 +285,8 @@ def dozen_campaigns() -> Story:
     s.commit("C09", 1, at(4, 3, 9, 1))
     s.launch("C09", 1, at(4, 28, 9))                                        # 27 d = 648h, on time
     s.spend("C09", "sms-c09", "7700.00", date(2026, 5, 5), system="smsco")
+    # ... and re-sent a week later under a new event id with another amount: still the first one counts.
+    s.spend("C09", "sms-c09", "7777.00", date(2026, 5, 5), system="smsco", time=at(5, 12, 12))
 
     # C10 growth [display] target 05-01, 15 000 EUR (three gates): brand-legal still undecided.
     s.campaign("C10", team="growth", channels=["display"], target=date(2026, 5, 1), line="L-GROWTH")
@@ -313,8 +319,9 @@ def dozen_campaigns() -> Story:
     return s
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dozen() -> Story:
+    """The scenario's events (read-only: tests must not add to it)."""
     return dozen_campaigns()
 
 
@@ -353,8 +360,8 @@ class MetricsApp:
     def prefix(self) -> str:
         return self.settings.topic_prefix
 
-    async def publish(self, events: Iterable[Envelope]) -> None:
-        await publish(self.settings.kafka_bootstrap_servers, self.prefix, events)
+    async def publish(self, events: Iterable[Envelope], *, transactional: bool = False) -> None:
+        await publish(self.settings.kafka_bootstrap_servers, self.prefix, events, transactional=transactional)
 
     async def wait_applied(self, count: int, timeout: float = 60) -> None:
         """Until the consumer's inbox holds ``count`` distinct event ids."""
@@ -367,6 +374,14 @@ class MetricsApp:
 
         await wait_for(applied, timeout=timeout, interval=0.2, message=f"{count} events applied")
 
+    async def wait_caught_up(self, timeout: float = 60) -> None:
+        """Until the consumer reports no lag on any partition of any topic."""
+        async def caught_up() -> bool:
+            lag = self.app.state.runtime.consumer.lag  # (topic, partition) -> records behind
+            return len(lag) == len(registry.EVENTS) * self.settings.topic_partitions and not any(lag.values())
+
+        await wait_for(caught_up, timeout=timeout, interval=0.2, message="consumer caught up")
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def metrics(module_db: str, kafka_bootstrap: str) -> AsyncIterator[MetricsApp]:
@@ -378,15 +393,71 @@ async def metrics(module_db: str, kafka_bootstrap: str) -> AsyncIterator[Metrics
         yield MetricsApp(client, settings, app)
 
 
-async def publish(bootstrap: str, prefix: str, events: Iterable[Envelope]) -> None:
-    """Produce envelopes as another service's relay would: keyed by campaign, in the given order."""
-    producer = kafka.producer(bootstrap, client_id="metrics-test")
-    await producer.start()
+async def _started_producer(bootstrap: str, transactional_id: str | None, attempts: int = 5) -> Any:
+    """A started producer; the shared test broker is sometimes slow to answer a bootstrap."""
+    for attempt in range(1, attempts + 1):
+        if transactional_id:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
+                                        enable_idempotence=True, acks="all")
+        else:
+            producer = kafka.producer(bootstrap, client_id="metrics-test")
+        try:
+            await producer.start()
+            return producer
+        except KafkaConnectionError:
+            await producer.stop()
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def publish(bootstrap: str, prefix: str, events: Iterable[Envelope], *, transactional: bool = False) -> None:
+    """Produce envelopes as another service's relay would: keyed by campaign, in the given order;
+    ``transactional`` publishes them in one Kafka transaction, as the history import does."""
+    producer = await _started_producer(bootstrap, f"metrics-test-{uuid.uuid4().hex}" if transactional else None)
     try:
-        sent = [await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
-                                    key=registry.partition_key(e).encode(),
-                                    headers=[("ce_type", e.type.encode()), ("ce_id", str(e.id).encode())])
-                for e in events]
-        await asyncio.gather(*sent)
+        async def send_all() -> None:
+            sent = [await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
+                                        key=registry.partition_key(e).encode(),
+                                        headers=[("ce_type", e.type.encode()), ("ce_id", str(e.id).encode())])
+                    for e in events]
+            await asyncio.gather(*sent)
+
+        if transactional:
+            async with producer.transaction():
+                await send_all()
+        else:
+            await send_all()
     finally:
         await producer.stop()
+
+
+async def read_model_tables(dsn: str) -> dict[str, list[str]]:
+    """Every read-model table of the live schema, rows as sorted JSON lines."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", LIVE_SCHEMA)
+        assert names, "the read model has no tables"
+        return {
+            name: sorted(json.dumps(dict(r), default=str, sort_keys=True)
+                         for r in await conn.fetch(f"SELECT * FROM {LIVE_SCHEMA}.{name}"))
+            for name in (r["tablename"] for r in names)
+        }
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def dump_read_model() -> Callable[[str], Any]:
+    return read_model_tables
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def dozen_loaded(metrics: MetricsApp, dozen: Story) -> MetricsApp:
+    """The module's app after consuming the dozen-campaign scenario from Kafka, with the first
+    ten events redelivered (same event ids) after the rest."""
+    await metrics.publish([*dozen.events, *dozen.events[:10]])
+    await metrics.wait_applied(len(dozen.events))
+    await metrics.wait_caught_up()
+    return metrics

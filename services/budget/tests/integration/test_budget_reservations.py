@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marops_events import contracts as c
+from marops_testkit.kafka import wait_for
 
 from budget_harness import (
     Harness,
@@ -232,7 +233,7 @@ async def test_a_negative_request_is_dead_lettered_with_its_reason(harness: Harn
         assert found
         return found
 
-    from marops_testkit.kafka import wait_for
+
 
     [letter] = await wait_for(dead)
     assert dict(letter.headers)["dlq.reason"] == b"requested budget amount is negative"

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from marops_events import contracts as c
 from marops_events.contracts import Channel
@@ -19,9 +19,23 @@ from marops_events.contracts import Channel
 __all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "RaciDraft", "TrackingPlanDraft",
            "to_submission"]
 
-ShortText = Annotated[str, Field(max_length=200)]
-LongText = Annotated[str, Field(max_length=5000)]
-UserRef = Annotated[str, Field(max_length=200)]
+
+
+def storable(text: str) -> str:
+    """Refuse text PostgreSQL cannot store (NUL, lone surrogates) as a validation error, not a 500."""
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(storable)]
+ShortText = Annotated[Text, Field(max_length=200)]
+LongText = Annotated[Text, Field(max_length=5000)]
+UserRef = Annotated[Text, Field(max_length=200)]
 # Bounded so that no input can overflow a consumer's numeric column or blow up arithmetic.
 Number = Annotated[Decimal, Field(max_digits=24, decimal_places=6, allow_inf_nan=False)]
 MoneyAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
@@ -49,7 +63,7 @@ class TrackingPlanDraft(_Part):
 
 class MoneyDraft(_Part):
     amount: MoneyAmount | None = Field(default=None, description="Decimal string, e.g. \"25000.00\"")
-    currency: Annotated[str, Field(max_length=10)] | None = Field(default=None, examples=["EUR"])
+    currency: Annotated[Text, Field(max_length=10)] | None = Field(default=None, examples=["EUR"])
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -88,8 +102,8 @@ class Brief(_Part):
     tracking_plan: TrackingPlanDraft | None = None
     budget_request: BudgetRequestDraft | None = None
     raci: RaciDraft | None = None
-    links: list[Annotated[str, Field(max_length=2000)]] | None = Field(default=None, max_length=20)
-    notes: Annotated[str, Field(max_length=10000)] | None = None
+    links: list[Annotated[Text, Field(max_length=2000)]] | None = Field(default=None, max_length=20)
+    notes: Annotated[Text, Field(max_length=10000)] | None = None
 
     def merged(self, changes: dict[str, Any]) -> Brief:
         """This brief with top-level fields replaced (nested objects are replaced whole)."""

@@ -4,7 +4,8 @@ Governance events arrive late, early, twice, or interleaved with intake's own co
 Instead of applying them as transitions (which would depend on arrival order), intake
 keeps every fact with its business time and derives the status as a function of the
 *set* of facts: the same facts give the same status and the same history, whatever the
-order they were received in. Duplicates are the same fact (same ``key``) and count once.
+order they were received in. Duplicates are the same fact (same ``key``) and count once;
+should a redelivery carry another time, the earliest wins, so even that cannot depend on order.
 
 Rules, for the current brief version (the highest submitted one):
 - ``cancelled`` / ``completed``: intake's own terminal facts win over everything.
@@ -93,7 +94,7 @@ class StatusChange:
 
 def derive(facts: Iterable[Fact]) -> StatusView:
     """The status implied by a set of facts (order and duplicates do not matter)."""
-    unique = {f.key: f for f in facts}.values()
+    unique = _unique(facts)
     terminal = sorted((f for f in unique if f.kind in (FactKind.cancelled, FactKind.completed)),
                       key=lambda f: f.sort_key)
     if terminal:
@@ -121,13 +122,22 @@ def derive(facts: Iterable[Fact]) -> StatusView:
 
 def history(facts: Iterable[Fact]) -> list[StatusChange]:
     """Each change of status, replaying the facts in business-time order."""
-    ordered = sorted({f.key: f for f in facts}.values(), key=lambda f: f.sort_key)
+    ordered = sorted(_unique(facts), key=lambda f: f.sort_key)
     changes: list[StatusChange] = []
     for i, fact in enumerate(ordered):
         view = derive(ordered[: i + 1])
         if not changes or (view.status, view.reason) != (changes[-1].status, changes[-1].reason):
             changes.append(StatusChange(view.status, fact.time, view.reason, fact.kind, fact.version))
     return changes
+
+
+def _unique(facts: Iterable[Fact]) -> list[Fact]:
+    """One fact per key: the earliest (a redelivery cannot move a fact later)."""
+    first: dict[str, Fact] = {}
+    for fact in facts:
+        if fact.key not in first or fact.sort_key < first[fact.key].sort_key:
+            first[fact.key] = fact
+    return list(first.values())
 
 
 def _rejection_reason(fact: Fact) -> str:

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,16 +45,35 @@ async def _admin_sql(infra: Infra, sql: str) -> None:
         await conn.close()
 
 
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 def intake_settings(infra: Infra) -> Iterator[Settings]:
-    """Settings of the module's app: a database and a topic prefix of its own."""
+    """Settings of the module's app: a database and a topic prefix of its own, both removed after.
+
+    The prefix is not the test kit's "t<hex>." form, which a concurrent session may sweep
+    as stale while a long module still uses it."""
     name = f"t_{uuid.uuid4().hex[:12]}_intake"
+    prefix = f"intake-{uuid.uuid4().hex[:10]}."
     _in_thread(_admin_sql(infra, f'CREATE DATABASE "{name}"'))
     try:
         yield service_settings(Settings, pg_dsn=infra.dsn(name), kafka_bootstrap=infra.kafka_bootstrap,
-                               topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+                               topic_prefix=prefix)
     finally:
         _in_thread(_admin_sql(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        try:
+            _in_thread(_delete_topics(infra.kafka_bootstrap, prefix))
+        except Exception as exc:  # cleanup only
+            warnings.warn(f"could not delete the module's topics {prefix}*: {exc!r}", stacklevel=1)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -161,11 +181,14 @@ class Intake:
         Waits until ``count`` are there, then returns all of them (so a test sees extras)."""
         topic = self.topic(event_type)
 
-        async def mine() -> list[dict[str, Any]] | None:
-            found = [json.loads(r.value) for r in await _read_all(self.settings.kafka_bootstrap_servers, topic)
-                     if r.key == campaign_id.encode()]
-            return found if len(found) >= count else None
-        return await wait_for(mine, timeout=30, message=f"{count} {event_type} for {campaign_id}")
+        found: list[dict[str, Any]] = []
+
+        async def enough() -> bool:
+            records = await _read_all(self.settings.kafka_bootstrap_servers, topic)
+            found[:] = [json.loads(r.value) for r in records if r.key == campaign_id.encode()]
+            return len(found) >= count
+        await wait_for(enough, timeout=30, message=f"{count} {event_type} for {campaign_id}")
+        return found
 
 
 async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
@@ -188,7 +211,7 @@ async def _read_all(bootstrap: str, topic: str) -> list[Any]:
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[Any] = []
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batch = await consumer.getmany(timeout_ms=500)
             for recs in batch.values():
                 records.extend(recs)

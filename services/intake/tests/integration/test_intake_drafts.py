@@ -163,7 +163,11 @@ async def test_fields_the_client_must_not_set_are_refused(intake) -> None:
     {"budget_request": {"amount": {"amount": 1250.5, "currency": "EUR"}}},
     {"budget_request": {"amount": {"amount": "1e999999", "currency": "EUR"}}},
     {"budget_request": {"amount": {"amount": "NaN", "currency": "EUR"}}},
-    {"kpis": [{"target": 1e400}]},
+    b'{"kpis": [{"target": 1e400}]}',
+    b'{"title": "x",',
+    b'{"title": "nul \\u0000 inside"}',
+    b'{"notes": "lone \\ud800 surrogate"}',
+    b'{"raci": {"responsible": ["\\u0000"]}}',
     {"kpis": [{"target": 10 ** 40}]},
     {"kpis": "lots"},
     {"title": 42},
@@ -174,7 +178,11 @@ async def test_fields_the_client_must_not_set_are_refused(intake) -> None:
 ])
 async def test_wrong_types_are_422_problems_never_500(intake, body) -> None:
     rita = intake.as_("rita", "requester", team=team())
-    response = await intake.http.post("/campaigns", json=body, headers=rita)
+    if isinstance(body, bytes):
+        response = await intake.http.post("/campaigns", content=body,
+                                          headers={**rita, "content-type": "application/json"})
+    else:
+        response = await intake.http.post("/campaigns", json=body, headers=rita)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["errors"]
@@ -182,14 +190,15 @@ async def test_wrong_types_are_422_problems_never_500(intake, body) -> None:
 
 async def test_junk_ids_and_parameters_are_problems_never_500(intake) -> None:
     viewer = intake.as_("vic", "viewer")
-    for path in ("/campaigns/does-not-exist", f"/campaigns/{'x' * 190}", "/campaigns/%00",
-                 "/campaigns/1/versions/1", "/campaigns/x/completeness"):
+    for path in ("/campaigns/does-not-exist", f"/campaigns/{'x' * 190}", "/campaigns/1/versions/1",
+                 "/campaigns/x/completeness", "/campaigns/%ED%A0%80"):
         response = await intake.http.get(path, headers=viewer)
         assert response.status_code == 404, (path, response.text)
         assert response.headers["content-type"] == PROBLEM
     for path in (f"/campaigns/{'x' * 201}", "/campaigns/x/versions/0", "/campaigns/x/versions/99999999999999999999",
                  "/campaigns?limit=0", "/campaigns?limit=100000", "/campaigns?status=lost",
-                 "/campaigns?channel=tiktok", "/campaigns?target_from=soon", "/campaigns?sort=random"):
+                 "/campaigns?channel=tiktok", "/campaigns?target_from=soon", "/campaigns?sort=random",
+                 "/campaigns/%00", "/campaigns?q=%00", "/campaigns?team=a%00b"):
         response = await intake.http.get(path, headers=viewer)
         assert response.status_code == 422, (path, response.text)
         assert response.headers["content-type"] == PROBLEM
