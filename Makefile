@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # every package of the monorepo that exists yet (services appear as they are written)
-PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/testkit/pyproject.toml services/*/pyproject.toml))
+PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/importer/pyproject.toml libs/testkit/pyproject.toml services/*/pyproject.toml))
 PYTEST_ARGS ?=
 # `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
