@@ -303,3 +303,23 @@ def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
         _run(_delete_topics_with_prefix(bootstrap, prefix))
     except Exception as exc:  # cleanup only: never fail the test for it
         warnings.warn(f"could not delete the test's topics {prefix}*: {exc!r}", stacklevel=1)
+
+
+@pytest.fixture(scope="module")
+def module_pg_dsn(infra: Infra) -> Iterator[str]:
+    """Like `pg_dsn`, for a whole test module (one app shared by the module's tests)."""
+    name = f"t_{uuid.uuid4().hex[:12]}_module"
+    _run(_create_database(infra.pg_admin_dsn, name))
+    yield infra.dsn(name)
+    _run(_drop_databases(infra.pg_admin_dsn, [name]))
+
+
+@pytest.fixture(scope="module")
+def module_topic_prefix(infra: Infra) -> Iterator[str]:
+    """Like `topic_prefix`, for a whole test module; its topics are deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    try:
+        _run(_delete_topics_with_prefix(infra.kafka_bootstrap, prefix))
+    except Exception as exc:  # cleanup only: never fail the module for it
+        warnings.warn(f"could not delete the module's topics {prefix}*: {exc!r}", stacklevel=1)

@@ -27,7 +27,6 @@ from marops_metrics.main import create_app
 from marops_metrics.projection import LIVE_SCHEMA
 from marops_metrics.settings import Settings
 from marops_testkit.apps import running, service_settings
-from marops_testkit.fixtures import Infra
 from marops_testkit.kafka import wait_for
 
 # (position, name, kind, SLA hours). brand-legal applies from 10 000 of requested amount.
@@ -333,23 +332,6 @@ def story() -> Callable[[], Story]:
 # --- real infrastructure, one app per test module ------------------------------------
 
 
-async def _admin(infra: Infra, sql: str) -> None:
-    conn = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def module_db(infra: Infra) -> AsyncIterator[str]:
-    """A fresh database for one test module."""
-    name = f"t_{uuid.uuid4().hex[:12]}_metrics"
-    await _admin(infra, f'CREATE DATABASE "{name}"')
-    yield infra.dsn(name)
-    await _admin(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @dataclass
 class MetricsApp:
     client: httpx.AsyncClient
@@ -384,10 +366,10 @@ class MetricsApp:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def metrics(module_db: str, kafka_bootstrap: str) -> AsyncIterator[MetricsApp]:
+async def metrics(module_pg_dsn: str, kafka_bootstrap: str, module_topic_prefix: str) -> AsyncIterator[MetricsApp]:
     """The metrics app running in-process (API, consumer) on its own database and topics."""
-    settings = service_settings(Settings, pg_dsn=module_db, kafka_bootstrap=kafka_bootstrap,
-                                topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    settings = service_settings(Settings, pg_dsn=module_pg_dsn, kafka_bootstrap=kafka_bootstrap,
+                                topic_prefix=module_topic_prefix)
     app = create_app(settings)
     async with running(app) as client:
         yield MetricsApp(client, settings, app)

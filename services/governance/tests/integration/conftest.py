@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,7 +32,6 @@ from marops_governance.main import create_app
 from marops_governance.settings import Settings
 from marops_testkit import wait_for
 from marops_testkit.apps import auth, running, service_settings
-from marops_testkit.fixtures import Infra
 
 PROBLEM = "application/problem+json"
 
@@ -48,26 +47,10 @@ def _in_thread(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
-def gov_dsn(infra: Infra) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}_governance"
-    _in_thread(_admin(infra.pg_admin_dsn, f'CREATE DATABASE "{name}"'))
-    yield infra.dsn(name)
-    _in_thread(_admin(infra.pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="module")
-def gov_settings(gov_dsn: str, kafka_bootstrap: str) -> Settings:
-    return service_settings(Settings, pg_dsn=gov_dsn, kafka_bootstrap=kafka_bootstrap,
-                            topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+def gov_settings(module_pg_dsn: str, kafka_bootstrap: str, module_topic_prefix: str) -> Settings:
+    return service_settings(Settings, pg_dsn=module_pg_dsn, kafka_bootstrap=kafka_bootstrap,
+                            topic_prefix=module_topic_prefix)
 
 
 def now() -> dt.datetime:

@@ -8,12 +8,10 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -26,7 +24,6 @@ from marops_events.envelope import Envelope
 from marops_intake.main import create_app
 from marops_intake.settings import Settings
 from marops_testkit.apps import auth, running, service_settings
-from marops_testkit.fixtures import Infra
 from marops_testkit.kafka import wait_for
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -37,43 +34,11 @@ def _in_thread(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _admin_sql(infra: Infra, sql: str) -> None:
-    conn = await asyncpg.connect(infra.pg_admin_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
-def intake_settings(infra: Infra) -> Iterator[Settings]:
-    """Settings of the module's app: a database and a topic prefix of its own, both removed after.
-
-    The prefix is not the test kit's "t<hex>." form, which a concurrent session may sweep
-    as stale while a long module still uses it."""
-    name = f"t_{uuid.uuid4().hex[:12]}_intake"
-    prefix = f"intake-{uuid.uuid4().hex[:10]}."
-    _in_thread(_admin_sql(infra, f'CREATE DATABASE "{name}"'))
-    try:
-        yield service_settings(Settings, pg_dsn=infra.dsn(name), kafka_bootstrap=infra.kafka_bootstrap,
-                               topic_prefix=prefix)
-    finally:
-        _in_thread(_admin_sql(infra, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        try:
-            _in_thread(_delete_topics(infra.kafka_bootstrap, prefix))
-        except Exception as exc:  # cleanup only
-            warnings.warn(f"could not delete the module's topics {prefix}*: {exc!r}", stacklevel=1)
+def intake_settings(module_pg_dsn: str, kafka_bootstrap: str, module_topic_prefix: str) -> Settings:
+    """Settings of the module's app: a database and a topic prefix of its own, both removed after."""
+    return service_settings(Settings, pg_dsn=module_pg_dsn, kafka_bootstrap=kafka_bootstrap,
+                            topic_prefix=module_topic_prefix)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
