@@ -65,5 +65,5 @@ down: ## stop the containerised stack
 stop: ## stop the native infrastructure started by `make infra`
 	bash infra/down.sh
 
-demo: ## run the end-to-end demo (not yet available)
-	@echo "make demo: not yet available" >&2; exit 1
+demo: install ## `make run` plus an imported example history; prints the headline metrics (Ctrl-C stops)
+	$(PY) infra/demo.py

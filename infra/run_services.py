@@ -1,10 +1,10 @@
 """Run the whole system locally: native infrastructure plus the four services.
 
-Used by `make run`. Starts PostgreSQL and Kafka with infra/up.sh (idempotent), then each
-installed service as `python -m uvicorn --factory marops_<name>.main:create_app`, waits for
-its /healthz, streams the logs prefixed by service name, and on Ctrl-C / SIGTERM stops the
-services (SIGTERM, grace period, then SIGKILL). The infrastructure keeps running
-(`make stop` stops it).
+Used by `make run`; `make demo` (infra/demo.py) reuses its functions. Starts PostgreSQL
+and Kafka with infra/up.sh (idempotent), then each installed service as
+`python -m uvicorn --factory marops_<name>.main:create_app`, waits for its /healthz, streams
+the logs prefixed by service name, and on Ctrl-C / SIGTERM stops the services (SIGTERM,
+grace period, then SIGKILL). The infrastructure keeps running (`make stop` stops it).
 
 Environment: <NAME>_HTTP_PORT (8001..8004), MAROPS_PG_PORT, MAROPS_KAFKA_PORT,
 MAROPS_INFRA_DIR, MAROPS_JWT_SECRET (default: a dev secret kept in <infra dir>/jwt-secret),
@@ -134,7 +134,18 @@ def stop_all(services: list[Service]) -> None:
         s._pump.join(timeout=2)
 
 
-def main() -> int:
+class Started:
+    """The services `start` brought up, those it skipped, and the environment they run with."""
+
+    def __init__(self, services: list[Service], skipped: list[str], env: dict[str, str]) -> None:
+        self.services, self.skipped, self.env = services, skipped, env
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+
+def handle_stop_signals() -> threading.Event:
+    """SIGINT / SIGTERM set the returned event (the caller stops the services in order)."""
     stop_requested = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -142,7 +153,13 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    return stop_requested
 
+
+def start(stop_requested: threading.Event) -> Started | int:
+    """Start the infrastructure and every installed service and wait for their /healthz.
+
+    Returns the running services, or an exit code (after stopping whatever it started)."""
     say("starting infrastructure (infra/up.sh)")
     up = subprocess.run(["bash", str(REPO_ROOT / "infra" / "up.sh")], cwd=REPO_ROOT)
     if up.returncode != 0:
@@ -202,16 +219,20 @@ def main() -> int:
     if stop_requested.is_set():
         stop_all(services)
         return 130
+    return Started(services, skipped, base_env)
 
+
+def print_banner(started: Started) -> None:
+    """Where the services listen and how to call them."""
     # marops-token reads MAROPS_JWT_SECRET, else .infra/jwt-secret of the current directory
     secret_file = infra_dir() / "jwt-secret"
     secret_hint = ""
     if "MAROPS_JWT_SECRET" not in os.environ and secret_file != REPO_ROOT / ".infra" / "jwt-secret":
         secret_hint = f'MAROPS_JWT_SECRET="$(cat {secret_file})" '
     lines = ["", "marops is running:"]
-    for s in services:
+    for s in started.services:
         lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs)")
-    for name in skipped:
+    for name in started.skipped:
         lines.append(f"  {name:<10} not installed yet, skipped")
     lines += [
         "",
@@ -224,6 +245,9 @@ def main() -> int:
     with _print_lock:
         print("\n".join(lines), flush=True)
 
+
+def supervise(services: list[Service], stop_requested: threading.Event) -> int:
+    """Until Ctrl-C / SIGTERM (0) or a service dies (1); then stop them all."""
     rc = 0
     while not stop_requested.wait(0.5):
         dead = [s for s in services if s.proc.poll() is not None]
@@ -235,6 +259,15 @@ def main() -> int:
     stop_all(services)
     say("all services stopped")
     return rc
+
+
+def main() -> int:
+    stop_requested = handle_stop_signals()
+    started = start(stop_requested)
+    if isinstance(started, int):
+        return started
+    print_banner(started)
+    return supervise(started.services, stop_requested)
 
 
 if __name__ == "__main__":

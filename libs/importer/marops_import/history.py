@@ -99,7 +99,7 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope]:
                 source_reference=row.get("source_reference"),
                 amount=c.Money(amount=row.get("amount"), currency=row.get("currency")),
                 incurred_on=row.get("incurred_on"), budget_line_id=row.get("budget_line_id"),
-                description=row.get("description"),
+                corrects_reference=row.get("corrects_reference"), description=row.get("description"),
             ), row, row.get("source_system"), row.get("source_reference"))
         elif row.event == "cancelled":
             emit(c.CampaignCancelled(campaign_id=campaign_id, cancelled_by=row.get("cancelled_by"),

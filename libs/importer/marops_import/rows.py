@@ -33,7 +33,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 COLUMNS = ("campaign_id", "event", "at") + tuple(sorted({c for cols in REQUIRED.values() for c in cols} | {
     "objective", "kpis", "tracking_plan", "gate_kind", "sla_hours", "rejection_kind", "budget_line_id",
-    "kpis_defined", "reason", "description"}))
+    "kpis_defined", "reason", "description", "corrects_reference"}))
 
 
 class HistoryError(ValueError):
@@ -114,6 +114,8 @@ def _parse_row(line: int, raw: dict[str, str], problems: list[str]) -> Row | Non
             problem("flight_end", "is before flight_start")
         if values["amount"] < 0:
             problem("amount", "a requested amount cannot be negative")
+    if event == "spend" and not problems and values["amount"] < 0 and not values.get("corrects_reference"):
+        problem("corrects_reference", "a negative spend (refund or correction) must name the reference it corrects")
     if problems or at is None:
         return None
     return Row(line=line, campaign_id=campaign_id, event=event, at=at, values=values)

@@ -75,6 +75,8 @@ def test_event_ids_come_from_natural_keys() -> None:
          "row 2: campaign c1 has no earlier 'submitted' row for version 1"),
         ("c1,launched,2026-01-01,,,,,,,,,,,,,,,,,,,,,,,,,,",
          "row 2, column launched_by: is required for a 'launched' row"),
+        ("c1,spend,2026-01-01,,,,,,,,,,-10,EUR,,,,,,,,,,,ads,ref-9,2026-01-01,,",
+         "row 2, column corrects_reference: a negative spend (refund or correction) must name"),
         ("c1,teleported,2026-01-01,,,,,,,,,,,,,,,,,,,,,,,,,,",
          "row 2, column event: 'teleported' is not one of"),
     ],
