@@ -19,7 +19,7 @@ from marops_service.problems import Conflict, NotFound, Unprocessable
 from . import queries, service
 from . import repository as repo
 from .domain import RuleViolation, Spend
-from .exports import csv_response, wants_csv
+from marops_service.exports import csv_response, wants_csv
 from .schemas import (
     BudgetLineOut,
     CampaignBudgetOut,
