@@ -14,7 +14,6 @@ Only the session fixture `infra` of marops_testkit is used: the function-scoped
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -26,33 +25,22 @@ import urllib.error
 import urllib.request
 import uuid
 import warnings
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from marops_service.auth import mint
 from marops_service.settings import ServiceSettings
-from marops_testkit import Infra
+from marops_testkit import Infra, create_database, delete_topics_with_prefix, drop_databases, run_sync
 
-T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = ("intake", "governance", "budget", "metrics")
 JWT_SECRET = "e2e-test-only-secret-" + "0123456789abcdef" * 2
 STARTUP_TIMEOUT = 90.0  # seconds for all four to answer /readyz (a busy 2-core CI machine)
 STOP_TIMEOUT = 30.0  # the chassis gives its workers 20 s to finish their batch
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on a private loop in another thread (sync fixtures, any loop state)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="e2e") as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:
@@ -202,35 +190,6 @@ def service_env(stack: Stack, s: ServiceProcess) -> dict[str, str]:
     return env
 
 
-async def _create_databases(admin_dsn: str, names: list[str]) -> None:
-    conn = await asyncpg.connect(admin_dsn, timeout=15)
-    try:
-        for name in names:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop_databases(admin_dsn: str, names: list[str]) -> None:
-    conn = await asyncpg.connect(admin_dsn, timeout=15)
-    try:
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 def _start_all(stack: Stack) -> None:
     """Start the four services and wait until each answers /readyz."""
     for s in stack.services.values():
@@ -269,7 +228,8 @@ def e2e_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stack.services[name] = ServiceProcess(name=name, port=free_port(), database=f"t_{run_id}_e2e_{name}",
                                               log_path=stack.log_dir / f"{name}.log")
     databases = [s.database for s in stack.services.values()]
-    run_sync(_create_databases(infra.pg_admin_dsn, databases))
+    for name in databases:
+        run_sync(create_database(infra.pg_admin_dsn, name))
     _CURRENT.append(stack)
     try:
         _start_all(stack)
@@ -277,9 +237,9 @@ def e2e_stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     finally:
         _CURRENT.remove(stack)
         stack.stop()
-        run_sync(_drop_databases(infra.pg_admin_dsn, databases))
+        run_sync(drop_databases(infra.pg_admin_dsn, databases))
         try:
-            run_sync(_delete_topics(infra.kafka_bootstrap, prefix))
+            run_sync(delete_topics_with_prefix(infra.kafka_bootstrap, prefix))
         except Exception as exc:  # clean-up only
             warnings.warn(f"could not delete the e2e topics {prefix}*: {exc!r}", stacklevel=1)
 

@@ -71,7 +71,7 @@ class Infra:
         return f"{self.pg_server}/{dbname}"
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion on a private event loop in another thread.
 
     Keeps sync fixtures independent of whatever loop pytest-asyncio has set up for the test.
@@ -129,7 +129,7 @@ def _sweep_stale_topics(root: Path, bootstrap: str) -> None:
     data_dir = (infra_dir if infra_dir.is_absolute() else root / infra_dir) / "kafka" / "data"
     max_age = float(os.environ.get("MAROPS_TEST_TOPIC_MAX_AGE", "300"))
     try:
-        _run(sweep_stale_test_topics(bootstrap, data_dir, max_age=max_age))
+        run_sync(sweep_stale_test_topics(bootstrap, data_dir, max_age=max_age))
     except Exception as exc:  # housekeeping only
         warnings.warn(f"could not delete stale test topics: {exc!r}", stacklevel=1)
 
@@ -231,7 +231,8 @@ def kafka_bootstrap(infra: Infra) -> str:
     return infra.kafka_bootstrap
 
 
-async def _create_database(admin_dsn: str, name: str) -> None:
+async def create_database(admin_dsn: str, name: str) -> None:
+    """CREATE DATABASE as the superuser (names come from tests, never from users)."""
     conn = await asyncpg.connect(admin_dsn, timeout=15)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -239,7 +240,7 @@ async def _create_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
-async def _drop_databases(admin_dsn: str, names: list[str]) -> None:
+async def drop_databases(admin_dsn: str, names: list[str]) -> None:
     conn = await asyncpg.connect(admin_dsn, timeout=15)
     try:
         for name in names:
@@ -259,13 +260,13 @@ def make_pg_dsn(infra: Infra) -> Iterator[Callable[[str], str]]:
     def make(label: str = "") -> str:
         suffix = "".join(c for c in label.lower() if c.isalnum() or c == "_")[:40]
         name = f"t_{uuid.uuid4().hex[:12]}" + (f"_{suffix}" if suffix else "")
-        _run(_create_database(infra.pg_admin_dsn, name))
+        run_sync(create_database(infra.pg_admin_dsn, name))
         created.append(name)
         return infra.dsn(name)
 
     yield make
     if created:
-        _run(_drop_databases(infra.pg_admin_dsn, created))
+        run_sync(drop_databases(infra.pg_admin_dsn, created))
 
 
 @pytest.fixture
@@ -274,7 +275,7 @@ def pg_dsn(make_pg_dsn: Callable[[str], str]) -> str:
     return make_pg_dsn("")
 
 
-async def _delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
@@ -300,7 +301,7 @@ def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     bootstrap = request.getfixturevalue("infra").kafka_bootstrap
     try:
-        _run(_delete_topics_with_prefix(bootstrap, prefix))
+        run_sync(delete_topics_with_prefix(bootstrap, prefix))
     except Exception as exc:  # cleanup only: never fail the test for it
         warnings.warn(f"could not delete the test's topics {prefix}*: {exc!r}", stacklevel=1)
 
@@ -309,9 +310,9 @@ def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
 def module_pg_dsn(infra: Infra) -> Iterator[str]:
     """Like `pg_dsn`, for a whole test module (one app shared by the module's tests)."""
     name = f"t_{uuid.uuid4().hex[:12]}_module"
-    _run(_create_database(infra.pg_admin_dsn, name))
+    run_sync(create_database(infra.pg_admin_dsn, name))
     yield infra.dsn(name)
-    _run(_drop_databases(infra.pg_admin_dsn, [name]))
+    run_sync(drop_databases(infra.pg_admin_dsn, [name]))
 
 
 @pytest.fixture(scope="module")
@@ -320,6 +321,6 @@ def module_topic_prefix(infra: Infra) -> Iterator[str]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     yield prefix
     try:
-        _run(_delete_topics_with_prefix(infra.kafka_bootstrap, prefix))
+        run_sync(delete_topics_with_prefix(infra.kafka_bootstrap, prefix))
     except Exception as exc:  # cleanup only: never fail the module for it
         warnings.warn(f"could not delete the module's topics {prefix}*: {exc!r}", stacklevel=1)

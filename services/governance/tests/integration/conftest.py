@@ -7,13 +7,11 @@ need hangs off the ``gov`` fixture; the actors they name are the keys of ``ROLES
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,11 +38,6 @@ REQUESTER, OWNER = "rita", "olga"
 APPROVER, APPROVER_2, FINANCE, ADMIN, VIEWER = "alex", "amy", "finn", "ada", "vic"
 ROLES = {REQUESTER: ("requester",), OWNER: ("requester",), APPROVER: ("approver",), APPROVER_2: ("approver",),
          FINANCE: ("finance",), ADMIN: ("ops_admin",), VIEWER: ("viewer",)}
-
-
-def _in_thread(coro: Any) -> Any:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")

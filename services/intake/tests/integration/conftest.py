@@ -4,12 +4,10 @@ it published. Tests keep their state apart with fresh campaign ids and team name
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -27,11 +25,6 @@ from marops_testkit.apps import auth, running, service_settings
 from marops_testkit.kafka import wait_for
 
 TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def _in_thread(coro: Any) -> Any:
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")
