@@ -85,10 +85,14 @@ async def bench_outbox_and_consumer() -> None:
                                 producer=producer, group_id=f"{prefix}bench", handlers={"SpendRecorded": apply},
                                 topic_prefix=prefix)
         stop = asyncio.Event()
-        started = time.perf_counter()
         task = asyncio.create_task(runner.run(stop))
+        # Joining the group takes seconds and says nothing about throughput: start the clock
+        # once partitions are assigned.
+        while runner.consumer is None or not runner.consumer.assignment():
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
         while await conn.fetchval("SELECT count(*) FROM effects") < N:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         report("kafka -> consumer (inbox)", N, time.perf_counter() - started)
         stop.set()
         await task

@@ -63,6 +63,10 @@ class Unprocessable(Exception):
         self.reason = reason
 
 
+class _IsolationNeeded(Exception):
+    """A handler refused an event in a batch applied without savepoints."""
+
+
 @dataclass
 class DeadLetter:
     record: ConsumerRecord
@@ -193,26 +197,12 @@ class ConsumerRunner:
             await asyncio.sleep(self._backoff(attempt))
 
     async def _apply(self, items: list[tuple[ConsumerRecord, Envelope]]) -> list[DeadLetter]:
-        dead: list[DeadLetter] = []
-        applied: list[Envelope] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            for record, event in items:
-                headers = tracing.headers_from_record(record.headers)
-                with tracing.consume_span(record.topic, record.partition, record.offset, headers):
-                    if not await inbox.claim(conn, self.group_id, event, record):
-                        EVENTS_DUPLICATE.labels(self.group_id, event.type).inc()
-                        continue
-                    try:
-                        with tracing.handle_span(event.type, str(event.id)):
-                            async with conn.transaction():
-                                await self._handlers[event.type](conn, event)
-                    except (Unprocessable, asyncpg.DataError) as exc:
-                        # A value the database can never store is as final as a refusal.
-                        reason = exc.reason if isinstance(exc, Unprocessable) else f"database refused a value: {exc}"
-                        await inbox.mark_dead_lettered(conn, self.group_id, event)
-                        dead.append(DeadLetter(record, reason))
-                        continue
-                    applied.append(event)
+        """One transaction for the batch. Handlers run without savepoints (a round trip each)
+        unless one refuses an event: then the batch is redone with a savepoint per event."""
+        try:
+            dead, applied = await self._apply_in_transaction(items, isolate=False)
+        except _IsolationNeeded:
+            dead, applied = await self._apply_in_transaction(items, isolate=True)
         for event in applied:
             EVENTS_APPLIED.labels(self.group_id, event.type).inc()
             topic = registry.spec_for(event.type).topic(self._prefix)
@@ -220,6 +210,38 @@ class ConsumerRunner:
                 self.last_event_time[topic] = event.time
                 LAST_EVENT_TIME.labels(self.group_id, topic).set(event.time.timestamp())
         return dead
+
+    async def _apply_in_transaction(
+        self, items: list[tuple[ConsumerRecord, Envelope]], *, isolate: bool
+    ) -> tuple[list[DeadLetter], list[Envelope]]:
+        dead: list[DeadLetter] = []
+        applied: list[Envelope] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            claimed = await inbox.claim_batch(conn, self.group_id, items)
+            for record, event in items:
+                headers = tracing.headers_from_record(record.headers)
+                with tracing.consume_span(record.topic, record.partition, record.offset, headers):
+                    if event.id not in claimed:
+                        EVENTS_DUPLICATE.labels(self.group_id, event.type).inc()
+                        continue
+                    claimed.discard(event.id)  # a second copy in the same batch is a duplicate
+                    try:
+                        with tracing.handle_span(event.type, str(event.id)):
+                            if isolate:
+                                async with conn.transaction():
+                                    await self._handlers[event.type](conn, event)
+                            else:
+                                await self._handlers[event.type](conn, event)
+                    except (Unprocessable, asyncpg.DataError) as exc:
+                        if not isolate:
+                            raise _IsolationNeeded from exc
+                        # A value the database can never store is as final as a refusal.
+                        reason = exc.reason if isinstance(exc, Unprocessable) else f"database refused a value: {exc}"
+                        await inbox.mark_dead_lettered(conn, self.group_id, event)
+                        dead.append(DeadLetter(record, reason))
+                        continue
+                    applied.append(event)
+        return dead, applied
 
     async def _claim_as_dead(self, item: tuple[ConsumerRecord, Envelope]) -> None:
         record, event = item
