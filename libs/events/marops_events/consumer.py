@@ -63,6 +63,10 @@ class Unprocessable(Exception):
         self.reason = reason
 
 
+class BatchAbandoned(Exception):
+    """The runner stopped while a batch was failing; its offsets were not committed."""
+
+
 class _IsolationNeeded(Exception):
     """A handler refused an event in a batch applied without savepoints."""
 
@@ -122,6 +126,8 @@ class ConsumerRunner:
                 if records:
                     await self.process(records, stop)
                 await self._record_lag()
+        except BatchAbandoned as exc:
+            log.info("consumer %s: %s", self.group_id, exc)
         finally:
             await self.consumer.stop()
 
@@ -174,14 +180,13 @@ class ConsumerRunner:
                 log.warning("batch failed (attempt %d/%d): %r", attempt, self._max_attempts, exc)
                 if attempt >= self._max_attempts:
                     break
-            if stop is not None and stop.is_set() and attempt >= self._max_attempts:
-                raise RuntimeError("stopping with an unapplied batch; it will be redelivered")
-            await asyncio.sleep(self._backoff(attempt))
+            await self._backoff_unless_stopping(attempt, stop)
         # One event is failing the whole batch: apply them one by one to isolate it.
         for item in batch.events:
-            batch.dead.extend(await self._apply_single(item))
+            batch.dead.extend(await self._apply_single(item, stop))
 
-    async def _apply_single(self, item: tuple[ConsumerRecord, Envelope]) -> list[DeadLetter]:
+    async def _apply_single(self, item: tuple[ConsumerRecord, Envelope],
+                            stop: asyncio.Event | None) -> list[DeadLetter]:
         attempt = 0
         while True:
             attempt += 1
@@ -194,7 +199,7 @@ class ConsumerRunner:
                     log.error("dead-lettering %s after %d attempts: %r", item[1].id, attempt, exc)
                     await self._claim_as_dead(item)
                     return [DeadLetter(item[0], f"handler failed after {attempt} attempts: {exc!r}")]
-            await asyncio.sleep(self._backoff(attempt))
+            await self._backoff_unless_stopping(attempt, stop)
 
     async def _apply(self, items: list[tuple[ConsumerRecord, Envelope]]) -> list[DeadLetter]:
         """One transaction for the batch. Handlers run without savepoints (a round trip each)
@@ -277,6 +282,12 @@ class ConsumerRunner:
             lag = max(highwater - await self.consumer.position(tp), 0)
             self.lag[(tp.topic, tp.partition)] = lag
             CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+
+    async def _backoff_unless_stopping(self, attempt: int, stop: asyncio.Event | None) -> None:
+        if stop is not None and stop.is_set():
+            # Shutting down: leave the batch uncommitted; the next owner of the partition gets it.
+            raise BatchAbandoned("stopping with an unapplied batch; it will be redelivered")
+        await asyncio.sleep(self._backoff(attempt))
 
     def _backoff(self, attempt: int) -> float:
         return min(self._retry_backoff * 2 ** (attempt - 1), 10.0) * (0.5 + random.random() / 2)

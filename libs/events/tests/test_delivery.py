@@ -22,6 +22,7 @@ import pytest
 
 from marops_events import contracts as c
 from marops_events import kafka, outbox
+from marops_events.consumer import ConsumerRunner
 from marops_events.envelope import Envelope
 from marops_events.registry import new_event
 from marops_service import db
@@ -286,3 +287,47 @@ async def committed_total(bootstrap: str, group: str) -> int:
         return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
     finally:
         await admin.close()
+
+
+async def test_transient_failures_are_retried_and_a_failing_handler_is_isolated(
+    database: str, topics: str, kafka_bootstrap: str
+) -> None:
+    flaky, broken, fine = spend(campaign="flaky"), spend(campaign="broken"), spend(campaign="fine")
+    topic = topics + SPEND_TOPIC
+    await produce(kafka_bootstrap, topic, [flaky.to_json(), broken.to_json(), fine.to_json()])
+    failures = {"flaky": 2}
+
+    async def handler(conn, event) -> None:
+        campaign = event.data.campaign_id
+        if failures.get(campaign, 0) > 0:
+            failures[campaign] -= 1
+            raise ConnectionResetError("database connection dropped")  # transient: retried
+        if campaign == "broken":
+            raise KeyError("a bug in the handler")  # never succeeds: isolated, then dead-lettered
+        await conn.execute("INSERT INTO effects (event_id, subject) VALUES ($1, $2)", event.id, event.subject)
+
+    pool = await db.create_pool(database)
+    producer = kafka.producer(kafka_bootstrap)
+    await producer.start()
+    runner = ConsumerRunner(pool=pool, consumer_factory=lambda g, *t: kafka.consumer(kafka_bootstrap, g, *t),
+                            producer=producer, group_id=topics + "g", handlers={"SpendRecorded": handler},
+                            topic_prefix=topics, max_attempts=2, retry_backoff=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        dead = await read_topic(kafka_bootstrap, topic + ".dlq", count=1, timeout=30)
+
+        async def applied() -> bool:
+            return len(await effects(database)) == 2
+
+        await wait_for(applied, timeout=30)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+        await pool.close()
+    assert await effects(database) == {flaky.id: 1, fine.id: 1}
+    assert failures["flaky"] == 0
+    assert len(dead) == 1
+    assert json.loads(dead[0].value)["id"] == str(broken.id)
+    assert dict(dead[0].headers)["dlq.reason"].decode().startswith("handler failed after 2 attempts: KeyError")
