@@ -20,6 +20,11 @@ from .registry import DLQ_SUFFIX
 log = logging.getLogger(__name__)
 
 
+# The topics are the system's event log: metrics rebuilds its read models by replaying
+# them from the beginning, so nothing may expire. Compaction would drop history too.
+TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
 def producer(bootstrap_servers: str, *, client_id: str = "marops") -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
@@ -66,9 +71,11 @@ async def ensure_topics(
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor) for t in missing]
-                )
+                await admin.create_topics([
+                    NewTopic(t, num_partitions=partitions, replication_factor=replication_factor,
+                             topic_configs=TOPIC_CONFIG)
+                    for t in missing
+                ])
             except TopicAlreadyExistsError:
                 # Another service created them between our list and create.
                 pass

@@ -331,3 +331,20 @@ async def test_transient_failures_are_retried_and_a_failing_handler_is_isolated(
     assert len(dead) == 1
     assert json.loads(dead[0].value)["id"] == str(broken.id)
     assert dict(dead[0].headers)["dlq.reason"].decode().startswith("handler failed after 2 attempts: KeyError")
+
+
+async def test_event_topics_keep_their_history_forever(kafka_bootstrap: str, topic_prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    topic = topic_prefix + SPEND_TOPIC
+    await kafka.ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    configs = {name: value for name, value, *_ in response.resources[0][4]}
+    assert configs["retention.ms"] == "-1"
+    assert configs["cleanup.policy"] == "delete"
