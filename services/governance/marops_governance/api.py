@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
+from marops_events.envelope import utcnow
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
 from marops_service.problems import NotFound, Problem, problem_response
@@ -98,7 +99,7 @@ async def policy_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool
 @router.post("/policy/versions", tags=["policy"], status_code=201,
              summary="Publish a new policy version (ops_admin); it governs briefs submitted from now on")
 async def new_policy_version(body: NewPolicy, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
-    row = await service.create_policy(pool, actor, body.document(), body.reason, service.utcnow())
+    row = await service.create_policy(pool, actor, body.document(), body.reason, utcnow())
     return policy_view(row)
 
 
@@ -114,13 +115,13 @@ async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
 
 @router.get("/campaigns/{campaign_id}", tags=["gates"], summary="Governance state of a campaign")
 async def get_campaign(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    return campaign_view(await service.campaign(pool, campaign_id), service.utcnow())
+    return campaign_view(await service.campaign(pool, campaign_id), utcnow())
 
 
 @router.get("/campaigns/{campaign_id}/gates", tags=["gates"], summary="Gates of the current brief version")
 async def get_gates(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     found = await service.campaign(pool, campaign_id)
-    now = service.utcnow()
+    now = utcnow()
     return {"campaign_id": campaign_id, "brief_version": found.brief.version,
             "policy_version": found.policy_version, "items": [gate_view(g, now) for g in found.gates]}
 
@@ -135,7 +136,7 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
         kind=None if approve else body.kind,  # type: ignore[union-attr]
         reason=body.comment if approve else body.reason,  # type: ignore[union-attr]
     )
-    now = service.utcnow()
+    now = utcnow()
     updated, outcome = await service.decide(pool, campaign_id, request, actor, now)
     return {
         "decision_id": str(outcome.decision.id), "decision": body.decision, "gate_id": gate_id,
@@ -148,7 +149,7 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
 
 @router.get("/queue", tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
 async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
-    now = service.utcnow()
+    now = utcnow()
     items = await service.queue(pool, actor, now)
     return {"as_of": now, "items": [queue_view(i, now) for i in items]}
 
@@ -167,7 +168,7 @@ async def get_readiness(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal
 async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
                  body: Annotated[LaunchBody | None, Body()] = None) -> dict[str, Any]:
     payload = await service.launch(pool, campaign_id, actor, body.brief_version if body else None,
-                                   service.utcnow())
+                                   utcnow())
     return payload.model_dump(mode="json")
 
 
@@ -181,7 +182,7 @@ async def get_raci(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> 
 
 @router.put("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Replace the RACI (ops_admin)")
 async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
-    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, service.utcnow())
+    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, utcnow())
     return await service.raci(pool, campaign_id)
 
 
@@ -197,7 +198,7 @@ async def list_risks(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -
 
 @router.post("/campaigns/{campaign_id}/risks", tags=["risks"], status_code=201, summary="Register a risk")
 async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: RiskEditor) -> dict[str, Any]:
-    found, created = await service.add_risk(pool, campaign_id, actor, service.utcnow(), **body.model_dump())
+    found, created = await service.add_risk(pool, campaign_id, actor, utcnow(), **body.model_dump())
     return risk_view(created, found)
 
 
@@ -205,7 +206,7 @@ async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: Ri
               summary="Change a risk (description, owner, scores, mitigation, status)")
 async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool,
                       actor: RiskEditor) -> dict[str, Any]:
-    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, service.utcnow(),
+    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, utcnow(),
                                                body.changes(), body.reason)
     return risk_view(updated, found)
 
@@ -214,7 +215,7 @@ async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskCha
              summary="Accept a risk: a decision with a reason (approver or ops_admin, never the campaign's own people)")
 async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool,
                       actor: RiskDecider) -> dict[str, Any]:
-    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, service.utcnow(), body.reason)
+    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, utcnow(), body.reason)
     return risk_view(accepted, found)
 
 

@@ -286,6 +286,11 @@ class Campaign:
                     else CampaignStatus.rejected)
         return CampaignStatus.approved if self.all_gates_approved else CampaignStatus.in_review
 
+    def with_decision(self, decision: Decision) -> Campaign:
+        """This campaign once ``decision`` is recorded: what reloading its facts would give."""
+        return build_campaign(self.versions, {self.policy_version: self.policy}, [*self.decisions, decision],
+                              self.budget_facts, self.releases, self.cancellation, self.launch)
+
     def is_party(self, subject: str) -> bool:
         """Submitted a version or owns the campaign: never a decider on it (four-eyes)."""
         return any(subject in (v.requester, v.owner) for v in self.versions)
@@ -424,7 +429,9 @@ def decide(campaign: Campaign, request: DecisionRequest, actor: Principal, now: 
                 extra["reservation"].update(reason_code=reservation.reason_code, reason=reservation.reason)
                 detail = f"budget rejected the reservation of brief version {brief.version}: {reservation.reason}"
             raise Refusal(RefusalCode.budget_not_reserved, detail, **extra)
-    if request.approve and actor.subject in gate.approvers:
+    # Also for a rejection: a decider has one decision per gate and version (an approval
+    # needing more approvers is not withdrawn by its author turning it into a rejection).
+    if actor.subject in gate.approvers:
         raise Refusal(RefusalCode.already_approved, f"{actor.subject} already approved gate {gate.id!r}")
 
     decision = Decision(

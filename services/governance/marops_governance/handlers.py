@@ -44,7 +44,7 @@ def _acting(handler: Handler) -> Handler:
 async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted]) -> None:
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
-    policy_version = await repository.policy_in_force(conn, event.time)
+    policy_version, policy = await repository.policy_in_force(conn, event.time)
     brief = BriefVersion(
         campaign_id=data.campaign_id, version=data.version, submitted_at=event.time, requester=data.requester,
         owner=data.owner, team=data.team, title=data.title, channels=tuple(data.channels),
@@ -55,7 +55,6 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
     )
     if not await repository.insert_brief_version(conn, brief):
         return
-    policy = (await repository.policy_documents(conn, [policy_version]))[policy_version]
     gates = applicable_gates(policy, brief)
     await repository.audit(conn, campaign_id=data.campaign_id, action="gates_opened", actor=data.requester,
                            at=event.time, policy_version=policy_version,

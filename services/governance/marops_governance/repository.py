@@ -36,6 +36,8 @@ def _money(amount: Decimal, currency: str) -> c.Money:
     if amount.as_tuple().exponent > 0:  # type: ignore[operator]
         amount = amount.quantize(Decimal(1))
     return c.Money(amount=amount, currency=currency)
+
+
 POLICY_LOCK = 0x676F76706F6C  # "govpol": serialises policy edits so versions are gapless
 
 
@@ -65,13 +67,14 @@ async def ensure_default_policy(conn: asyncpg.Connection) -> bool:
     return bool(inserted)
 
 
-async def policy_in_force(conn: asyncpg.Connection, at: dt.datetime) -> int:
-    version = await conn.fetchval(
-        "SELECT version FROM policy_versions WHERE effective_from <= $1 ORDER BY version DESC LIMIT 1", at)
-    if version is None:
+async def policy_in_force(conn: asyncpg.Connection, at: dt.datetime) -> tuple[int, PolicyDocument]:
+    """The policy version in force at ``at``, with its document."""
+    row = await conn.fetchrow(
+        "SELECT version, document FROM policy_versions WHERE effective_from <= $1 ORDER BY version DESC LIMIT 1", at)
+    if row is None:
         await ensure_default_policy(conn)
-        version = 1
-    return int(version)
+        return 1, DEFAULT_POLICY
+    return row["version"], PolicyDocument.model_validate(row["document"])
 
 
 async def policy_row(conn: asyncpg.Connection, version: int | None = None) -> asyncpg.Record | None:

@@ -12,7 +12,7 @@ from marops_events import contracts as c
 
 from .domain import Campaign, GateState, QueueItem, Readiness
 from .policy import PolicyDocument
-from .risks import Risk, RiskStatus
+from .risks import Risk, RiskStatus, blocks_launch
 
 MAX_INT = 2**31 - 1
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -209,7 +209,7 @@ def risk_view(risk: Risk, campaign: Campaign) -> dict[str, Any]:
             "owner": risk.owner, "probability": risk.probability, "impact": risk.impact, "score": risk.score,
             "mitigation": risk.mitigation, "status": risk.status.value,
             "blocking": risk.score >= threshold,
-            "blocks_launch": risk.status is RiskStatus.open and risk.score >= threshold,
+            "blocks_launch": blocks_launch(risk, threshold),
             "created_by": risk.created_by, "created_at": risk.created_at, "updated_at": risk.updated_at,
             "accepted": None if risk.accepted_by is None else {
                 "by": risk.accepted_by, "at": risk.accepted_at, "reason": risk.acceptance_reason}}

@@ -27,10 +27,6 @@ from .risks import Risk, accept_risk, blocking, new_risk, update_risk
 SOURCE = "marops/governance"
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 async def _campaign(conn: asyncpg.Connection, campaign_id: str, *, lock: bool = False) -> Campaign:
     if lock:
         await repository.lock_campaign(conn, campaign_id)
@@ -88,9 +84,7 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
         )
         if outcome.event is not None:
             await outbox.add(conn, _event(campaign, outcome.event, now))
-        updated = await repository.load_campaign(conn, campaign_id)
-        assert updated is not None
-        return updated, outcome
+        return campaign.with_decision(decision), outcome
 
 
 async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:

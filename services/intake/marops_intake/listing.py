@@ -30,10 +30,6 @@ class Sort(StrEnum):
     def by_target_date(self) -> bool:
         return self in (Sort.target_date, Sort.target_date_desc)
 
-    @property
-    def descending(self) -> bool:
-        return self.value.startswith("-")
-
 
 @dataclass(frozen=True)
 class Filters:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from .domain.brief import Brief
-from .domain.status import Fact, FactKind, StatusView
+from .domain.status import Fact, FactKind, StatusChange
 from .listing import Cursor, Filters, Sort, like_pattern
 
 CAMPAIGN_COLUMNS = """
@@ -108,23 +108,24 @@ async def add_governance_fact(conn: asyncpg.Connection, *, campaign_id: str, fac
 
     A redelivery of a known fact changes it only if it says the fact happened earlier, so
     whichever copy arrives first, the earliest is what is kept."""
-    inserted = await conn.fetchval(
+    return await conn.fetchval(
         """
-        INSERT INTO governance_facts (campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (campaign_id, fact_key) DO UPDATE
-            SET event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, data = EXCLUDED.data
-            WHERE EXCLUDED.occurred_at < governance_facts.occurred_at
-        RETURNING true
+        WITH recorded AS (
+            INSERT INTO governance_facts (campaign_id, fact_key, event_type, event_id, brief_version, occurred_at,
+                                          data)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (campaign_id, fact_key) DO UPDATE
+                SET event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, data = EXCLUDED.data
+                WHERE EXCLUDED.occurred_at < governance_facts.occurred_at
+            RETURNING campaign_id
+        ), touched AS (
+            UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $6)
+            WHERE id IN (SELECT campaign_id FROM recorded)
+        )
+        SELECT EXISTS (SELECT 1 FROM recorded)
         """,
         campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data,
     )
-    if inserted:
-        await conn.execute(
-            "UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $2) WHERE id = $1",
-            campaign_id, occurred_at,
-        )
-    return bool(inserted)
 
 
 async def governance_facts(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
@@ -137,10 +138,12 @@ async def governance_facts(conn: asyncpg.Connection, campaign_id: str) -> list[a
     )
 
 
-async def facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> list[Fact]:
-    """Everything that decides the campaign's status: its own commands and governance's facts."""
+def facts(campaign: asyncpg.Record, version_rows: list[asyncpg.Record],
+          governance_rows: list[asyncpg.Record]) -> list[Fact]:
+    """Everything that decides the campaign's status: its own commands and governance's facts
+    (the rows of ``versions`` and ``governance_facts``)."""
     out = [Fact("created", FactKind.created, campaign["created_at"], actor=campaign["created_by"])]
-    for v in await versions(conn, campaign["id"]):
+    for v in version_rows:
         out.append(Fact(f"submitted:{v['version']}", FactKind.submitted, v["submitted_at"], version=v["version"],
                         actor=v["submitted_by"]))
     if campaign["cancelled_at"] is not None:
@@ -148,11 +151,11 @@ async def facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> list[Fact
                         actor=campaign["cancelled_by"]))
     if campaign["completed_at"] is not None:
         out.append(Fact("completed", FactKind.completed, campaign["completed_at"], actor=campaign["completed_by"]))
-    out.extend(fact_of(row) for row in await governance_facts(conn, campaign["id"]))
+    out.extend(_fact_of(row) for row in governance_rows)
     return out
 
 
-def fact_of(row: asyncpg.Record) -> Fact:
+def _fact_of(row: asyncpg.Record) -> Fact:
     data = row["data"]
     kind = {"GateApproved": FactKind.gate_approved, "GateRejected": FactKind.gate_rejected,
             "CampaignLaunched": FactKind.launched}[row["event_type"]]
@@ -164,10 +167,14 @@ def fact_of(row: asyncpg.Record) -> Fact:
     )
 
 
-async def set_status(conn: asyncpg.Connection, campaign_id: str, view: StatusView, since: dt.datetime) -> None:
-    await conn.execute(
-        "UPDATE campaigns SET status = $2, status_reason = $3, status_since = $4 WHERE id = $1",
-        campaign_id, view.status.value, view.reason, since,
+async def set_status(conn: asyncpg.Connection, campaign_id: str, latest: StatusChange) -> asyncpg.Record:
+    """Store the campaign's current status (its latest change); return the updated campaign."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE campaigns SET status = $2, status_reason = $3, status_since = $4 WHERE id = $1
+        RETURNING {CAMPAIGN_COLUMNS}
+        """,
+        campaign_id, latest.status.value, latest.reason, latest.at,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -58,7 +59,7 @@ class IntakeService:
         campaign_id = str(uuid.uuid4())
         async with self._pool.acquire() as conn, conn.transaction():
             await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=self._clock())
-            return await self._detail(conn, await self._load(conn, who, campaign_id))
+            return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
     async def edit(self, who: Principal, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -72,7 +73,7 @@ class IntakeService:
                     raise Forbidden("you may move a campaign to your own team only")
             brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
             await repo.save_brief(conn, campaign_id, brief, now=self._clock())
-            return await self._detail(conn, await repo.get_campaign(conn, campaign_id))
+            return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
     async def submit(self, who: Principal, campaign_id: str) -> dict[str, Any]:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -120,7 +121,7 @@ class IntakeService:
                 raise Conflict(f"only a launched campaign can be completed; this one is {row['status']}",
                                status_now=row["status"])
             submitted = (await repo.versions(conn, campaign_id))[-1]
-            kpis = [c.Kpi.model_validate(k) for k in Brief.model_validate(submitted["brief"]).to_json()["kpis"]]
+            kpis = [c.Kpi.model_validate(k) for k in submitted["brief"]["kpis"]]
             matched = _match_results(kpis, results)
             now = self._clock()
             await repo.mark_completed(conn, campaign_id, by=who.subject, at=now,
@@ -134,7 +135,7 @@ class IntakeService:
 
     async def get(self, who: Principal, campaign_id: str) -> dict[str, Any]:
         async with self._pool.acquire() as conn:
-            return await self._detail(conn, await self._load(conn, who, campaign_id))
+            return await _show(conn, await self._load(conn, who, campaign_id))
 
     async def check(self, who: Principal, campaign_id: str) -> list[Finding]:
         async with self._pool.acquire() as conn:
@@ -210,29 +211,49 @@ class IntakeService:
         return str(rejections[0]["event_id"]) if rejections else None
 
     async def _refresh_and_show(self, conn: asyncpg.Connection, campaign_id: str) -> dict[str, Any]:
-        await refresh_status(conn, campaign_id)
-        return await self._detail(conn, await repo.get_campaign(conn, campaign_id))
+        """After a command changed the campaign's facts: store the status they imply, and show it."""
+        known = await _facts(conn, await repo.get_campaign(conn, campaign_id))
+        return _detail(await repo.set_status(conn, campaign_id, known.history[-1]), known)
 
-    async def _detail(self, conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
-        version_rows = await repo.versions(conn, row["id"])
-        facts = await repo.facts(conn, row)
-        draft = row["brief"]
-        return {
-            **_summary(row),
-            "brief": draft,
-            # compared as it would be submitted, so defaults filled in at submission are no change
-            "unsubmitted_changes": [ch.to_json() for ch in diff(
-                version_rows[-1]["brief"], Brief.model_validate(draft).with_defaults().to_json())]
-            if version_rows else [],
-            "versions": _version_summaries(version_rows, with_brief=False),
-            "status_history": [{"status": ch.status, "at": ch.at, "reason": ch.reason, "cause": ch.cause.value,
-                                "version": ch.version} for ch in status.history(facts)],
-            "decisions": [_decision(f) for f in await repo.governance_facts(conn, row["id"])],
-            "cancellation": {"at": row["cancelled_at"], "by": row["cancelled_by"], "reason": row["cancel_reason"]}
-            if row["cancelled_at"] else None,
-            "completion": {"at": row["completed_at"], "by": row["completed_by"], "results": row["results"]}
-            if row["completed_at"] else None,
-        }
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a campaign's status and detail are derived from, loaded once."""
+
+    versions: list[asyncpg.Record]
+    governance: list[asyncpg.Record]
+    history: list[status.StatusChange]
+
+
+async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
+    versions = await repo.versions(conn, campaign["id"])
+    governance = await repo.governance_facts(conn, campaign["id"])
+    return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)))
+
+
+async def _show(conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
+    return _detail(row, await _facts(conn, row))
+
+
+def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
+    version_rows = known.versions
+    draft = row["brief"]
+    return {
+        **_summary(row),
+        "brief": draft,
+        # compared as it would be submitted, so defaults filled in at submission are no change
+        "unsubmitted_changes": [ch.to_json() for ch in diff(
+            version_rows[-1]["brief"], Brief.model_validate(draft).with_defaults().to_json())]
+        if version_rows else [],
+        "versions": _version_summaries(version_rows, with_brief=False),
+        "status_history": [{"status": ch.status, "at": ch.at, "reason": ch.reason, "cause": ch.cause.value,
+                            "version": ch.version} for ch in known.history],
+        "decisions": [_decision(f) for f in known.governance],
+        "cancellation": {"at": row["cancelled_at"], "by": row["cancelled_by"], "reason": row["cancel_reason"]}
+        if row["cancelled_at"] else None,
+        "completion": {"at": row["completed_at"], "by": row["completed_by"], "results": row["results"]}
+        if row["completed_at"] else None,
+    }
 
 
 async def record_governance_fact(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -241,20 +262,15 @@ async def record_governance_fact(conn: asyncpg.Connection, event: Envelope) -> N
         return  # imported history is for metrics; intake holds no such campaigns
     data = event.data
     campaign_id = data.campaign_id
-    exists = await repo.get_campaign(conn, campaign_id, for_update=True) is not None
+    # Locked first so a command of this campaign cannot derive its status without this fact.
+    campaign = await repo.get_campaign(conn, campaign_id, for_update=True)
     recorded = await repo.add_governance_fact(
         conn, campaign_id=campaign_id, fact_key=_fact_key(event), event_type=event.type, event_id=event.id,
         brief_version=data.brief_version, occurred_at=event.time, data=data.model_dump(mode="json"))
-    if recorded and exists:
-        await refresh_status(conn, campaign_id)
-
-
-async def refresh_status(conn: asyncpg.Connection, campaign_id: str) -> None:
-    """Store the status derived from every fact of the campaign (for lists and filters)."""
-    row = await repo.get_campaign(conn, campaign_id)
-    facts = await repo.facts(conn, row)
-    changes = status.history(facts)
-    await repo.set_status(conn, campaign_id, status.derive(facts), changes[-1].at)
+    if recorded and campaign is not None:
+        # The row read above still holds every column the status derives from (a fact only
+        # moves last_changed_at), so it is not read again.
+        await repo.set_status(conn, campaign_id, (await _facts(conn, campaign)).history[-1])
 
 
 def _brief(fields: dict[str, Any]) -> Brief:

@@ -159,6 +159,8 @@ async def test_approvals_required_named_users_and_limits(gov, policy_v2: dict) -
     assert first.json()["gate"]["status"] == "open" and first.json()["gate"]["approvals"][0]["by"] == APPROVER
     twice = await gov.decide(cid, "brief_review", APPROVER)
     assert twice.status_code == 409 and twice.json()["type"] == "/problems/already-approved"
+    turned = await gov.decide(cid, "brief_review", APPROVER, reject="changed my mind")
+    assert turned.status_code == 409 and turned.json()["type"] == "/problems/already-approved", turned.text
     second = await gov.decide(cid, "brief_review", APPROVER_2)
     assert second.status_code == 201 and second.json()["published"] == "GateApproved"
 

@@ -240,6 +240,9 @@ def test_a_gate_needing_two_approvals_publishes_on_the_second() -> None:
     assert first.event is None and first.gate.status is GateStatus.open and first.gate.approvers == ["alex"]
     state = campaign(policy=policy, decisions=[first.decision])
     assert refusal(state, approve("brief_review"), ALEX) is RefusalCode.already_approved
+    # nor may the first approver turn that approval into a rejection (it was a 500: one decision per decider)
+    changed_mind = DecisionRequest("brief_review", 1, False, c.RejectionKind.rejected, "changed my mind")
+    assert refusal(state, changed_mind, ALEX) is RefusalCode.already_approved
     second = domain.decide(state, approve("brief_review"), AMY, T0 + hours(2))
     assert isinstance(second.event, c.GateApproved) and second.event.approvers == ["alex", "amy"]
     after = campaign(policy=policy, decisions=[first.decision, second.decision])

@@ -20,7 +20,6 @@ __all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "
            "to_submission"]
 
 
-
 def storable(text: str) -> str:
     """Refuse text PostgreSQL cannot store (NUL, lone surrogates) as a validation error, not a 500."""
     if "\x00" in text:
@@ -104,10 +103,6 @@ class Brief(_Part):
     raci: RaciDraft | None = None
     links: list[Annotated[Text, Field(max_length=2000)]] | None = Field(default=None, max_length=20)
     notes: Annotated[Text, Field(max_length=10000)] | None = None
-
-    def merged(self, changes: dict[str, Any]) -> Brief:
-        """This brief with top-level fields replaced (nested objects are replaced whole)."""
-        return Brief.model_validate({**self.to_json(), **changes})
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
