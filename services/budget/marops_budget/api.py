@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from marops_events.envelope import utcnow
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
+from marops_service.exports import csv_response, wants_csv
 from marops_service.problems import Conflict, NotFound, Unprocessable
 
 from . import queries, service
 from . import repository as repo
 from .domain import RuleViolation, Spend
-from marops_service.exports import csv_response, wants_csv
 from .schemas import (
     BudgetLineOut,
     CampaignBudgetOut,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
 
@@ -340,7 +340,8 @@ def _ratio(value: Fraction) -> Decimal:
 
 
 def variance_percent(spent: Decimal, committed: Decimal) -> Decimal | None:
-    """(spent - committed) as a percentage of committed; none when nothing is committed."""
+    """(spent - committed) as a percentage of committed; none when nothing is committed.
+    Rounded half up, as the metrics service rounds it, so both show the same number."""
     if committed == 0:
         return None
-    return ((spent - committed) * 100 / committed).quantize(Decimal("0.01"))
+    return ((spent - committed) * 100 / committed).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -26,13 +26,13 @@ UseCase = Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]]
 
 def build_handlers(rules: Rules) -> dict[str, Handler]:
     async def refusing(use_case: UseCase, conn: asyncpg.Connection, event: Envelope) -> None:
-        """Run a use case; an event that can never apply goes to the dead-letter topic."""
+        """Run a use case; an event that breaks a budget rule goes to the dead-letter topic.
+        (One holding a value PostgreSQL refuses, asyncpg.DataError, the consumer runner
+        dead-letters by itself.)"""
         try:
             await use_case(conn, event, rules)
         except RuleViolation as exc:
             raise Unprocessable(exc.message) from exc
-        except asyncpg.DataError as exc:  # e.g. a NUL character in a text: retrying cannot help
-            raise Unprocessable(f"a value cannot be stored: {exc}") from exc
 
     def live_only(use_case: UseCase) -> Handler:
         async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
@@ -59,6 +59,3 @@ def build_handlers(rules: Rules) -> dict[str, Handler]:
         "CampaignCancelled": live_only(service.campaign_cancelled),
         "SpendRecorded": spend_recorded,
     }
-
-
-HANDLERS: dict[str, Handler] = build_handlers(Rules())

@@ -85,11 +85,12 @@ LEDGER_CSV_HEADER = ["id", "recorded_at", "source_system", "source_reference", "
 
 
 def ledger_csv_row(row: asyncpg.Record) -> list[object]:
-    return [row["id"], row["recorded_at"].isoformat(), row["source_system"], row["source_reference"],
-            row["campaign_id"], row["incurred_on"].isoformat(), row["amount"], row["currency"],
+    # Dates and booleans are written by marops_service.exports.cell.
+    return [row["id"], row["recorded_at"], row["source_system"], row["source_reference"],
+            row["campaign_id"], row["incurred_on"], row["amount"], row["currency"],
             row["budget_line_id"], row["line_id"] if row["attribution"] == "attributed" else None,
             row["attribution"], row["corrects_reference"], row["description"], row["origin"],
-            str(row["historical"]).lower(), row["event_id"]]
+            row["historical"], row["event_id"]]
 
 
 MONTH_CSV_HEADER = ["month", "budget_line_id", "currency", "spent", "entries", "cumulative_spent", "line_amount"]

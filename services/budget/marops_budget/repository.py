@@ -183,22 +183,30 @@ async def current_brief(conn: asyncpg.Connection, campaign_id: str) -> Row | Non
 
 
 async def load_facts(conn: asyncpg.Connection, campaign_id: str) -> CampaignFacts:
-    brief = await current_brief(conn, campaign_id)
-    cancelled = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = $1)",
-                                    campaign_id)
-    rejected = await conn.fetch("SELECT DISTINCT brief_version FROM outright_rejections WHERE campaign_id = $1",
-                                campaign_id)
-    approved = await conn.fetch("SELECT DISTINCT brief_version FROM budget_gate_approvals WHERE campaign_id = $1",
-                                campaign_id)
-    decisions = await conn.fetch("SELECT brief_version, outcome FROM reservation_decisions WHERE campaign_id = $1",
-                                 campaign_id)
+    row = await conn.fetchrow(
+        """
+        SELECT b.*,
+               EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = c.id) AS cancelled,
+               ARRAY(SELECT DISTINCT brief_version FROM outright_rejections WHERE campaign_id = c.id)
+                   AS outright_rejected_versions,
+               ARRAY(SELECT DISTINCT brief_version FROM budget_gate_approvals WHERE campaign_id = c.id)
+                   AS budget_approved_versions,
+               ARRAY(SELECT brief_version FROM reservation_decisions
+                     WHERE campaign_id = c.id AND outcome = 'reserved') AS reserved_versions,
+               ARRAY(SELECT brief_version FROM reservation_decisions
+                     WHERE campaign_id = c.id AND outcome = 'rejected') AS refused_versions
+        FROM (SELECT $1::text AS id) c
+        LEFT JOIN current_briefs b ON b.campaign_id = c.id
+        """,
+        campaign_id,
+    )
     return CampaignFacts(
         campaign_id=campaign_id,
-        latest_brief=_brief(brief) if brief else None,
-        cancelled=bool(cancelled),
-        outright_rejected_versions=frozenset(r["brief_version"] for r in rejected),
-        budget_approved_versions=frozenset(r["brief_version"] for r in approved),
-        decisions={r["brief_version"]: r["outcome"] == "reserved" for r in decisions},
+        latest_brief=_brief(row) if row["version"] is not None else None,
+        cancelled=row["cancelled"],
+        outright_rejected_versions=frozenset(row["outright_rejected_versions"]),
+        budget_approved_versions=frozenset(row["budget_approved_versions"]),
+        decisions=dict.fromkeys(row["reserved_versions"], True) | dict.fromkeys(row["refused_versions"], False),
     )
 
 

@@ -162,8 +162,7 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
 
 
 async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
-    """Act on the campaign's facts until nothing is left to do."""
-    await repo.lock_campaign(conn, campaign_id)
+    """Act on the campaign's facts until nothing is left to do. Needs the campaign lock."""
     for _ in range(MAX_STEPS):
         action = next_action(await repo.load_facts(conn, campaign_id), await repo.load_hold(conn, campaign_id))
         if action is None:
@@ -189,7 +188,8 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
 
 async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None:
     # The line's row lock makes concurrent reservations on one line take turns, so each
-    # one sees every hold committed before it: a line is never over-reserved.
+    # one sees every hold committed before it: a line is never over-reserved. It must be a
+    # statement of its own: line_state's snapshot is then taken after the lock was granted.
     await repo.lock_lines(conn, [brief.budget_line_id])
     outcome = decide_reservation(brief, await repo.line_state(conn, brief.budget_line_id, brief.campaign_id))
     requested = _money(brief.amount, brief.currency)

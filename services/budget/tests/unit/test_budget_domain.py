@@ -295,3 +295,9 @@ def test_pacing_without_a_commitment_and_variance_percent() -> None:
     assert pacing(D(0), D(5), *FLIGHT, dt.date(2026, 4, 10), 10).status is PacingStatus.no_commitment
     assert variance_percent(D("1150"), D("1000")) == D("15.00")
     assert variance_percent(D("5"), D("0")) is None
+
+
+def test_variance_percent_rounds_half_up_like_the_metrics_service() -> None:
+    # 0.01 over 200 is exactly 0.005 %: the same variance must read the same in both services.
+    assert variance_percent(D("200.01"), D("200")) == D("0.01")
+    assert variance_percent(D("199.99"), D("200")) == D("-0.01")
