@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help install infra run test bench contracts up down stop demo
+.PHONY: help install infra run test lint bench contracts up down stop demo
 
 help: ## show this list
 	@echo "marops make targets:"
@@ -48,6 +48,9 @@ run: install ## start infra and the four services locally (Ctrl-C stops them)
 test: install ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
 	bash infra/up.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (also part of make test)
+	$(PY) -m ruff check .
 
 bench: install ## start infra and run the benchmarks
 	bash infra/up.sh

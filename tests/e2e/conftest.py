@@ -35,7 +35,6 @@ from marops_service.auth import mint
 from marops_service.settings import ServiceSettings
 from marops_testkit import Infra, create_database, delete_topics_with_prefix, drop_databases, run_sync
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICE_NAMES = ("intake", "governance", "budget", "metrics")
 JWT_SECRET = "e2e-test-only-secret-" + "0123456789abcdef" * 2

@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 import asyncpg
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse

@@ -20,7 +20,6 @@ from . import service
 from .domain import RuleViolation
 from .service import Rules
 
-
 UseCase = Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]]
 
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from marops_events import contracts as c
-from marops_testkit.kafka import wait_for
-
 from budget_harness import (
     Harness,
     brief_submitted,
@@ -15,6 +11,9 @@ from budget_harness import (
     gate_rejected,
     uid,
 )
+
+from marops_events import contracts as c
+from marops_testkit.kafka import wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -32,8 +32,8 @@ from marops_metrics.domain import (
     percentile,
     quarter_of,
 )
-from marops_service.exports import cell
 from marops_metrics.timeline import LoggedEvent, build_timeline
+from marops_service.exports import cell
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
