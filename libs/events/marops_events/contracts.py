@@ -34,17 +34,19 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+def refuse_float(value: object) -> object:
+    """Before-validator for money amounts: a JSON number with a fraction reaches us as a
+    binary float and would carry its drift into the ledger, so only strings/ints pass."""
+    if isinstance(value, float):
+        raise ValueError('money amount must be a decimal string (e.g. "1250.50"), not a float')
+    return value
+
+
 class Money(Contract):
     amount: Decimal = Field(description="Decimal amount, serialised as a string", allow_inf_nan=False)
     currency: Currency
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _not_float(cls, value: object) -> object:
-        # A JSON number reaches us as a float and would carry binary drift into the ledger.
-        if isinstance(value, float):
-            raise ValueError("money amount must be a decimal string, not a float")
-        return value
+    _not_float = field_validator("amount", mode="before")(refuse_float)
 
 
 class Channel(StrEnum):

@@ -84,15 +84,13 @@ async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrinc
 @router.get("/campaigns/{campaign_id}/completeness", response_model=CheckOut,
             summary="Check the draft without submitting: every missing or invalid field")
 async def check_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    findings = await service.check(who, campaign_id)
-    return {"complete": not findings, "errors": [f.to_json() for f in findings]}
+    return _check_out(await service.check(who, campaign_id))
 
 
 @router.post("/briefs/check", response_model=CheckOut,
              summary="Check a brief that is not stored (same rules as submission)")
 async def check_brief(body: BriefBody, _: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    findings = service.check_brief(Brief.model_validate(body.brief_fields()))
-    return {"complete": not findings, "errors": [f.to_json() for f in findings]}
+    return _check_out(service.check_brief(Brief.model_validate(body.brief_fields())))
 
 
 @router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail,
@@ -136,3 +134,7 @@ async def diff_versions(
                                        description="older version; 0 is the empty brief")] = None,
 ) -> dict[str, Any]:
     return await service.diff_versions(who, campaign_id, version, from_)
+
+
+def _check_out(findings: list[Any]) -> dict[str, Any]:
+    return {"complete": not findings, "errors": [f.to_json() for f in findings]}

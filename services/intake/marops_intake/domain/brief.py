@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from marops_events import contracts as c
-from marops_events.contracts import Channel
+from marops_events.contracts import Channel, refuse_float
 
 __all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "RaciDraft", "TrackingPlanDraft",
            "to_submission"]
@@ -64,13 +64,7 @@ class MoneyDraft(_Part):
     amount: MoneyAmount | None = Field(default=None, description="Decimal string, e.g. \"25000.00\"")
     currency: Annotated[Text, Field(max_length=10)] | None = Field(default=None, examples=["EUR"])
 
-    @field_validator("amount", mode="before")
-    @classmethod
-    def _not_float(cls, value: object) -> object:
-        # A JSON number with a fraction arrives as a binary float; money must stay exact.
-        if isinstance(value, float):
-            raise ValueError("money amount must be a decimal string (e.g. \"1250.50\"), not a JSON number")
-        return value
+    _not_float = field_validator("amount", mode="before")(refuse_float)
 
 
 class BudgetRequestDraft(_Part):
