@@ -89,6 +89,26 @@ class ReservationRejectionReason(StrEnum):
 class ReleaseReason(StrEnum):
     cancelled = "cancelled"
     rejected = "rejected"
+    superseded = "superseded"  # a resubmitted brief version's reservation replaced it
+
+
+class ReconciliationStatus(StrEnum):
+    unreconciled = "unreconciled"
+    reconciled = "reconciled"
+
+
+class UnreconciledReason(StrEnum):
+    """Why budget cannot book a spend against a budget line (yet)."""
+
+    unknown_campaign = "unknown_campaign"  # no brief (so no line) known for its campaign
+    unknown_line = "unknown_line"  # the line it names, or its campaign's line, does not exist
+    currency_mismatch = "currency_mismatch"  # its line is in another currency
+
+
+class ReconciliationResolution(StrEnum):
+    attributed = "attributed"  # budget booked it by itself once its line became known
+    booked = "booked"  # finance booked it against a line they chose
+    excluded = "excluded"  # finance confirmed it counts against no line
 
 
 # --- brief parts -------------------------------------------------------------------
@@ -245,6 +265,9 @@ class BudgetReleased(Contract):
     budget_line_id: Identifier
     amount: Money
     reason: ReleaseReason
+    brief_version: int | None = Field(
+        default=None, ge=1,
+        description="The brief version whose reservation or commitment was released (absent in older events)")
 
 
 class SpendRecorded(Contract):
@@ -263,6 +286,30 @@ class SpendRecorded(Contract):
     budget_line_id: Identifier | None = None
     corrects_reference: Identifier | None = None
     description: str | None = None
+
+
+class SpendReconciliationChanged(Contract):
+    """Whether budget could book a recorded spend against a budget line changed.
+
+    A spend budget cannot book (its campaign or line is unknown, or the line is in another
+    currency) is unreconciled until its line becomes known or finance resolves it. Each
+    change of one spend ``(source_system, source_reference)`` carries a higher
+    ``revision``: the highest revision is the spend's current state, whatever the order of
+    arrival. A spend with no such event was booked as soon as it was recorded.
+    """
+
+    campaign_id: Identifier
+    source_system: Identifier
+    source_reference: Identifier
+    amount: Money
+    revision: int = Field(ge=1, description="Orders the changes of one spend; the highest is current")
+    status: ReconciliationStatus
+    reason_code: UnreconciledReason | None = Field(default=None, description="Why it is unreconciled")
+    reason: str | None = None
+    resolution: ReconciliationResolution | None = Field(default=None, description="How it was reconciled")
+    budget_line_id: Identifier | None = Field(default=None, description="The line it counts against, if any")
+    resolved_by: UserId | None = Field(default=None, description="Finance user who resolved it")
+    note: str | None = Field(default=None, description="Finance's reason for the resolution")
 
 
 class BudgetReallocated(Contract):

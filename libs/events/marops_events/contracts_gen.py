@@ -74,6 +74,7 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
     "SpendRecorded": ("budget", "metrics"),
     "BudgetReallocated": ("metrics",),
     "BudgetThresholdExceeded": ("metrics",),
+    "SpendReconciliationChanged": ("metrics",),
 }
 
 # The payload field the record key (and envelope ``subject``) is taken from; it must

@@ -67,6 +67,7 @@ EVENTS: dict[str, EventSpec] = {
         _spec(c.SpendRecorded, "budget"),
         _spec(c.BudgetReallocated, "budget", key=lambda d: d.from_line_id),
         _spec(c.BudgetThresholdExceeded, "budget"),
+        _spec(c.SpendReconciliationChanged, "budget"),
     )
 }
 

@@ -118,6 +118,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "committed": _money("1000.00"),
         "spent": _money("812.00"),
     },
+    "SpendReconciliationChanged": {
+        "campaign_id": "cmp-1",
+        "source_system": "google-ads",
+        "source_reference": "invoice-2026-0042",
+        "amount": _money("310.45", "USD"),
+        "revision": 1,
+        "status": "unreconciled",
+        "reason_code": "currency_mismatch",
+        "reason": "spend is in USD but budget line 'line-1' is in EUR",
+    },
 }
 
 
