@@ -26,7 +26,7 @@ from marops_events import kafka
 from marops_events.consumer import ConsumerRunner, Handler
 from marops_events.outbox import OutboxRelay
 
-from . import db, logs, problems, telemetry
+from . import db, logs, problems, telemetry, whoami
 from .auth import TokenVerifier
 from .idempotency import IdempotencyMiddleware
 from .settings import ServiceSettings
@@ -93,6 +93,7 @@ def create_service_app(
     app.add_middleware(IdempotencyMiddleware)
     _install_http_metrics(app, settings.service_name)
     app.include_router(_operations_router())
+    app.include_router(whoami.router)
     for router in routers:
         app.include_router(router)
     telemetry.instrument_app(app)

@@ -90,6 +90,9 @@ async def current_principal(
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = verifier.verify(credentials.credentials)
     request.state.principal = principal
+    if not principal.roles:
+        # SPEC section 5: a token with no known role reads nothing (and writes nothing).
+        raise Forbidden("the token carries no known role (requester, approver, finance, ops_admin, viewer, service)")
     return principal
 
 

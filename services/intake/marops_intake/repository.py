@@ -8,12 +8,14 @@ from typing import Any
 
 import asyncpg
 
+from marops_service.access import SqlCondition
+
 from .domain.brief import Brief
 from .domain.status import Fact, FactKind, StatusChange
 from .listing import Cursor, Filters, Sort, like_pattern
 
 CAMPAIGN_COLUMNS = """
-    id, created_by, created_at, brief, title, team, owner, target_launch_date, channels, current_version,
+    id, created_by, authors, created_at, brief, title, team, owner, target_launch_date, channels, current_version,
     status, status_reason, status_since, last_changed_at, cancelled_at, cancelled_by, cancel_reason,
     completed_at, completed_by, results
 """
@@ -28,9 +30,9 @@ async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Bri
                           now: dt.datetime) -> None:
     await conn.execute(
         """
-        INSERT INTO campaigns (id, created_by, created_at, brief, title, team, owner, target_launch_date, channels,
-                               status, status_since, last_changed_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', $3, $3)
+        INSERT INTO campaigns (id, created_by, authors, created_at, brief, title, team, owner, target_launch_date,
+                               channels, status, status_since, last_changed_at)
+        VALUES ($1, $2, ARRAY[$2], $3, $4, $5, $6, $7, $8, $9, 'draft', $3, $3)
         """,
         campaign_id, created_by, now, brief.to_json(), *_searchable(brief),
     )
@@ -41,14 +43,16 @@ async def get_campaign(conn: asyncpg.Connection, campaign_id: str, *, for_update
     return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}", campaign_id)
 
 
-async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, now: dt.datetime) -> None:
+async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, edited_by: str,
+                     now: dt.datetime) -> None:
     await conn.execute(
         """
         UPDATE campaigns SET brief = $2, title = $3, team = $4, owner = $5, target_launch_date = $6, channels = $7,
-                             last_changed_at = greatest(last_changed_at, $8)
+                             last_changed_at = greatest(last_changed_at, $8),
+                             authors = CASE WHEN $9 = ANY(authors) THEN authors ELSE authors || $9 END
         WHERE id = $1
         """,
-        campaign_id, brief.to_json(), *_searchable(brief), now,
+        campaign_id, brief.to_json(), *_searchable(brief), now, edited_by,
     )
 
 
@@ -62,8 +66,12 @@ async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, 
         campaign_id, version, brief.to_json(), submitted_at, submitted_by, event_id,
     )
     await conn.execute(
-        "UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $3) WHERE id = $1",
-        campaign_id, version, submitted_at,
+        """
+        UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $3),
+                             authors = CASE WHEN $4 = ANY(authors) THEN authors ELSE authors || $4 END
+        WHERE id = $1
+        """,
+        campaign_id, version, submitted_at, submitted_by,
     )
 
 
@@ -191,14 +199,15 @@ _ORDER = {
 
 
 async def list_campaigns(conn: asyncpg.Connection, filters: Filters, *, sort: Sort, after: Cursor | None,
-                         limit: int, sees_all: bool, team: str | None, subject: str) -> list[asyncpg.Record]:
+                         limit: int, readable: SqlCondition) -> list[asyncpg.Record]:
+    """``readable`` is ``access.readable_sql`` numbered from $11."""
     expr, value_type, cmp, direction = _ORDER[sort]
-    cursor_value = f"$11::{value_type}"
+    cursor_value = f"$8::{value_type}"
     if sort.by_target_date:
         # a NULL date in a cursor stands for the drafts without a date, which sort last
         last = "'infinity'" if cmp == ">" else "'-infinity'"
-        cursor_value = f"COALESCE($11::date, {last}::date)"
-    keyset = f"AND ($12::text IS NULL OR ({expr}, id) {cmp} ({cursor_value}, $12::text))"
+        cursor_value = f"COALESCE($8::date, {last}::date)"
+    keyset = f"AND ($9::text IS NULL OR ({expr}, id) {cmp} ({cursor_value}, $9::text))"
     return await conn.fetch(
         f"""
         SELECT {CAMPAIGN_COLUMNS} FROM campaigns
@@ -209,13 +218,13 @@ async def list_campaigns(conn: asyncpg.Connection, filters: Filters, *, sort: So
           AND ($5::date IS NULL OR target_launch_date >= $5)
           AND ($6::date IS NULL OR target_launch_date <= $6)
           AND ($7::text IS NULL OR title ILIKE $7)
-          AND ($8::boolean OR team = $9 OR owner = $10 OR created_by = $10)
+          AND {readable.sql}
           {keyset}
         ORDER BY {expr} {direction}, id {direction}
-        LIMIT $13
+        LIMIT $10
         """,
         [s.value for s in filters.statuses], filters.team, filters.owner,
         filters.channel.value if filters.channel else None, filters.target_from, filters.target_to,
-        like_pattern(filters.text) if filters.text else None, sees_all, team, subject,
-        after.value if after else None, after.id if after else None, limit,
+        like_pattern(filters.text) if filters.text else None,
+        after.value if after else None, after.id if after else None, limit, *readable.params,
     )

@@ -20,7 +20,7 @@ from marops_events import contracts as c
 from marops_events import outbox
 from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
-from marops_service.auth import Principal, Role
+from marops_service.auth import Principal
 from marops_service.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
 
 from . import repository as repo
@@ -72,7 +72,7 @@ class IntakeService:
                 if not access.can_create_for(who, changes["team"]):
                     raise Forbidden("you may move a campaign to your own team only")
             brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
-            await repo.save_brief(conn, campaign_id, brief, now=self._clock())
+            await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=self._clock())
             return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
     async def submit(self, who: Principal, campaign_id: str) -> dict[str, Any]:
@@ -153,8 +153,7 @@ class IntakeService:
             raise Problem(str(exc), status=400, title="Invalid cursor", slug="invalid-cursor") from None
         async with self._pool.acquire() as conn:
             rows = await repo.list_campaigns(
-                conn, filters, sort=sort, after=after, limit=limit + 1, sees_all=access.reads_everything(who),
-                team=who.team if who.has(Role.requester) else None, subject=who.subject)
+                conn, filters, sort=sort, after=after, limit=limit + 1, readable=access.readable_sql(who, first=11))
         page = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
@@ -190,7 +189,7 @@ class IntakeService:
     async def _load(self, conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
                     for_update: bool = False) -> asyncpg.Record:
         row = await repo.get_campaign(conn, campaign_id, for_update=for_update)
-        if row is None or not access.can_read(who, _ref(row)):
+        if row is None or not access.can_read_campaign(who, _ref(row)):
             raise NotFound(f"campaign {campaign_id} does not exist or is not visible to you")
         return row
 
@@ -322,8 +321,8 @@ def _fact_key(event: Envelope) -> str:
     return f"gate:v{data.brief_version}:{data.gate_id}:{decision}"
 
 
-def _ref(row: asyncpg.Record) -> access.CampaignRef:
-    return access.CampaignRef(team=row["team"], owner=row["owner"], created_by=row["created_by"])
+def _ref(row: asyncpg.Record) -> access.CampaignParties:
+    return access.CampaignParties.of(row["team"], row["owner"], [row["created_by"], *row["authors"]])
 
 
 def _summary(row: asyncpg.Record) -> dict[str, Any]:

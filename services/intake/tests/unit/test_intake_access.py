@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from marops_intake.domain.access import CampaignRef, can_close, can_create_for, can_edit, can_read
+from marops_intake.domain.access import CampaignParties, can_close, can_create_for, can_edit, can_read_campaign
 from marops_service.auth import Principal, Role
 
-CAMPAIGN = CampaignRef(team="growth", owner="olga", created_by="rita")
+CAMPAIGN = CampaignParties.of(team="growth", owner="olga", authors=["rita", "edna"])
 
 
 def who(subject: str, *roles: Role, team: str | None = None) -> Principal:
@@ -19,7 +19,8 @@ def who(subject: str, *roles: Role, team: str | None = None) -> Principal:
     (who("ravi", Role.requester, team="growth"), True, True, False),   # same team
     (who("otto", Role.requester, team="brand"), False, False, False),  # other team
     (who("olga", Role.approver, team="leadership"), True, False, True),  # owner
-    (who("olga"), True, False, True),                                   # owner without roles
+    (who("olga"), False, False, False),                                 # owner, but a token without roles
+    (who("edna", Role.requester, team="brand"), True, False, False),    # author who moved teams
     (who("vic", Role.viewer), True, False, False),
     (who("alex", Role.approver), True, False, False),
     (who("fin", Role.finance), True, False, False),
@@ -28,7 +29,7 @@ def who(subject: str, *roles: Role, team: str | None = None) -> Principal:
     (who("nat", Role.requester), False, False, False),                  # requester without a team
 ])
 def test_access(principal: Principal, read: bool, edit: bool, close: bool) -> None:
-    assert (can_read(principal, CAMPAIGN), can_edit(principal, CAMPAIGN), can_close(principal, CAMPAIGN)) \
+    assert (can_read_campaign(principal, CAMPAIGN), can_edit(principal, CAMPAIGN), can_close(principal, CAMPAIGN)) \
         == (read, edit, close)
 
 
