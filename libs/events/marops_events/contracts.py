@@ -171,6 +171,11 @@ class BriefSubmitted(Contract):
     team: Identifier
     owner: UserId = Field(description="Accountable user who owns the outcome")
     requester: UserId = Field(description="Who submitted this version")
+    authors: list[UserId] = Field(
+        default_factory=list,
+        description="Everyone who wrote the brief up to this version (created it, edited a draft or submitted a "
+                    "version); four-eyes keeps them from deciding its gates. Absent in events published before "
+                    "it existed: then the requester is the only known author")
     objective: str = Field(min_length=1)
     target_audience: str | None = None
     channels: list[Channel] = Field(min_length=1)

@@ -22,6 +22,7 @@ from .schemas import (
     CheckOut,
     CompleteBody,
     DiffOut,
+    OwnerTransferBody,
     VersionOut,
     VersionSummary,
 )
@@ -104,6 +105,13 @@ async def submit(campaign_id: CampaignId, who: CurrentPrincipal, service: Servic
 async def cancel(campaign_id: CampaignId, who: CurrentPrincipal, service: Service,
                  body: CancelBody | None = None) -> dict[str, Any]:
     return await service.cancel(who, campaign_id, body.reason if body else None)
+
+
+@router.post("/campaigns/{campaign_id}/owner", response_model=CampaignDetail,
+             summary="Transfer ownership (current owner or ops_admin); audited, published on the next version")
+async def transfer_owner(campaign_id: CampaignId, body: OwnerTransferBody, who: CurrentPrincipal,
+                         service: Service) -> dict[str, Any]:
+    return await service.transfer_ownership(who, campaign_id, body.owner, body.reason)
 
 
 @router.post("/campaigns/{campaign_id}/complete", response_model=CampaignDetail,

@@ -85,6 +85,34 @@ async def versions(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.R
     )
 
 
+async def transfer_owner(conn: asyncpg.Connection, campaign_id: str, *, to_owner: str, by: str, reason: str,
+                         at: dt.datetime) -> None:
+    """The owner column and the draft's owner change together: the next version publishes it."""
+    await conn.execute(
+        """
+        WITH previous AS (SELECT owner FROM campaigns WHERE id = $1)
+        INSERT INTO ownership_transfers (campaign_id, at, from_owner, to_owner, by, reason)
+        SELECT $1, $2, owner, $3, $4, $5 FROM previous
+        """,
+        campaign_id, at, to_owner, by, reason,
+    )
+    await conn.execute(
+        """
+        UPDATE campaigns SET owner = $2, brief = jsonb_set(brief, '{owner}', to_jsonb($2::text)),
+                             last_changed_at = greatest(last_changed_at, $3)
+        WHERE id = $1
+        """,
+        campaign_id, to_owner, at,
+    )
+
+
+async def ownership_transfers(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT at, from_owner, to_owner, by, reason FROM ownership_transfers WHERE campaign_id = $1 ORDER BY at",
+        campaign_id,
+    )
+
+
 async def mark_cancelled(conn: asyncpg.Connection, campaign_id: str, *, by: str, reason: str | None,
                          at: dt.datetime) -> None:
     await conn.execute(

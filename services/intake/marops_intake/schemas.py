@@ -55,6 +55,22 @@ class CancelBody(BaseModel):
     reason: Annotated[Text, Field(max_length=2000)] | None = None
 
 
+class OwnerTransferBody(BaseModel):
+    """Hand the campaign to another accountable owner (the current owner or ops_admin)."""
+
+    model_config = ConfigDict(extra="forbid")
+    owner: Annotated[Text, Field(min_length=1, max_length=200, description="the new owner's user id")]
+    reason: Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class OwnershipTransferOut(BaseModel):
+    at: dt.datetime
+    from_owner: str | None
+    to_owner: str
+    by: str
+    reason: str
+
+
 class ResultIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: Annotated[Text, Field(min_length=1, max_length=200)]
@@ -174,6 +190,10 @@ class CampaignDetail(CampaignSummary):
     decisions: list[DecisionOut] = Field(description="gate decisions and launches received from governance")
     cancellation: CancellationOut | None = None
     completion: CompletionOut | None = None
+    authors: list[str] = Field(default_factory=list,
+                               description="everyone who created, edited or submitted the brief")
+    ownership_transfers: list[OwnershipTransferOut] = Field(
+        default_factory=list, description="explicit owner changes, oldest first (published with the next version)")
 
 
 class CampaignPage(BaseModel):

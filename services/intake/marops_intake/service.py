@@ -65,6 +65,13 @@ class IntakeService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._load(conn, who, campaign_id, for_update=True)
             self._require_editable(who, row)
+            if "owner" in changes and changes["owner"] != row["owner"]:
+                # Editing a draft must not hand the campaign (and its cancel/complete/launch
+                # rights) to whoever edits it: ownership moves only by an explicit transfer.
+                raise Unprocessable(
+                    "the owner changes only through an explicit transfer: POST /campaigns/{id}/owner",
+                    errors=[{"path": "owner", "type": "invalid",
+                             "reason": "transferred by the current owner or ops_admin, not edited"}])
             if "team" in changes:
                 if not changes["team"]:
                     raise Unprocessable("the team of a campaign cannot be cleared",
@@ -86,7 +93,8 @@ class IntakeService:
                 raise _incomplete(findings)
             version = row["current_version"] + 1
             try:
-                payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject)
+                payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject,
+                                        authors=sorted({row["created_by"], *row["authors"], who.subject}))
             except ValidationError as exc:  # the check should have caught it; still never a 500
                 raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
                                    for e in exc.errors()]) from None
@@ -111,6 +119,20 @@ class IntakeService:
                     c.CampaignCancelled(campaign_id=campaign_id, cancelled_by=who.subject, reason=reason),
                     source=SOURCE, time=now))
             return await self._refresh_and_show(conn, campaign_id)
+
+    async def transfer_ownership(self, who: Principal, campaign_id: str, to_owner: str,
+                                 reason: str) -> dict[str, Any]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._load(conn, who, campaign_id, for_update=True)
+            if not access.can_close(who, _ref(row)):
+                raise Forbidden("only the campaign's current owner or ops_admin may transfer its ownership")
+            if Status(row["status"]) in status.TERMINAL:
+                raise Conflict(f"a campaign that is {row['status']} cannot change owner", status_now=row["status"])
+            if to_owner == row["owner"]:
+                raise Conflict(f"{to_owner} already owns campaign {campaign_id}", status_now=row["status"])
+            await repo.transfer_owner(conn, campaign_id, to_owner=to_owner, by=who.subject, reason=reason,
+                                      at=self._clock())
+            return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
     async def complete(self, who: Principal, campaign_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -222,12 +244,14 @@ class _Facts:
     versions: list[asyncpg.Record]
     governance: list[asyncpg.Record]
     history: list[status.StatusChange]
+    transfers: list[asyncpg.Record]
 
 
 async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
     versions = await repo.versions(conn, campaign["id"])
     governance = await repo.governance_facts(conn, campaign["id"])
-    return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)))
+    return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)),
+                  await repo.ownership_transfers(conn, campaign["id"]))
 
 
 async def _show(conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
@@ -252,6 +276,8 @@ def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
         if row["cancelled_at"] else None,
         "completion": {"at": row["completed_at"], "by": row["completed_by"], "results": row["results"]}
         if row["completed_at"] else None,
+        "authors": sorted({row["created_by"], *row["authors"]}),
+        "ownership_transfers": [dict(t) for t in known.transfers],
     }
 
 

@@ -109,7 +109,8 @@ class Brief(_Part):
         return self
 
 
-def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: str) -> c.BriefSubmitted:
+def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: str,
+                  authors: list[str] | None = None) -> c.BriefSubmitted:
     """The published snapshot of a complete brief (the completeness check must have passed)."""
     b = brief.with_defaults()
     assert b.budget_request and b.budget_request.amount and b.tracking_plan and b.raci
@@ -120,6 +121,7 @@ def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: st
         team=_clean(b.team),
         owner=_clean(b.owner),
         requester=requester,
+        authors=authors or [requester],
         objective=_clean(b.objective),
         target_audience=_clean(b.target_audience),
         channels=list(b.channels or []),

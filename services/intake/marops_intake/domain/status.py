@@ -44,6 +44,7 @@ class Status(StrEnum):
 EDITABLE = frozenset({Status.draft, Status.changes_requested})
 CANCELLABLE = frozenset({Status.draft, Status.submitted, Status.in_review, Status.changes_requested,
                          Status.approved, Status.launched})
+TERMINAL = frozenset({Status.rejected, Status.completed, Status.cancelled})
 
 
 class FactKind(StrEnum):
