@@ -152,13 +152,10 @@ class ConsumerRunner:
         batch = _Batch(records)
         for record in records:
             try:
-                event = registry.decode(record.value, dict(record.headers or ()))
+                event = registry.decode(record.value, dict(record.headers or ()),
+                                        expected_type=self._topic_types.get(record.topic, "?"))
             except InvalidEvent as exc:
                 batch.dead.append(DeadLetter(record, str(exc)))
-                continue
-            expected = self._topic_types.get(record.topic)
-            if event.type != expected:
-                batch.dead.append(DeadLetter(record, f"event type {event.type!r} does not belong on {record.topic}"))
                 continue
             batch.events.append((record, event))
         return batch

@@ -23,6 +23,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from .envelope import as_utc
+
 Currency = Annotated[
     str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code", examples=["EUR"])
 ]
@@ -220,7 +222,7 @@ class _GateDecision(Contract):
     @field_validator("actionable_at")
     @classmethod
     def _utc(cls, value: dt.datetime) -> dt.datetime:
-        return value.astimezone(dt.UTC)
+        return as_utc(value)
 
 
 class GateApproved(_GateDecision):

@@ -40,7 +40,16 @@ import yaml
 from pydantic.json_schema import GenerateJsonSchema
 
 from .envelope import HISTORICAL_SOURCE_PREFIX, Envelope
-from .registry import CONTENT_TYPE, DLQ_SUFFIX, EVENTS, EventSpec
+from .registry import (
+    CONTENT_TYPE,
+    DLQ_SUFFIX,
+    EVENTS,
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_CHARS,
+    MAX_STRING_CHARS,
+    MAX_VALUE_BYTES,
+    EventSpec,
+)
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
@@ -151,6 +160,14 @@ events (open gates, reserve funds) ignore them; projections treat them normally.
 Compatibility: consumers ignore unknown attributes and fields, so a version may gain
 optional fields and enum values. Removing or renaming a field, changing its type or
 format, or removing an enum value needs a new versioned event type and topic.
+
+Limits on incoming records: a value is at most {MAX_VALUE_BYTES} bytes of UTF-8 JSON,
+nested at most {MAX_JSON_DEPTH} levels, with no JSON number longer than
+{MAX_NUMBER_CHARS} characters (NaN and Infinity are not JSON), no string longer than
+{MAX_STRING_CHARS} characters and no NUL character or lone surrogate; `time` must stay
+within years 1-9999 once converted to UTC; a `ce_type` header, when present, must equal
+the envelope's `type`, and the type must belong to the topic. A record that breaks any
+of these (or its contract) is dead-lettered with the reason and the partition moves on.
 """
 
 

@@ -31,6 +31,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """Normalise an aware time to UTC. ``astimezone`` raises ``OverflowError`` when the
+    result leaves years 1..9999 (``0001-01-01T00:30:00+01:00``); as a validation error
+    it becomes a dead letter with a reason instead of a crash."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is outside years 1-9999 once converted to UTC") from None
+
+
 class Envelope(BaseModel, Generic[DataT]):
     """CloudEvents 1.0 attributes plus marops' correlation and causation extensions."""
 
@@ -52,7 +62,7 @@ class Envelope(BaseModel, Generic[DataT]):
     @field_validator("time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return as_utc(value)
 
     @property
     def is_historical(self) -> bool:

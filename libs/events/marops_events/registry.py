@@ -134,33 +134,129 @@ def partition_key(event: Envelope) -> str:
     return spec_of(event.data).key(event.data)
 
 
-def decode(value: bytes | str | None, headers: Mapping[str, bytes] | None = None) -> Envelope:
+# Limits on incoming records (README "Events for other systems", AsyncAPI document).
+# Every v1 event is a few hundred bytes; these bounds are generous for them and stop a
+# record from costing unbounded memory or CPU before it is refused.
+MAX_VALUE_BYTES = 512 * 1024
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40
+MAX_STRING_CHARS = 16_384
+_MAX_REASON_CHARS = 1000
+
+
+def decode(value: bytes | str | None, headers: Mapping[str, bytes | None] | None = None, *,
+           expected_type: str | None = None) -> Envelope:
     """Parse and validate one record value into a typed envelope.
 
     Raises ``InvalidEvent`` with a human-readable reason for anything that is not a
-    valid v1 event: bad JSON, unknown type, or a payload that fails its contract.
+    valid v1 event (of ``expected_type``, when given): oversized, not UTF-8, bad or too
+    deep JSON, over-long numbers or strings, NUL characters, unknown type, a ``ce_type``
+    header that disagrees with the value, or a payload that fails its contract. Nothing
+    else ever escapes: whatever a record holds, the caller gets ``InvalidEvent``.
     """
-    if value is None:
-        raise InvalidEvent("empty record value (tombstone)")
     try:
-        raw = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent(f"value is not JSON: {exc}") from None
+        return _decode(value, headers or {}, expected_type)
+    except InvalidEvent as exc:
+        raise InvalidEvent(str(exc)[:_MAX_REASON_CHARS]) from None
+    except Exception as exc:  # a failure no rule above foresaw is still only a bad record
+        raise InvalidEvent(f"undecodable record ({type(exc).__name__}: {exc})"[:_MAX_REASON_CHARS]) from None
+
+
+def _decode(value: bytes | str | None, headers: Mapping[str, bytes | None], expected_type: str | None) -> Envelope:
+    raw = parse_json(value)
     if not isinstance(raw, dict):
         raise InvalidEvent("value is not a JSON object")
-    event_type = raw.get("type")
-    if not isinstance(event_type, str) and headers and headers.get("ce_type"):
-        event_type = headers["ce_type"].decode(errors="replace")
+    header_type = _header_text(headers, "ce_type")
+    event_type = raw.get("type", header_type)
     if not isinstance(event_type, str):
         raise InvalidEvent("missing CloudEvents attribute 'type'")
+    if header_type is not None and header_type != event_type:
+        raise InvalidEvent(f"header ce_type {header_type!r} disagrees with the envelope type {event_type!r}")
     try:
         spec = spec_for(event_type)
     except UnknownEventType:
         raise InvalidEvent(f"unknown event type {event_type!r}") from None
+    if expected_type is not None and event_type != expected_type:
+        raise InvalidEvent(f"event type {event_type!r} does not belong on the {expected_type} topic")
     try:
         return Envelope[spec.model].model_validate(raw)  # type: ignore[name-defined]
     except ValidationError as exc:
         raise InvalidEvent(f"{event_type} failed validation: {_summarise(exc)}") from None
+
+
+def parse_json(value: bytes | str | None) -> Any:
+    """Strict, bounded JSON: UTF-8 only, no NaN/Infinity, limited size, depth, number and
+    string lengths, no NUL characters or lone surrogates (PostgreSQL stores neither)."""
+    if value is None:
+        raise InvalidEvent("empty record value (tombstone)")
+    if isinstance(value, str):
+        value = value.encode("utf-8", errors="surrogatepass")
+    if len(value) > MAX_VALUE_BYTES:
+        raise InvalidEvent(f"value is {len(value)} bytes; the limit is {MAX_VALUE_BYTES}")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"value is not JSON: it is not UTF-8 ({exc})") from None
+    try:
+        raw = json.loads(text, parse_int=_bounded(int), parse_float=_bounded(float), parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"value is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent(f"JSON nested too deep (limit {MAX_JSON_DEPTH} levels)") from None
+    _check_tree(raw)
+    return raw
+
+
+def _bounded(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise InvalidEvent(f"JSON number of {len(text)} characters; the limit is {MAX_NUMBER_CHARS}")
+        return kind(text)
+
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidEvent(f"JSON number {name} is not allowed")
+
+
+def _check_tree(root: Any) -> None:
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_string(node)
+        elif isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidEvent(f"JSON nested too deep (limit {MAX_JSON_DEPTH} levels)")
+            if isinstance(node, dict):
+                for key in node:
+                    _check_string(key)
+                stack.extend((v, depth + 1) for v in node.values())
+            else:
+                stack.extend((v, depth + 1) for v in node)
+
+
+def _check_string(text: str) -> None:
+    if len(text) > MAX_STRING_CHARS:
+        raise InvalidEvent(f"JSON string of {len(text)} characters; the limit is {MAX_STRING_CHARS}")
+    if "\x00" in text:
+        raise InvalidEvent("JSON string contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEvent("JSON string contains a lone surrogate (not valid Unicode)") from None
+
+
+def _header_text(headers: Mapping[str, bytes | None], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    except UnicodeDecodeError:
+        raise InvalidEvent(f"header {name} is not UTF-8") from None
 
 
 def _summarise(exc: ValidationError) -> str:
