@@ -57,6 +57,7 @@ REFUSAL_STATUS: dict[RefusalCode, tuple[int, str]] = {
     RefusalCode.not_ready: (409, "Not ready to launch"),
     RefusalCode.risk_status: (409, "Risk status does not allow this"),
     RefusalCode.team_forbidden: (403, "Forbidden"),
+    RefusalCode.reason_required: (422, "Reason required"),
 }
 
 
@@ -114,13 +115,13 @@ async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
 
 
 @router.get("/campaigns/{campaign_id}", tags=["gates"], summary="Governance state of a campaign")
-async def get_campaign(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    return campaign_view(await service.campaign(pool, campaign_id), utcnow())
+async def get_campaign(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    return campaign_view(await service.campaign(pool, campaign_id, who), utcnow())
 
 
 @router.get("/campaigns/{campaign_id}/gates", tags=["gates"], summary="Gates of the current brief version")
-async def get_gates(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    found = await service.campaign(pool, campaign_id)
+async def get_gates(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    found = await service.campaign(pool, campaign_id, who)
     now = utcnow()
     return {"campaign_id": campaign_id, "brief_version": found.brief.version,
             "policy_version": found.policy_version, "items": [gate_view(g, now) for g in found.gates]}
@@ -158,8 +159,8 @@ async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
 
 
 @router.get("/campaigns/{campaign_id}/readiness", tags=["launch"], summary="Every unmet launch condition")
-async def get_readiness(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    found, readiness = await service.readiness(pool, campaign_id)
+async def get_readiness(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    found, readiness = await service.readiness(pool, campaign_id, who)
     return readiness_view(found, readiness)
 
 
@@ -176,22 +177,22 @@ async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
 
 
 @router.get("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Who is responsible, accountable, ...")
-async def get_raci(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    return await service.raci(pool, campaign_id)
+async def get_raci(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    return await service.raci(pool, campaign_id, who)
 
 
 @router.put("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Replace the RACI (ops_admin)")
 async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
     await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, utcnow())
-    return await service.raci(pool, campaign_id)
+    return await service.raci(pool, campaign_id, actor)
 
 
 # --- risks -------------------------------------------------------------------------------
 
 
 @router.get("/campaigns/{campaign_id}/risks", tags=["risks"], summary="The campaign's risk register")
-async def list_risks(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    found, items = await service.risks(pool, campaign_id)
+async def list_risks(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    found, items = await service.risks(pool, campaign_id, who)
     return {"campaign_id": campaign_id, "blocking_risk_score": found.policy.blocking_risk_score,
             "items": [risk_view(r, found) for r in items]}
 
@@ -203,7 +204,8 @@ async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: Ri
 
 
 @router.patch("/campaigns/{campaign_id}/risks/{risk_id}", tags=["risks"],
-              summary="Change a risk (description, owner, scores, mitigation, status)")
+              summary="Change a risk (description, owner, scores, mitigation, status); closing, mitigating or "
+                      "down-scoring a risk that blocks launch: an approver who is no party, with a reason")
 async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool,
                       actor: RiskEditor) -> dict[str, Any]:
     found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, utcnow(),
@@ -224,8 +226,8 @@ async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Accepta
 
 @router.get("/campaigns/{campaign_id}/audit", tags=["audit"],
             summary="Immutable audit trail of the campaign, in business-time order")
-async def audit_trail(campaign_id: CampaignId, pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
-    rows, policy_changes = await service.audit_trail(pool, campaign_id)
+async def audit_trail(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+    rows, policy_changes = await service.audit_trail(pool, campaign_id, who)
     return {"campaign_id": campaign_id, "items": [audit_view(r) for r in rows],
             "policy_changes": [audit_view(r) for r in policy_changes]}
 

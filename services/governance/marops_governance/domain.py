@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from marops_events import contracts as c
+from marops_service.access import CampaignParties
 from marops_service.auth import Principal
 
 from .policy import AmountAtLeast, ChannelIn, GateDefinition, PolicyDocument
@@ -37,6 +38,7 @@ class RefusalCode(StrEnum):
     not_ready = "not-ready"
     risk_status = "risk-status"
     team_forbidden = "team-forbidden"
+    reason_required = "reason-required"
 
 
 class Refusal(Exception):
@@ -71,6 +73,9 @@ class BriefVersion:
     policy_version: int
     event_id: uuid.UUID
     correlation_id: str
+    # who wrote the brief up to this version (BriefSubmitted.authors; the requester for
+    # events published before the field existed)
+    authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,9 +296,18 @@ class Campaign:
         return build_campaign(self.versions, {self.policy_version: self.policy}, [*self.decisions, decision],
                               self.budget_facts, self.releases, self.cancellation, self.launch)
 
-    def is_party(self, subject: str) -> bool:
-        """Submitted a version or owns the campaign: never a decider on it (four-eyes)."""
-        return any(subject in (v.requester, v.owner) for v in self.versions)
+    @property
+    def parties(self) -> CampaignParties:
+        """Who reads the campaign besides the read-everything roles: its team's requesters,
+        its current owner and everyone who wrote any version."""
+        return CampaignParties.of(self.brief.team, self.brief.owner,
+                                  [who for v in self.versions for who in (v.requester, *v.authors)])
+
+    def is_party(self, actor: Principal) -> bool:
+        """Owns or owned it, wrote or submitted any version, or requests for its team: never a
+        decider on it (four-eyes over gates, risk acceptance and relaxing a blocking risk)."""
+        return (any(actor.subject in (v.requester, v.owner, *v.authors) for v in self.versions)
+                or self.parties.is_team_requester(actor))
 
     def reservation(self, version: int | None = None) -> Reservation:
         version = self.brief.version if version is None else version
@@ -384,9 +398,10 @@ def decide(campaign: Campaign, request: DecisionRequest, actor: Principal, now: 
         raise Refusal(RefusalCode.unknown_gate,
                       f"policy version {campaign.policy_version} has no gate {request.gate_id!r}",
                       gates=[g.id for g in campaign.gates])
-    if campaign.is_party(actor.subject):
+    if campaign.is_party(actor):
         raise Refusal(RefusalCode.four_eyes,
-                      f"{actor.subject} submitted or owns campaign {brief.campaign_id} and cannot decide its gates")
+                      f"{actor.subject} wrote, submitted, owns or requests for campaign {brief.campaign_id} "
+                      "and cannot decide its gates")
     if campaign.cancellation is not None:
         raise Refusal(RefusalCode.campaign_cancelled, f"campaign {brief.campaign_id} was cancelled")
     if campaign.launch is not None:
@@ -562,7 +577,7 @@ def approval_queue(campaigns: Iterable[Campaign], actor: Principal, now: dt.date
     items: list[QueueItem] = []
     for campaign in campaigns:
         gate = campaign.current_gate
-        if gate is None or campaign.cancellation or campaign.launch or campaign.is_party(actor.subject):
+        if gate is None or campaign.cancellation or campaign.launch or campaign.is_party(actor):
             continue
         if actor.subject in gate.approvers:
             continue

@@ -51,7 +51,7 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
         amount=_money(data.budget_request.amount), budget_line_id=data.budget_request.budget_line_id,
         kpis=tuple(data.kpis), tracking_plan=data.tracking_plan, raci=data.raci,
         target_launch_date=data.target_launch_date, policy_version=policy_version, event_id=event.id,
-        correlation_id=event.correlationid,
+        correlation_id=event.correlationid, authors=tuple(data.authors) or (data.requester,),
     )
     if not await repository.insert_brief_version(conn, brief):
         return

@@ -116,8 +116,9 @@ async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) ->
         """
         INSERT INTO brief_versions (campaign_id, version, submitted_at, requester, owner, team, title, channels,
             amount, currency, budget_line_id, kpis, tracking_plan, raci, target_launch_date, policy_version,
-            event_id, correlation_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16, $17, $18)
+            event_id, correlation_id, authors)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16, $17, $18,
+                $19)
         ON CONFLICT (campaign_id, version) DO NOTHING
         RETURNING true
         """,
@@ -126,7 +127,7 @@ async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) ->
         brief.budget_line_id, [k.model_dump(mode="json") for k in brief.kpis],
         brief.tracking_plan.model_dump(mode="json") if brief.tracking_plan else None,
         brief.raci.model_dump(mode="json"), brief.target_launch_date, brief.policy_version, brief.event_id,
-        brief.correlation_id,
+        brief.correlation_id, list(brief.authors),
     )
     return bool(inserted)
 
@@ -196,6 +197,7 @@ def _brief(row: asyncpg.Record) -> BriefVersion:
         tracking_plan=c.TrackingPlan.model_validate(row["tracking_plan"]) if row["tracking_plan"] else None,
         raci=c.Raci.model_validate(row["raci"]), target_launch_date=row["target_launch_date"],
         policy_version=row["policy_version"], event_id=row["event_id"], correlation_id=row["correlation_id"],
+        authors=tuple(row["authors"]),
     )
 
 

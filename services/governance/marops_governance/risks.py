@@ -3,6 +3,9 @@
 An open risk scoring at or above the policy's blocking score blocks launch until it is
 mitigated, closed or explicitly accepted. Accepting is a decision, so it names who
 accepted and why, and the people behind the campaign cannot accept its risks (four-eyes).
+Closing, mitigating or down-scoring a blocking risk is the same kind of decision: only an
+approver who is no party to the campaign may do it, with a reason. (Risks are never
+deleted: the register keeps every one.)
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ EDITABLE = ("description", "owner", "probability", "impact", "mitigation", "stat
 
 
 def update_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.datetime,
-                changes: dict[str, Any]) -> tuple[Risk, dict[str, dict[str, Any]]]:
+                changes: dict[str, Any], reason: str | None = None) -> tuple[Risk, dict[str, dict[str, Any]]]:
     """Apply ``changes``; return the new risk and ``{field: {from, to}}`` for the audit trail."""
     may_edit(campaign, actor)
     if changes.get("status") == RiskStatus.accepted:
@@ -84,6 +87,8 @@ def update_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.dateti
     updated = replace(risk, **{k: v for k, v in changes.items() if k in EDITABLE}, updated_at=now)
     if "status" in changes:
         updated = replace(updated, status=RiskStatus(changes["status"]))
+    if blocks_launch(risk, campaign.policy.blocking_risk_score) and relaxes(risk, updated):
+        may_relax_blocking(campaign, actor, reason)
     # An acceptance covered the risk as it was scored; re-scoring it needs a new decision.
     rescored = updated.score != risk.score
     if risk.status is RiskStatus.accepted and (rescored or updated.status is not RiskStatus.accepted):
@@ -94,10 +99,32 @@ def update_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.dateti
     return updated, diff
 
 
-def accept_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.datetime, reason: str) -> Risk:
-    if campaign.is_party(actor.subject):
+def relaxes(before: Risk, after: Risk) -> bool:
+    """Closing, mitigating or down-scoring: what would stop an open risk from blocking."""
+    return after.status is not before.status or after.score < before.score
+
+
+def may_relax_blocking(campaign: Campaign, actor: Principal, reason: str | None) -> None:
+    """A risk that blocks launch is relaxed only by an approver (or ops_admin) who is no party
+    to the campaign, with a reason; otherwise its people could clear their own way to launch."""
+    if not actor.has(Role.approver, Role.ops_admin):
         raise Refusal(RefusalCode.four_eyes,
-                      f"{actor.subject} submitted or owns campaign {campaign.campaign_id} and cannot accept its risks")
+                      "this risk blocks launch: only an approver who is no party to the campaign may close, "
+                      "mitigate or down-score it")
+    if campaign.is_party(actor):
+        raise Refusal(RefusalCode.four_eyes,
+                      f"{actor.subject} wrote, submitted, owns or requests for campaign {campaign.campaign_id} "
+                      "and cannot relax its blocking risks")
+    if not reason:
+        raise Refusal(RefusalCode.reason_required,
+                      "relaxing a risk that blocks launch is a decision: send a `reason` (kept in the audit trail)")
+
+
+def accept_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.datetime, reason: str) -> Risk:
+    if campaign.is_party(actor):
+        raise Refusal(RefusalCode.four_eyes,
+                      f"{actor.subject} wrote, submitted, owns or requests for campaign {campaign.campaign_id} "
+                      "and cannot accept its risks")
     if risk.status not in (RiskStatus.open, RiskStatus.mitigated):
         raise Refusal(RefusalCode.risk_status, f"a {risk.status.value} risk cannot be accepted")
     return replace(risk, status=RiskStatus.accepted, accepted_by=actor.subject, accepted_at=now,

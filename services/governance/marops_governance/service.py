@@ -16,6 +16,7 @@ import asyncpg
 from marops_events import contracts as c
 from marops_events import outbox, registry
 from marops_events.envelope import Envelope
+from marops_service.access import can_read_campaign, reads_everything
 from marops_service.auth import Principal
 from marops_service.problems import NotFound
 
@@ -27,12 +28,13 @@ from .risks import Risk, accept_risk, blocking, new_risk, update_risk
 SOURCE = "marops/governance"
 
 
-async def _campaign(conn: asyncpg.Connection, campaign_id: str, *, lock: bool = False) -> Campaign:
+async def _campaign(conn: asyncpg.Connection, campaign_id: str, who: Principal, *, lock: bool = False) -> Campaign:
+    """The campaign, if ``who`` may read it: one not readable is answered as unknown (404)."""
     if lock:
         await repository.lock_campaign(conn, campaign_id)
     campaign = await repository.load_campaign(conn, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no brief has been submitted for campaign {campaign_id}")
+    if campaign is None or not can_read_campaign(who, campaign.parties):
+        raise NotFound(f"no brief has been submitted for campaign {campaign_id}, or it is not visible to you")
     return campaign
 
 
@@ -67,7 +69,7 @@ async def seed_policy(pool: asyncpg.Pool) -> None:
 async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest, actor: Principal,
                  now: dt.datetime) -> tuple[Campaign, DecisionOutcome]:
     async with pool.acquire() as conn, conn.transaction():
-        campaign = await _campaign(conn, campaign_id, lock=True)
+        campaign = await _campaign(conn, campaign_id, actor, lock=True)
         outcome = domain.decide(campaign, request, actor, now)
         decision = outcome.decision
         await repository.insert_decision(conn, decision)
@@ -90,12 +92,13 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
 async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:
     async with pool.acquire() as conn:
         campaigns = await repository.campaigns_in_review(conn)
-    return domain.approval_queue(campaigns.values(), actor, now)
+    readable = (found for found in campaigns.values() if can_read_campaign(actor, found.parties))
+    return domain.approval_queue(readable, actor, now)
 
 
-async def campaign(pool: asyncpg.Pool, campaign_id: str) -> Campaign:
+async def campaign(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> Campaign:
     async with pool.acquire() as conn:
-        return await _campaign(conn, campaign_id)
+        return await _campaign(conn, campaign_id, who)
 
 
 # --- readiness and launch ----------------------------------------------------------------
@@ -106,16 +109,16 @@ async def _readiness(conn: asyncpg.Connection, campaign: Campaign) -> tuple[Read
     return domain.assess_readiness(campaign, blocking(risks, campaign.policy.blocking_risk_score)), risks
 
 
-async def readiness(pool: asyncpg.Pool, campaign_id: str) -> tuple[Campaign, Readiness]:
+async def readiness(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tuple[Campaign, Readiness]:
     async with pool.acquire() as conn:
-        found = await _campaign(conn, campaign_id)
+        found = await _campaign(conn, campaign_id, who)
         return found, (await _readiness(conn, found))[0]
 
 
 async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_version: int | None,
                  now: dt.datetime) -> c.CampaignLaunched:
     async with pool.acquire() as conn, conn.transaction():
-        found = await _campaign(conn, campaign_id, lock=True)
+        found = await _campaign(conn, campaign_id, actor, lock=True)
         ready, _ = await _readiness(conn, found)
         payload = domain.launch(found, ready, actor, brief_version)
         await repository.insert_launch(conn, campaign_id, domain.Launch(payload.brief_version, actor.subject, now,
@@ -131,10 +134,10 @@ async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_v
 # --- RACI --------------------------------------------------------------------------------
 
 
-async def raci(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
+async def raci(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> dict[str, Any]:
     """The latest RACI by business time: the brief's own, unless ops_admin edited it since."""
     async with pool.acquire() as conn:
-        found = await _campaign(conn, campaign_id)
+        found = await _campaign(conn, campaign_id, who)
         edit = await repository.latest_raci_edit(conn, campaign_id)
     brief = found.brief
     if edit is not None and edit["edited_at"] >= brief.submitted_at:
@@ -148,7 +151,7 @@ async def raci(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
 async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Principal, reason: str | None,
                     now: dt.datetime) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        found = await _campaign(conn, campaign_id, lock=True)
+        found = await _campaign(conn, campaign_id, actor, lock=True)
         await repository.insert_raci_edit(conn, campaign_id, new, actor.subject, now, reason)
         await repository.audit(conn, campaign_id=campaign_id, action="raci_changed", actor=actor.subject, at=now,
                                reason=reason, policy_version=found.policy_version,
@@ -158,9 +161,9 @@ async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Pr
 # --- risks -------------------------------------------------------------------------------
 
 
-async def risks(pool: asyncpg.Pool, campaign_id: str) -> tuple[Campaign, list[Risk]]:
+async def risks(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tuple[Campaign, list[Risk]]:
     async with pool.acquire() as conn:
-        found = await _campaign(conn, campaign_id)
+        found = await _campaign(conn, campaign_id, who)
         return found, await repository.risks_of(conn, campaign_id)
 
 
@@ -172,7 +175,7 @@ def _risk_details(r: Risk) -> dict[str, Any]:
 async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, now: dt.datetime,
                    **fields: Any) -> tuple[Campaign, Risk]:
     async with pool.acquire() as conn, conn.transaction():
-        found = await _campaign(conn, campaign_id, lock=True)
+        found = await _campaign(conn, campaign_id, actor, lock=True)
         created = new_risk(found, actor, now, **fields)
         await repository.save_risk(conn, created)
         await repository.audit(conn, campaign_id=campaign_id, action="risk_created", actor=actor.subject, at=now,
@@ -180,8 +183,9 @@ async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, now: 
         return found, created
 
 
-async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid.UUID) -> tuple[Campaign, Risk]:
-    found = await _campaign(conn, campaign_id, lock=True)
+async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid.UUID,
+                       who: Principal) -> tuple[Campaign, Risk]:
+    found = await _campaign(conn, campaign_id, who, lock=True)
     existing = await repository.risk(conn, campaign_id, risk_id)
     if existing is None:
         raise NotFound(f"campaign {campaign_id} has no risk {risk_id}")
@@ -191,8 +195,8 @@ async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid
 async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal,
                       now: dt.datetime, changes: dict[str, Any], reason: str | None) -> tuple[Campaign, Risk]:
     async with pool.acquire() as conn, conn.transaction():
-        found, existing = await _locked_risk(conn, campaign_id, risk_id)
-        updated, diff = update_risk(existing, found, actor, now, changes)
+        found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
+        updated, diff = update_risk(existing, found, actor, now, changes, reason)
         if diff:
             await repository.save_risk(conn, updated)
             await repository.audit(conn, campaign_id=campaign_id, action="risk_updated", actor=actor.subject,
@@ -204,7 +208,7 @@ async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, 
 async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal, now: dt.datetime,
                  reason: str) -> tuple[Campaign, Risk]:
     async with pool.acquire() as conn, conn.transaction():
-        found, existing = await _locked_risk(conn, campaign_id, risk_id)
+        found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
         accepted = accept_risk(existing, found, actor, now, reason)
         await repository.save_risk(conn, accepted)
         was_blocking = existing.score >= found.policy.blocking_risk_score
@@ -216,11 +220,16 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
         return found, accepted
 
 
-async def audit_trail(pool: asyncpg.Pool, campaign_id: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+async def audit_trail(pool: asyncpg.Pool, campaign_id: str,
+                      who: Principal) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """The campaign's own entries, and the changes that created the policy versions governing it."""
     async with pool.acquire() as conn:
-        rows = await repository.audit_of(conn, campaign_id)
+        # Entries written before any brief arrived (a budget fact overtaking it) have no
+        # parties to check against yet: only the read-everything roles see those.
+        found = await repository.load_campaign(conn, campaign_id)
+        readable = can_read_campaign(who, found.parties) if found is not None else reads_everything(who)
+        rows = await repository.audit_of(conn, campaign_id) if readable else []
         if not rows:
-            raise NotFound(f"governance knows nothing of campaign {campaign_id}")
+            raise NotFound(f"governance knows nothing of campaign {campaign_id}, or it is not visible to you")
         versions = {r["policy_version"] for r in rows if r["action"] == "gates_opened"}
         return rows, await repository.policy_audit(conn, sorted(versions))
