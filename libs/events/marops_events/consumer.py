@@ -2,16 +2,28 @@
 
 One loop per consumer group:
 
-1. fetch a batch; decode and validate every record (invalid ones are dead-lettered);
+1. fetch a batch; decode and validate every record (invalid ones become dead letters;
+   the decoder never raises anything else);
 2. apply the valid events in ONE database transaction: each event id is claimed in the
-   ``inbox`` table (a duplicate is a no-op) and its handler runs in a savepoint;
-3. publish dead letters to ``<topic>.dlq`` with the reason and original coordinates;
-4. only then commit the Kafka offsets explicitly, ``{partition: last offset + 1}``.
+   ``inbox`` table (a duplicate is a no-op) and its handler runs; when a handler refuses
+   an event the batch is redone with a savepoint per event and the refused event's claim
+   is withdrawn with its effects;
+3. publish dead letters to ``<topic>.dlq`` with the reason and original coordinates and
+   wait for the broker's acknowledgement (a copy too large for the producer is stored
+   truncated, with a marker);
+4. record the dead-lettered events in the inbox (status ``dead_lettered``);
+5. only then commit the Kafka offsets explicitly, ``{partition: last offset + 1}``.
 
-A crash anywhere before step 4 redelivers the batch, and the inbox absorbs what step 2
-already committed. Transient failures (connection loss, serialization conflicts) are
-retried with backoff; a handler that keeps failing on one event has that event
-dead-lettered so its partition keeps moving.
+A crash anywhere before step 5 redelivers the batch: the inbox absorbs what step 2
+already committed, and a refused event, having no inbox row until step 4, is refused
+and dead-lettered again, so no dead letter is ever lost (at worst it is on the DLQ
+twice). A ``dead_lettered`` inbox row does not count as processed: a re-driven copy of
+the event (``marops dlq replay``) is claimed and applied once.
+
+Transient failures (connection loss, serialization conflicts) are retried with backoff
+for as long as the database is unreachable; a "transient" error while the database
+answers is a bug and counts like any other handler failure. A handler that keeps failing
+on one event has that event dead-lettered so its partition keeps moving.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 
 from . import inbox, registry, tracing
@@ -71,10 +84,19 @@ class _IsolationNeeded(Exception):
     """A handler refused an event in a batch applied without savepoints."""
 
 
+# A dead-letter copy whose value the producer refuses keeps this much of it.
+TRUNCATED_VALUE_BYTES = 64 * 1024
+TRUNCATED_KEY_BYTES = 1024
+# Header a re-driven record carries: only that consumer group applies it.
+REPLAY_GROUP_HEADER = "dlq.replay.group"
+
+
 @dataclass
 class DeadLetter:
     record: ConsumerRecord
     reason: str
+    kind: str = "invalid"  # invalid | refused | database-refused | handler-failed
+    event: Envelope | None = None  # set when the record decoded (its id goes to the inbox)
 
 
 @dataclass
@@ -135,7 +157,8 @@ class ConsumerRunner:
         """Apply one fetched batch, dead-letter the rest, then commit offsets."""
         batch = self._decode(records)
         await self._apply_with_retries(batch, stop)
-        await self._send_dead_letters(batch.dead)
+        await self._send_dead_letters(batch.dead, stop)
+        await self._record_dead_letters(batch.dead, stop)
         await self.commit(records)
 
     async def commit(self, records: list[ConsumerRecord]) -> None:
@@ -151,11 +174,16 @@ class ConsumerRunner:
     def _decode(self, records: list[ConsumerRecord]) -> _Batch:
         batch = _Batch(records)
         for record in records:
+            headers = _header_map(record.headers)
+            replay_for = headers.get(REPLAY_GROUP_HEADER)
+            if replay_for is not None and replay_for != self.group_id.encode():
+                continue  # a dead letter re-driven for another consumer group
             try:
-                event = registry.decode(record.value, dict(record.headers or ()),
+                event = registry.decode(record.value, headers,
                                         expected_type=self._topic_types.get(record.topic, "?"))
-            except InvalidEvent as exc:
-                batch.dead.append(DeadLetter(record, str(exc)))
+            except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's fault
+                reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable record: {exc!r}"
+                batch.dead.append(DeadLetter(record, reason[:1000]))
                 continue
             batch.events.append((record, event))
         return batch
@@ -163,20 +191,21 @@ class ConsumerRunner:
     async def _apply_with_retries(self, batch: _Batch, stop: asyncio.Event | None) -> None:
         if not batch.events:
             return
-        attempt = 0
+        attempt = failures = 0
         while True:
             attempt += 1
             try:
-                batch_dead = await self._apply(batch.events)
-                batch.dead.extend(batch_dead)
+                batch.dead.extend(await self._apply(batch.events))
                 return
-            except TRANSIENT_ERRORS as exc:
-                # Infrastructure trouble: never dead-letter for it, keep retrying.
-                log.warning("transient failure applying batch (attempt %d): %s", attempt, exc)
             except Exception as exc:
-                log.warning("batch failed (attempt %d/%d): %r", attempt, self._max_attempts, exc)
-                if attempt >= self._max_attempts:
-                    break
+                if await self._is_transient(exc, attempt):
+                    # Infrastructure trouble: never dead-letter for it, keep retrying.
+                    log.warning("transient failure applying batch (attempt %d): %s", attempt, exc)
+                else:
+                    failures += 1
+                    log.warning("batch failed (attempt %d/%d): %r", failures, self._max_attempts, exc)
+                    if failures >= self._max_attempts:
+                        break
             await self._backoff_unless_stopping(attempt, stop)
         # One event is failing the whole batch: apply them one by one to isolate it.
         for item in batch.events:
@@ -184,19 +213,35 @@ class ConsumerRunner:
 
     async def _apply_single(self, item: tuple[ConsumerRecord, Envelope],
                             stop: asyncio.Event | None) -> list[DeadLetter]:
-        attempt = 0
+        attempt = failures = 0
         while True:
             attempt += 1
             try:
                 return await self._apply([item])
-            except TRANSIENT_ERRORS as exc:
-                log.warning("transient failure applying %s (attempt %d): %s", item[1].id, attempt, exc)
             except Exception as exc:
-                if attempt >= self._max_attempts:
-                    log.error("dead-lettering %s after %d attempts: %r", item[1].id, attempt, exc)
-                    await self._claim_as_dead(item)
-                    return [DeadLetter(item[0], f"handler failed after {attempt} attempts: {exc!r}")]
+                if await self._is_transient(exc, attempt):
+                    log.warning("transient failure applying %s (attempt %d): %s", item[1].id, attempt, exc)
+                else:
+                    failures += 1
+                    if failures >= self._max_attempts:
+                        log.error("dead-lettering %s after %d attempts: %r", item[1].id, failures, exc)
+                        reason = f"handler failed after {failures} attempts: {exc!r}"[:1000]
+                        return [DeadLetter(item[0], reason, "handler-failed", item[1])]
             await self._backoff_unless_stopping(attempt, stop)
+
+    async def _is_transient(self, exc: Exception, attempt: int) -> bool:
+        """Infrastructure errors are retried without limit, but only while the database is
+        really unreachable: the same error class with the database answering is a bug."""
+        if not isinstance(exc, TRANSIENT_ERRORS):
+            return False
+        if attempt < self._max_attempts:
+            return True
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                await conn.fetchval("SELECT 1", timeout=5)
+        except Exception:
+            return True
+        return False
 
     async def _apply(self, items: list[tuple[ConsumerRecord, Envelope]]) -> list[DeadLetter]:
         """One transaction for the batch. Handlers run without savepoints (a round trip each)
@@ -238,36 +283,75 @@ class ConsumerRunner:
                         if not isolate:
                             raise _IsolationNeeded from exc
                         # A value the database can never store is as final as a refusal.
-                        reason = exc.reason if isinstance(exc, Unprocessable) else f"database refused a value: {exc}"
-                        await inbox.mark_dead_lettered(conn, self.group_id, event)
-                        dead.append(DeadLetter(record, reason))
+                        if isinstance(exc, Unprocessable):
+                            reason, kind = exc.reason, "refused"
+                        else:
+                            reason, kind = f"database refused a value: {exc}", "database-refused"
+                        # No inbox row until the DLQ has the copy (see the module docstring).
+                        await inbox.withdraw(conn, self.group_id, event.id)
+                        dead.append(DeadLetter(record, reason[:1000], kind, event))
                         continue
                     applied.append(event)
         return dead, applied
 
-    async def _claim_as_dead(self, item: tuple[ConsumerRecord, Envelope]) -> None:
-        record, event = item
-        async with self._pool.acquire() as conn:
-            await inbox.claim(conn, self.group_id, event, record, status="dead_lettered")
-
-    async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        deliveries = []
+    async def _send_dead_letters(self, dead: list[DeadLetter], stop: asyncio.Event | None = None) -> None:
+        """Publish every dead letter and wait for the broker to have it (acks=all)."""
         for letter in dead:
             r = letter.record
-            headers = list(r.headers or ()) + [
-                ("dlq.reason", letter.reason.encode()),
-                ("dlq.original.topic", r.topic.encode()),
-                ("dlq.original.partition", str(r.partition).encode()),
-                ("dlq.original.offset", str(r.offset).encode()),
-                ("dlq.consumer.group", self.group_id.encode()),
-                ("dlq.failed.at", datetime.now(UTC).isoformat().encode()),
-            ]
             log.warning("dead-lettering %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
-            deliveries.append(await self._producer.send(r.topic + DLQ_SUFFIX, value=r.value, key=r.key,
-                                                        headers=headers))
-            EVENTS_DEAD_LETTERED.labels(self.group_id, r.topic).inc()
-        if deliveries:
-            await asyncio.gather(*deliveries)
+            headers = self._dead_letter_headers(letter)
+            await self._publish(r.topic + DLQ_SUFFIX, r.key, r.value, headers, stop)
+            EVENTS_DEAD_LETTERED.labels(self.group_id, r.topic, letter.kind).inc()
+
+    def _dead_letter_headers(self, letter: DeadLetter) -> list[tuple[str, bytes]]:
+        r = letter.record
+        kept = [(k, v if v is not None else b"") for k, v in (r.headers or ()) if not k.startswith("dlq.")]
+        return kept + [
+            ("dlq.reason", letter.reason.encode("utf-8", errors="backslashreplace")),
+            ("dlq.reason.kind", letter.kind.encode()),
+            ("dlq.original.topic", r.topic.encode()),
+            ("dlq.original.partition", str(r.partition).encode()),
+            ("dlq.original.offset", str(r.offset).encode()),
+            ("dlq.consumer.group", self.group_id.encode()),
+            ("dlq.failed.at", datetime.now(UTC).isoformat().encode()),
+        ]
+
+    async def _publish(self, topic: str, key: bytes | None, value: bytes | None,
+                       headers: list[tuple[str, bytes]], stop: asyncio.Event | None) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                try:
+                    await (await self._producer.send(topic, value=value, key=key, headers=headers))
+                except MessageSizeTooLargeError:
+                    # Too large for the producer or the broker: keep the head of the value,
+                    # the dlq.* headers (original coordinates) and a marker; never loop on it.
+                    size = len(value or b"")
+                    slim = [(k, v) for k, v in headers if k.startswith("dlq.")] + [
+                        ("dlq.truncated", b"true"), ("dlq.original.size", str(size).encode())]
+                    await (await self._producer.send(
+                        topic, value=(value or b"")[:TRUNCATED_VALUE_BYTES],
+                        key=None if key is None else key[:TRUNCATED_KEY_BYTES], headers=slim))
+                return
+            except KafkaError as exc:
+                log.warning("dead letter to %s not published (attempt %d), retrying: %r", topic, attempt, exc)
+            await self._backoff_unless_stopping(attempt, stop)
+
+    async def _record_dead_letters(self, dead: list[DeadLetter], stop: asyncio.Event | None = None) -> None:
+        items = [(letter.record, letter.event) for letter in dead if letter.event is not None]
+        if not items:
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._pool.acquire() as conn:
+                    await inbox.record_dead_letters(conn, self.group_id, items)
+                return
+            except TRANSIENT_ERRORS as exc:
+                log.warning("dead letters not recorded in the inbox (attempt %d): %s", attempt, exc)
+            await self._backoff_unless_stopping(attempt, stop)
 
     async def _record_lag(self) -> None:
         if self.consumer is None:
@@ -288,3 +372,10 @@ class ConsumerRunner:
 
     def _backoff(self, attempt: int) -> float:
         return min(self._retry_backoff * 2 ** (attempt - 1), 10.0) * (0.5 + random.random() / 2)
+
+
+def _header_map(headers: object) -> dict[str, bytes | None]:
+    try:
+        return dict(headers or ())  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return {}

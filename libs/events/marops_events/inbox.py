@@ -10,40 +10,48 @@ from aiokafka.structs import ConsumerRecord
 from .envelope import Envelope
 
 
-async def claim(conn: asyncpg.Connection, group: str, event: Envelope, record: ConsumerRecord,
-                status: str = "processed") -> bool:
-    """True when this group has not seen the event id before (the caller applies it)."""
-    claimed = await conn.fetchval(
-        """
-        INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, kafka_offset, status)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (consumer_group, event_id) DO NOTHING
-        RETURNING true
-        """,
-        group, event.id, event.type, record.topic, record.partition, record.offset, status,
-    )
-    return bool(claimed)
-
-
 async def claim_batch(conn: asyncpg.Connection, group: str,
                       items: list[tuple[ConsumerRecord, Envelope]]) -> set[uuid.UUID]:
-    """Claim a batch in one statement; returns the event ids this group had not seen."""
+    """Claim a batch in one statement; returns the event ids this group has to apply.
+
+    An id seen before is not returned, unless its row says ``dead_lettered``: that event
+    was never applied, so a re-driven copy takes the row over and is applied once."""
+    first: dict[uuid.UUID, tuple[ConsumerRecord, Envelope]] = {}
+    for record, event in items:
+        first.setdefault(event.id, (record, event))  # ON CONFLICT DO UPDATE touches a row once
+    unique = list(first.values())
     rows = await conn.fetch(
         """
-        INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, kafka_offset)
+        INSERT INTO inbox AS i (consumer_group, event_id, event_type, topic, kafka_partition, kafka_offset)
         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
-        ON CONFLICT (consumer_group, event_id) DO NOTHING
+        ON CONFLICT (consumer_group, event_id) DO UPDATE
+            SET status = 'processed', topic = EXCLUDED.topic, kafka_partition = EXCLUDED.kafka_partition,
+                kafka_offset = EXCLUDED.kafka_offset, processed_at = now()
+            WHERE i.status = 'dead_lettered'
         RETURNING event_id
         """,
         group,
-        [e.id for _, e in items], [e.type for _, e in items], [r.topic for r, _ in items],
-        [r.partition for r, _ in items], [r.offset for r, _ in items],
+        [e.id for _, e in unique], [e.type for _, e in unique], [r.topic for r, _ in unique],
+        [r.partition for r, _ in unique], [r.offset for r, _ in unique],
     )
     return {row["event_id"] for row in rows}
 
 
-async def mark_dead_lettered(conn: asyncpg.Connection, group: str, event: Envelope) -> None:
+async def withdraw(conn: asyncpg.Connection, group: str, event_id: uuid.UUID) -> None:
+    """Undo this transaction's claim of an event that is being dead-lettered instead."""
+    await conn.execute("DELETE FROM inbox WHERE consumer_group = $1 AND event_id = $2", group, event_id)
+
+
+async def record_dead_letters(conn: asyncpg.Connection, group: str,
+                              items: list[tuple[ConsumerRecord, Envelope]]) -> None:
+    """After the DLQ acknowledged them: remember which events were dead-lettered (not applied)."""
     await conn.execute(
-        "UPDATE inbox SET status = 'dead_lettered' WHERE consumer_group = $1 AND event_id = $2",
-        group, event.id,
+        """
+        INSERT INTO inbox (consumer_group, event_id, event_type, topic, kafka_partition, kafka_offset, status)
+        SELECT $1, *, 'dead_lettered' FROM unnest($2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+        ON CONFLICT (consumer_group, event_id) DO NOTHING
+        """,
+        group,
+        [e.id for _, e in items], [e.type for _, e in items], [r.topic for r, _ in items],
+        [r.partition for r, _ in items], [r.offset for r, _ in items],
     )

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
-def producer(bootstrap_servers: str, *, client_id: str = "marops") -> AIOKafkaProducer:
-    return AIOKafkaProducer(
+def producer(bootstrap_servers: str, *, client_id: str = "marops", **overrides: object) -> AIOKafkaProducer:
+    options: dict[str, object] = dict(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",
@@ -34,6 +34,8 @@ def producer(bootstrap_servers: str, *, client_id: str = "marops") -> AIOKafkaPr
         linger_ms=5,
         request_timeout_ms=30_000,
     )
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
 
 
 def consumer(bootstrap_servers: str, group_id: str, *topics: str, client_id: str = "marops",

@@ -6,7 +6,8 @@ OUTBOX_PENDING = Gauge("marops_outbox_pending", "Unpublished outbox rows seen by
 OUTBOX_PUBLISHED = Counter("marops_outbox_published", "Outbox rows published to Kafka", ["relay"])
 EVENTS_APPLIED = Counter("marops_events_applied", "Events applied by a consumer", ["group", "event_type"])
 EVENTS_DUPLICATE = Counter("marops_events_duplicate", "Redelivered events skipped via the inbox", ["group", "event_type"])
-EVENTS_DEAD_LETTERED = Counter("marops_events_dead_lettered", "Events sent to a dead-letter topic", ["group", "topic"])
+EVENTS_DEAD_LETTERED = Counter("marops_events_dead_lettered", "Records sent to a dead-letter topic, by kind of reason",
+                               ["group", "topic", "reason"])
 CONSUMER_LAG = Gauge("marops_consumer_lag", "Records behind the partition high watermark", ["group", "topic", "partition"])
 LAST_EVENT_TIME = Gauge("marops_consumer_last_event_time_seconds",
                         "Business time (unix seconds) of the last event applied per topic", ["group", "topic"])

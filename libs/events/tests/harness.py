@@ -1,12 +1,14 @@
 """A relay or a consumer in its own process, so tests can kill it for real.
 
     python harness.py relay    DSN BOOTSTRAP PREFIX
-    python harness.py consumer DSN BOOTSTRAP PREFIX GROUP [--hang-before-offset-commit]
+    python harness.py consumer DSN BOOTSTRAP PREFIX GROUP [--hang-before-offset-commit|--hang-before-dead-letters]
 
 The consumer's handler appends a row to ``effects`` per application (no unique
 constraint), so an event applied twice shows up as two rows. With
 ``--hang-before-offset-commit`` the process writes ``committed-db`` to stdout after its
-database transaction and then waits to be killed instead of committing offsets.
+database transaction and then waits to be killed instead of committing offsets; with
+``--hang-before-dead-letters`` it writes ``isolated`` once a poison batch's transaction
+committed and waits to be killed instead of publishing the dead letters.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class HangingRunner(ConsumerRunner):
         await asyncio.Event().wait()
 
 
+class DyingIsolator(ConsumerRunner):
+    async def _send_dead_letters(self, dead, stop=None) -> None:  # the process is killed here
+        if dead:
+            print("isolated", flush=True)
+            await asyncio.Event().wait()
+        await super()._send_dead_letters(dead, stop)
+
+
 async def main(argv: list[str]) -> None:
     mode, dsn, bootstrap, prefix = argv[:4]
     stop = asyncio.Event()
@@ -47,13 +57,13 @@ async def main(argv: list[str]) -> None:
         await relay.run(stop)
         return
     group = argv[4]
-    hang = "--hang-before-offset-commit" in argv
+    runner_cls = (HangingRunner if "--hang-before-offset-commit" in argv
+                  else DyingIsolator if "--hang-before-dead-letters" in argv else ConsumerRunner)
     pool = await db.create_pool(dsn)
     async with pool.acquire() as conn:
         await conn.execute(EFFECTS_SQL)
     producer = kafka.producer(bootstrap)
     await producer.start()
-    runner_cls = HangingRunner if hang else ConsumerRunner
     runner = runner_cls(pool=pool, consumer_factory=lambda g, *t: kafka.consumer(
                             bootstrap, g, *t, session_timeout_ms=6000, heartbeat_interval_ms=1000),
                         producer=producer, group_id=group, handlers={"SpendRecorded": record_effect},
