@@ -158,10 +158,11 @@ async def test_spend_that_cannot_be_stored_is_dead_lettered_not_retried_forever(
     poison = spend_recorded(campaign, "inv-nul\u0000", "5.00")
     after = spend_recorded(campaign, "inv-after-nul", "6.00")
     await h.publish(poison, after)
-    await h.processed(poison, after)
+    await h.processed(after)
     [letter] = await wait_for(lambda: [r for r in h.recorder.dead_letters("SpendRecorded")
                                        if r.key == campaign.encode()])
-    assert dict(letter.headers)["dlq.reason"].startswith(b"database refused a value")
+    # The decoder refuses NUL (PostgreSQL text cannot hold it) before any handler runs.
+    assert b"NUL character" in dict(letter.headers)["dlq.reason"]
     assert (await h.line(line_id))["spent"] == money("6.00")
     nul = await h.client.post("/spend", json=spend_body(campaign, "inv-nul-api", "5.00", description="a\u0000b"),
                               headers=h.finance)
