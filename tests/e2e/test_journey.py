@@ -784,7 +784,7 @@ HEADLINES: dict[str, Any] = {
     # actual: A 2 500 + 4 000 (INV-A-1 once) + B 750 + C 2 000 + 1 400 = 10 650
     # variance: 10 650 - 12 000 = -1 350, i.e. -1 350 / 12 000 = -11.25 %
     "budget_variance": [{"currency": "EUR", "committed": "12000.00", "actual": "10650.00", "variance": "-1350.00",
-                         "variance_pct": "-11.25"}],
+                         "variance_pct": "-11.25", "unreconciled": "0.00"}],
 }
 #: approvals per gate, one time-in-gate observation each (A's approval of v1 included)
 APPROVALS = {"brief_review": 5, "budget_approval": 3, "brand_legal_review": 1, "launch_readiness": 2}

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, TypeVar
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from marops_events import contracts as c
 from marops_events.envelope import utcnow
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
@@ -31,9 +32,11 @@ from .schemas import (
     NewReallocation,
     NewSpend,
     ReallocationOut,
+    SpendDetailOut,
     SpendRecordedOut,
+    SpendResolution,
 )
-from .service import Cause, Rules, UnknownLine
+from .service import Cause, Rules, UnknownLine, UnknownSpend
 
 router = APIRouter()
 T = TypeVar("T")
@@ -79,6 +82,8 @@ def problems(unknown_line_status: int = 404) -> Iterator[None]:
         raise (Conflict if exc.conflict else Unprocessable)(exc.message) from None
     except UnknownLine as exc:
         raise (NotFound if unknown_line_status == 404 else Unprocessable)(str(exc)) from None
+    except UnknownSpend as exc:
+        raise NotFound(str(exc)) from None
 
 
 # ------------------------------------------------------------------- budget lines
@@ -193,13 +198,17 @@ async def ledger(request: Request, pool: Pool, _: Reader,
                  budget_line_id: Annotated[str | None, Query(max_length=200,
                                                              description="The line spend counts against")] = None,
                  source_system: Annotated[str | None, Query(max_length=200)] = None,
-                 attribution: Literal["attributed", "unattributed", "currency_mismatch"] | None = None,
+                 attribution: Literal["attributed", "unattributed", "currency_mismatch", "excluded"] | None = None,
+                 reconciliation: Annotated[
+                     Literal["reconciled", "unreconciled", "historical"] | None,
+                     Query(description="unreconciled: what finance still has to resolve")] = None,
                  incurred_from: dt.date | None = None,
                  incurred_to: dt.date | None = None,
                  cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  format: Format = None) -> object:
-    f = repo.SpendFilter(campaign_id, budget_line_id, source_system, attribution, incurred_from, incurred_to)
+    f = repo.SpendFilter(campaign_id, budget_line_id, source_system, attribution, incurred_from, incurred_to,
+                         reconciliation)
     async with pool.acquire() as conn:
         if wants_csv(request, format):
             rows = await repo.list_spend(conn, f)
@@ -210,6 +219,31 @@ async def ledger(request: Request, pool: Pool, _: Reader,
     return LedgerPage(items=[queries.spend_out(r) for r in page],
                       next_cursor=str(page[-1]["id"]) if len(rows) > limit else None,
                       totals=[dict(t) for t in totals])
+
+
+SpendId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/spend/{spend_id}", response_model=SpendDetailOut, tags=["spend"],
+            summary="One ledger entry with finance's resolutions and the copies it superseded")
+async def get_spend(spend_id: SpendId, pool: Pool, _: Reader) -> SpendDetailOut:
+    async with pool.acquire() as conn:
+        row = await repo.spend_by_id(conn, spend_id)
+        if row is None:
+            raise NotFound(f"spend {spend_id} does not exist")
+        return queries.spend_detail(row, await repo.resolutions_of(conn, spend_id),
+                                    await repo.superseded_copies(conn, spend_id))
+
+
+@router.post("/spend/{spend_id}/resolution", response_model=SpendDetailOut, tags=["spend"],
+             summary="Resolve an unreconciled spend (finance): book it on a line, or exclude it")
+async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, who: Finance,
+                        rules: BudgetRules) -> SpendDetailOut:
+    resolution = c.ReconciliationResolution(body.resolution)
+    with problems():
+        await in_transaction(pool, lambda conn: service.resolve_spend(
+            conn, spend_id, resolution, body.budget_line_id, body.reason, who.subject, rules))
+    return await get_spend(spend_id, pool, who)
 
 
 # ------------------------------------------------------------------- reports

@@ -8,13 +8,20 @@ is none left reaches the same hold whatever order the facts arrived in.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
 
-from marops_events.contracts import ReleaseReason, ReservationRejectionReason
+from marops_events.contracts import (
+    ReconciliationResolution,
+    ReconciliationStatus,
+    ReleaseReason,
+    ReservationRejectionReason,
+    UnreconciledReason,
+)
 
 MAX_ABS_AMOUNT = Decimal("1000000000000000")  # 10^15: far above any budget, far below overflow
 MAX_DECIMALS = 4
@@ -223,11 +230,66 @@ class Spend:
     corrects_reference: str | None = None
     description: str | None = None
 
+    @property
+    def content(self) -> tuple[object, ...]:
+        """The business content of a spend: what two copies of one (source_system,
+        source_reference) must agree on. The free-text description is left out (systems
+        re-render it), and amounts compare as numbers (10.0 is 10.00)."""
+        return (self.campaign_id, self.amount, self.currency, self.incurred_on, self.budget_line_id,
+                self.corrects_reference)
+
     def same_fact_as(self, other: Spend) -> bool:
         """A re-sent spend: same business content (description aside)."""
-        return (self.campaign_id, self.amount, self.currency, self.incurred_on, self.budget_line_id,
-                self.corrects_reference) == (other.campaign_id, other.amount, other.currency,
-                                             other.incurred_on, other.budget_line_id, other.corrects_reference)
+        return self.content == other.content
+
+
+_CONTENT_NAMES = ("campaign_id", "amount", "currency", "incurred_on", "budget_line_id", "corrects_reference")
+
+
+def content_differences(kept: Spend, other: Spend) -> list[str]:
+    """What ``other`` says differently from ``kept``, readably ("amount 11.00, not 10.00")."""
+    return [f"{name} {theirs}, not {ours}" for name, ours, theirs in zip(_CONTENT_NAMES, kept.content, other.content,
+                                                                        strict=True) if ours != theirs]
+
+
+@dataclass(frozen=True)
+class SpendCopy:
+    """One copy of a spend as an event delivered it: its content, business time and id."""
+
+    spend: Spend
+    occurred_at: dt.datetime
+    event_id: uuid.UUID
+
+    @property
+    def order(self) -> tuple[dt.datetime, uuid.UUID]:
+        # Earliest (time, event id) wins, as in metrics (SPEC section 4): UUIDs compare
+        # as their big-endian bytes in Python and in PostgreSQL alike.
+        return (self.occurred_at, self.event_id)
+
+
+class CopyVerdict(StrEnum):
+    new = "new"  # first copy of the pair: book it
+    duplicate = "duplicate"  # the kept copy again, or a later copy with the same content: nothing to do
+    replaces = "replaces"  # earlier than the kept copy: it becomes the kept one
+    conflicts = "conflicts"  # later than the kept copy and says something else: refused
+
+
+def judge_copy(kept: SpendCopy | None, incoming: SpendCopy) -> CopyVerdict:
+    """What to do with an incoming copy so that the kept one is the earliest whatever the
+    arrival order, and a later copy that contradicts it is refused, not silently dropped."""
+    if kept is None:
+        return CopyVerdict.new
+    if incoming.event_id == kept.event_id:
+        return CopyVerdict.duplicate
+    if incoming.order < kept.order:
+        return CopyVerdict.replaces
+    return CopyVerdict.duplicate if incoming.spend.same_fact_as(kept.spend) else CopyVerdict.conflicts
+
+
+def conflict_reason(kept: SpendCopy, incoming: SpendCopy) -> str:
+    s = incoming.spend
+    return (f"spend {s.source_system}/{s.source_reference} conflicts with the earlier copy kept from event "
+            f"{kept.event_id}: {'; '.join(content_differences(kept.spend, s))}")
 
 
 def check_spend(spend: Spend, line_currency: str | None) -> None:
@@ -242,6 +304,55 @@ def check_spend(spend: Spend, line_currency: str | None) -> None:
         raise RuleViolation("a spend cannot correct itself")
     if line_currency is not None and spend.currency != line_currency:
         raise RuleViolation(f"spend is in {spend.currency} but its budget line is in {line_currency}")
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Whether a spend is booked against a line, as budget derives it now or last published it."""
+
+    campaign_id: str
+    amount: Decimal
+    currency: str
+    status: ReconciliationStatus
+    reason_code: UnreconciledReason | None = None
+    resolution: ReconciliationResolution | None = None
+    budget_line_id: str | None = None
+
+
+def reconciliation_to_publish(now: Reconciliation, published: Reconciliation | None) -> bool:
+    """Whether others must be told. A spend booked from the start needs no event (consumers
+    take a spend with no SpendReconciliationChanged as reconciled); any later change does."""
+    if published is None:
+        return now.status is ReconciliationStatus.unreconciled
+    return now != published
+
+
+def unreconciled_reason_text(code: UnreconciledReason, *, currency: str, line_id: str | None,
+                             line_currency: str | None) -> str:
+    if code is UnreconciledReason.unknown_campaign:
+        return "no brief of its campaign is known yet, so neither is its budget line"
+    if code is UnreconciledReason.unknown_line:
+        return f"budget line {line_id!r} does not exist"
+    return f"spend is in {currency} but budget line {line_id!r} is in {line_currency}"
+
+
+def check_resolution(resolution: ReconciliationResolution, *, unreconciled: bool, spend_currency: str,
+                     line_id: str | None, line_currency: str | None) -> None:
+    """Finance books an unreconciled spend on a line in its currency, or excludes it."""
+    if not unreconciled:
+        raise RuleViolation("the spend is not unreconciled: nothing to resolve", conflict=True)
+    if resolution is ReconciliationResolution.booked:
+        if line_id is None:
+            raise RuleViolation("booking a spend needs the budget_line_id to book it on")
+        if line_currency is None:
+            raise RuleViolation(f"budget line {line_id!r} does not exist")
+        if line_currency != spend_currency:
+            raise RuleViolation(f"spend is in {spend_currency} but budget line {line_id!r} is in {line_currency}")
+    elif resolution is ReconciliationResolution.excluded:
+        if line_id is not None:
+            raise RuleViolation("an excluded spend counts against no line: leave budget_line_id out")
+    else:
+        raise RuleViolation(f"finance resolves by booking or excluding, not {resolution.value!r}")
 
 
 def crossed_thresholds(committed: Decimal, spent: Decimal, thresholds: Iterable[int],

@@ -19,7 +19,10 @@ from .schemas import (
     MonthOut,
     PacingOut,
     ReallocationOut,
+    ResolutionOut,
+    SpendDetailOut,
     SpendOut,
+    SupersededCopyOut,
     UnattributedOut,
 )
 
@@ -69,14 +72,33 @@ def spend_fields(row: asyncpg.Record) -> dict[str, object]:
         source_reference=row["source_reference"], amount=_m(row["amount"], row["currency"]),
         incurred_on=row["incurred_on"], budget_line_id=row["budget_line_id"],
         counted_on_line_id=row["line_id"] if row["attribution"] == "attributed" else None,
-        attribution=row["attribution"], corrects_reference=row["corrects_reference"],
+        attribution=row["attribution"], reconciliation=row["reconciliation"],
+        unreconciled_reason=row["unreconciled_reason"], resolution=row["resolution"],
+        resolved_by=row["resolved_by"], resolution_note=row["resolution_note"],
+        corrects_reference=row["corrects_reference"],
         description=row["description"], origin=row["origin"], historical=row["historical"],
-        event_id=row["event_id"], recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
+        event_id=row["event_id"], occurred_at=row["occurred_at"], recorded_by=row["recorded_by"],
+        recorded_at=row["recorded_at"],
     )
 
 
 def spend_out(row: asyncpg.Record) -> SpendOut:
     return SpendOut(**spend_fields(row))  # type: ignore[arg-type]
+
+
+def spend_detail(row: asyncpg.Record, resolutions: list[asyncpg.Record],
+                 superseded: list[asyncpg.Record]) -> SpendDetailOut:
+    return SpendDetailOut(
+        **spend_fields(row),  # type: ignore[arg-type]
+        resolutions=[ResolutionOut(resolution=r["resolution"], budget_line_id=r["budget_line_id"],
+                                   reason=r["reason"], resolved_by=r["resolved_by"], resolved_at=r["resolved_at"])
+                     for r in resolutions],
+        superseded=[SupersededCopyOut(event_id=r["event_id"], occurred_at=r["occurred_at"],
+                                      campaign_id=r["campaign_id"], amount=_m(r["amount"], r["currency"]),
+                                      incurred_on=r["incurred_on"], budget_line_id=r["budget_line_id"],
+                                      corrects_reference=r["corrects_reference"],
+                                      replaced_by_event=r["replaced_by_event"], replaced_at=r["replaced_at"])
+                    for r in superseded])
 
 
 LEDGER_CSV_HEADER = ["id", "recorded_at", "source_system", "source_reference", "campaign_id", "incurred_on",
@@ -149,6 +171,7 @@ async def campaign_budget(conn: asyncpg.Connection, campaign_id: str, as_of: dt.
         reserved=money(reserved), committed=money(committed), spent=money(spent),
         remaining=money(committed - spent), variance=money(spent - committed),
         variance_percent=variance_percent(spent, committed), pacing=pace, not_counted=not_counted,
+        unreconciled=[_m(g["total"], g["currency"]) for g in await repo.campaign_unreconciled(conn, campaign_id)],
         reservations=[DecisionOut(brief_version=d["brief_version"], budget_line_id=d["budget_line_id"],
                                   requested=_m(d["amount"], d["currency"]), outcome=d["outcome"],
                                   reason_code=d["reason_code"], reason=d["reason"], decided_at=d["decided_at"])

@@ -10,7 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from .domain import Brief, CampaignFacts, Hold, HoldStatus, LineBalance, LineState, Spend
+from marops_events.contracts import ReconciliationResolution, ReconciliationStatus, UnreconciledReason
+
+from .domain import Brief, CampaignFacts, Hold, HoldStatus, LineBalance, LineState, Reconciliation, Spend, SpendCopy
 
 Row = asyncpg.Record
 
@@ -309,7 +311,8 @@ async def campaign_spent(conn: asyncpg.Connection, campaign_id: str, currency: s
 
 
 async def campaigns_spending_on(conn: asyncpg.Connection, line_id: str) -> list[str]:
-    rows = await conn.fetch("SELECT DISTINCT campaign_id FROM spends WHERE budget_line_id = $1 ORDER BY 1",
+    """Campaigns with spend that counts (or wants to count) against the line."""
+    rows = await conn.fetch("SELECT DISTINCT campaign_id FROM spend_ledger WHERE wanted_line_id = $1 ORDER BY 1",
                             line_id)
     return [r["campaign_id"] for r in rows]
 
@@ -342,23 +345,173 @@ async def counted_line_currency(conn: asyncpg.Connection, campaign_id: str,
     )
 
 
-async def insert_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, historical: bool,
-                       event_id: uuid.UUID, recorded_by: str | None) -> bool:
+def as_copy(row: Row) -> SpendCopy:
+    return SpendCopy(as_spend(row), row["occurred_at"], row["event_id"])
+
+
+async def insert_spend(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str, historical: bool,
+                       recorded_by: str | None) -> bool:
     """False when the (source_system, source_reference) pair was already recorded."""
+    spend = copy.spend
     inserted = await conn.fetchval(
         """
         INSERT INTO spends (source_system, source_reference, campaign_id, amount, currency, incurred_on,
                             budget_line_id, corrects_reference, description, origin, historical, event_id,
-                            recorded_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                            recorded_by, occurred_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (source_system, source_reference) DO NOTHING
         RETURNING true
         """,
         spend.source_system, spend.source_reference, spend.campaign_id, spend.amount, spend.currency,
         spend.incurred_on, spend.budget_line_id, spend.corrects_reference, spend.description, origin,
-        historical, event_id, recorded_by,
+        historical, copy.event_id, recorded_by, copy.occurred_at,
     )
     return bool(inserted)
+
+
+async def replace_spend(conn: asyncpg.Connection, spend_id: int, copy: SpendCopy, *, origin: str,
+                        historical: bool, recorded_by: str | None, content_changed: bool) -> None:
+    """Make an earlier copy the kept one. When it says something else, the copy it replaces is
+    kept in superseded_spends and finance's resolution (made for the old content) is undone."""
+    spend = copy.spend
+    if content_changed:
+        await conn.execute(
+            """
+            INSERT INTO superseded_spends (spend_id, event_id, occurred_at, campaign_id, amount, currency,
+                                           incurred_on, budget_line_id, corrects_reference, replaced_by_event)
+            SELECT id, event_id, occurred_at, campaign_id, amount, currency, incurred_on, budget_line_id,
+                   corrects_reference, $2
+            FROM spends WHERE id = $1
+            """,
+            spend_id, copy.event_id,
+        )
+    await conn.execute(
+        """
+        UPDATE spends SET campaign_id = $2, amount = $3, currency = $4, incurred_on = $5, budget_line_id = $6,
+            corrects_reference = $7, description = $8, origin = $9, historical = $10, event_id = $11,
+            recorded_by = $12, occurred_at = $13,
+            resolution = CASE WHEN $14 THEN NULL ELSE resolution END,
+            resolution_line_id = CASE WHEN $14 THEN NULL ELSE resolution_line_id END,
+            resolved_by = CASE WHEN $14 THEN NULL ELSE resolved_by END,
+            resolution_note = CASE WHEN $14 THEN NULL ELSE resolution_note END,
+            resolved_at = CASE WHEN $14 THEN NULL ELSE resolved_at END
+        WHERE id = $1
+        """,
+        spend_id, spend.campaign_id, spend.amount, spend.currency, spend.incurred_on, spend.budget_line_id,
+        spend.corrects_reference, spend.description, origin, historical, copy.event_id, recorded_by,
+        copy.occurred_at, content_changed,
+    )
+
+
+async def superseded_copies(conn: asyncpg.Connection, spend_id: int) -> list[Row]:
+    return await conn.fetch("SELECT * FROM superseded_spends WHERE spend_id = $1 ORDER BY id", spend_id)
+
+
+# ------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    source_system: str
+    source_reference: str
+    now: Reconciliation
+    published: Reconciliation | None
+    revision: int  # of the last published change (0: none)
+    row: Row
+
+
+async def reconciliations_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[ReconciliationRow]:
+    """Each spend of the campaigns (and each spend they were told about before, in case a
+    replacement moved it to another campaign) with its reconciliation now and as last published."""
+    rows = await conn.fetch(
+        """
+        SELECT s.*, st.revision AS published_revision, st.campaign_id AS published_campaign_id,
+               st.amount AS published_amount, st.currency AS published_currency, st.status AS published_status,
+               st.reason_code AS published_reason_code, st.resolution AS published_resolution,
+               st.budget_line_id AS published_line_id
+        FROM spend_ledger s
+        LEFT JOIN spend_reconciliation_state st USING (source_system, source_reference)
+        WHERE s.campaign_id = ANY($1::text[]) OR st.campaign_id = ANY($1::text[])
+        ORDER BY s.id
+        """,
+        campaign_ids,
+    )
+    out = []
+    for r in rows:
+        # Unbookable imported history counts as reconciled: nobody is waiting for it.
+        reconciled = r["reconciliation"] != "unreconciled"
+        resolution = (ReconciliationResolution(r["resolution"]) if r["resolution"]
+                      else ReconciliationResolution.attributed if r["reconciliation"] == "reconciled" else None)
+        now = Reconciliation(
+            campaign_id=r["campaign_id"], amount=r["amount"], currency=r["currency"],
+            status=ReconciliationStatus.reconciled if reconciled else ReconciliationStatus.unreconciled,
+            reason_code=UnreconciledReason(r["unreconciled_reason"]) if r["unreconciled_reason"] else None,
+            resolution=resolution, budget_line_id=r["line_id"] if r["attribution"] == "attributed" else None)
+        published = None
+        if r["published_revision"] is not None:
+            published = Reconciliation(
+                campaign_id=r["published_campaign_id"], amount=r["published_amount"],
+                currency=r["published_currency"], status=ReconciliationStatus(r["published_status"]),
+                reason_code=UnreconciledReason(r["published_reason_code"]) if r["published_reason_code"] else None,
+                resolution=ReconciliationResolution(r["published_resolution"]) if r["published_resolution"] else None,
+                budget_line_id=r["published_line_id"])
+        out.append(ReconciliationRow(r["source_system"], r["source_reference"], now, published,
+                                     r["published_revision"] or 0, r))
+    return out
+
+
+async def save_published_reconciliation(conn: asyncpg.Connection, source_system: str, source_reference: str,
+                                        revision: int, state: Reconciliation) -> None:
+    await conn.execute(
+        """
+        INSERT INTO spend_reconciliation_state (source_system, source_reference, revision, campaign_id, amount,
+                                                currency, status, reason_code, resolution, budget_line_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (source_system, source_reference) DO UPDATE SET
+            revision = EXCLUDED.revision, campaign_id = EXCLUDED.campaign_id, amount = EXCLUDED.amount,
+            currency = EXCLUDED.currency, status = EXCLUDED.status, reason_code = EXCLUDED.reason_code,
+            resolution = EXCLUDED.resolution, budget_line_id = EXCLUDED.budget_line_id
+        """,
+        source_system, source_reference, revision, state.campaign_id, state.amount, state.currency,
+        state.status.value, state.reason_code.value if state.reason_code else None,
+        state.resolution.value if state.resolution else None, state.budget_line_id,
+    )
+
+
+async def spend_by_id(conn: asyncpg.Connection, spend_id: int) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM spend_ledger WHERE id = $1", spend_id)
+
+
+async def lock_spend(conn: asyncpg.Connection, spend_id: int) -> str | None:
+    """Lock a spend's row; returns its campaign (None when there is no such spend)."""
+    return await conn.fetchval("SELECT campaign_id FROM spends WHERE id = $1 FOR UPDATE", spend_id)
+
+
+async def resolve_spend(conn: asyncpg.Connection, spend_id: int, *, resolution: str, line_id: str | None,
+                        reason: str, actor: str) -> None:
+    await conn.execute(
+        """
+        UPDATE spends SET resolution = $2, resolution_line_id = $3, resolved_by = $5, resolution_note = $4,
+                          resolved_at = now()
+        WHERE id = $1
+        """,
+        spend_id, resolution, line_id, reason, actor,
+    )
+    await conn.execute(
+        """
+        INSERT INTO spend_resolutions (spend_id, resolution, budget_line_id, reason, resolved_by)
+        VALUES ($1, $2, $3, $4, $5)
+        """,
+        spend_id, resolution, line_id, reason, actor,
+    )
+
+
+async def resolutions_of(conn: asyncpg.Connection, spend_id: int) -> list[Row]:
+    return await conn.fetch("SELECT * FROM spend_resolutions WHERE spend_id = $1 ORDER BY id", spend_id)
+
+
+async def line_currency(conn: asyncpg.Connection, line_id: str) -> str | None:
+    return await conn.fetchval("SELECT currency FROM budget_lines WHERE id = $1", line_id)
 
 
 @dataclass(frozen=True)
@@ -369,6 +522,7 @@ class SpendFilter:
     attribution: str | None = None
     incurred_from: dt.date | None = None
     incurred_to: dt.date | None = None
+    reconciliation: str | None = None
 
     def sql(self, first: int = 1) -> tuple[str, list[Any]]:
         """A WHERE clause over ``spend_ledger`` and its arguments, numbered from ``$first``."""
@@ -380,9 +534,10 @@ class SpendFilter:
             f"(${n + 3}::text IS NULL OR attribution = ${n + 3})",
             f"(${n + 4}::date IS NULL OR incurred_on >= ${n + 4})",
             f"(${n + 5}::date IS NULL OR incurred_on <= ${n + 5})",
+            f"(${n + 6}::text IS NULL OR reconciliation = ${n + 6})",
         ])
         return where, [self.campaign_id, self.budget_line_id, self.source_system, self.attribution,
-                       self.incurred_from, self.incurred_to]
+                       self.incurred_from, self.incurred_to, self.reconciliation]
 
 
 async def list_spend(conn: asyncpg.Connection, f: SpendFilter, *, after: int = 0,
@@ -410,6 +565,16 @@ async def campaign_spend_by_attribution(conn: asyncpg.Connection, campaign_id: s
         """
         SELECT attribution, currency, sum(amount) AS total, count(*) AS entries FROM spend_ledger
         WHERE campaign_id = $1 GROUP BY attribution, currency ORDER BY attribution, currency
+        """,
+        campaign_id,
+    )
+
+
+async def campaign_unreconciled(conn: asyncpg.Connection, campaign_id: str) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT currency, sum(amount) AS total FROM spend_ledger
+        WHERE campaign_id = $1 AND reconciliation = 'unreconciled' GROUP BY currency ORDER BY currency
         """,
         campaign_id,
     )

@@ -104,14 +104,58 @@ class SpendOut(BaseModel):
     incurred_on: dt.date
     budget_line_id: str | None = Field(description="The line the spend named, if any")
     counted_on_line_id: str | None = Field(description="The line it counts against, once known")
-    attribution: Literal["attributed", "unattributed", "currency_mismatch"]
+    attribution: Literal["attributed", "unattributed", "currency_mismatch", "excluded"]
+    reconciliation: Literal["reconciled", "unreconciled", "historical"] = Field(
+        description="unreconciled: budget cannot book it against a line and finance has not resolved it; "
+                    "historical: imported history budget cannot book (nobody waits for it)")
+    unreconciled_reason: Literal["unknown_campaign", "unknown_line", "currency_mismatch"] | None
+    resolution: Literal["booked", "excluded"] | None = Field(description="Finance's resolution, if any")
+    resolved_by: str | None
+    resolution_note: str | None
     corrects_reference: str | None
     description: str | None
     origin: Literal["api", "kafka"]
     historical: bool
-    event_id: uuid.UUID
+    event_id: uuid.UUID = Field(description="Event of the kept copy: the earliest (time, id) of the pair")
+    occurred_at: dt.datetime = Field(description="Business time of the kept copy")
     recorded_by: str | None
     recorded_at: dt.datetime
+
+
+class SpendResolution(Request):
+    """Finance's resolution of an unreconciled spend."""
+
+    resolution: Literal["booked", "excluded"] = Field(
+        description="booked: count it against budget_line_id (a line in the spend's currency); "
+                    "excluded: it counts against no line")
+    budget_line_id: Identifier | None = None
+    reason: Reason
+
+
+class ResolutionOut(BaseModel):
+    resolution: str
+    budget_line_id: str | None
+    reason: str
+    resolved_by: str
+    resolved_at: dt.datetime
+
+
+class SupersededCopyOut(BaseModel):
+    event_id: uuid.UUID
+    occurred_at: dt.datetime
+    campaign_id: str
+    amount: Money
+    incurred_on: dt.date
+    budget_line_id: str | None
+    corrects_reference: str | None
+    replaced_by_event: uuid.UUID
+    replaced_at: dt.datetime
+
+
+class SpendDetailOut(SpendOut):
+    resolutions: list[ResolutionOut] = Field(description="Finance's resolutions, oldest first (the audit trail)")
+    superseded: list[SupersededCopyOut] = Field(
+        description="Copies booked before an earlier copy with other content replaced them")
 
 
 class SpendRecordedOut(SpendOut):
@@ -173,6 +217,8 @@ class CampaignBudgetOut(BaseModel):
     variance_percent: Decimal | None
     pacing: PacingOut | None
     not_counted: list[UnattributedOut] = Field(description="Spend not (yet) counted against a line")
+    unreconciled: list[Money] = Field(
+        description="Per currency, spend budget cannot book against a line that finance has not resolved")
     reservations: list[DecisionOut]
     thresholds_alerted: list[int]
 

@@ -8,6 +8,7 @@ campaign is taken under that campaign's row lock.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,20 +26,29 @@ from . import repository as repo
 from .domain import (
     Brief,
     Commit,
+    CopyVerdict,
+    Hold,
     HoldStatus,
     Release,
     Reserve,
     Reserved,
     RuleViolation,
     Spend,
+    SpendCopy,
     brief_problem,
     check_adjustment,
     check_reallocation,
+    check_resolution,
     check_spend,
+    conflict_reason,
+    content_differences,
     crossed_thresholds,
     decide_reservation,
+    judge_copy,
     next_action,
+    reconciliation_to_publish,
     require_amount,
+    unreconciled_reason_text,
 )
 from .settings import Settings
 
@@ -77,9 +87,10 @@ class Cause:
 
 
 async def _publish(conn: asyncpg.Connection, payload: BaseModel, cause: Cause,
-                   event_id: uuid.UUID | None = None) -> None:
-    await outbox.add(conn, new_event(payload, source=SOURCE, time=utcnow(), correlation_id=cause.correlation_id,
-                                     causation_id=cause.causation_id, event_id=event_id))
+                   event_id: uuid.UUID | None = None, time: dt.datetime | None = None) -> None:
+    await outbox.add(conn, new_event(payload, source=SOURCE, time=time or utcnow(),
+                                     correlation_id=cause.correlation_id, causation_id=cause.causation_id,
+                                     event_id=event_id))
 
 
 def _money(amount: Decimal, currency: str) -> c.Money:
@@ -109,9 +120,10 @@ async def create_line(conn: asyncpg.Connection, line: NewLine, actor: str, rules
         raise RuleViolation(f"budget line {line.id!r} already exists", conflict=True)
     await repo.add_line_change(conn, line_id=line.id, kind="created", delta=line.amount,
                                amount_after=line.amount, reason=None, actor=actor)
-    # Spend that named this line before it existed counts from now on.
+    # Spend that named this line (or whose campaign's brief did) before it existed counts from now on.
     for campaign_id in await repo.campaigns_spending_on(conn, line.id):
         await repo.lock_campaign(conn, campaign_id)
+        await sync_reconciliation(conn, [campaign_id], Cause(correlation_id=campaign_id))
         await evaluate_thresholds(conn, campaign_id, Cause(correlation_id=campaign_id), rules)
     return await _balance(conn, line.id)
 
@@ -178,12 +190,16 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
         elif isinstance(action, Release):
             hold = dataclasses.replace(action.hold, status=HoldStatus.released)
             await repo.save_hold(conn, hold, release_reason=action.reason.value)
-            await _publish(conn, c.BudgetReleased(campaign_id=campaign_id, budget_line_id=hold.budget_line_id,
-                                                  amount=_money(hold.amount, hold.currency), reason=action.reason),
-                           cause)
+            await _publish_release(conn, hold, action.reason, cause)
     else:
         raise RuntimeError(f"budget decisions for campaign {campaign_id!r} did not converge")
     await evaluate_thresholds(conn, campaign_id, cause, rules)
+
+
+async def _publish_release(conn: asyncpg.Connection, hold: Hold, reason: c.ReleaseReason, cause: Cause) -> None:
+    await _publish(conn, c.BudgetReleased(campaign_id=hold.campaign_id, budget_line_id=hold.budget_line_id,
+                                          amount=_money(hold.amount, hold.currency), reason=reason,
+                                          brief_version=hold.brief_version), cause)
 
 
 async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None:
@@ -194,6 +210,12 @@ async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None
     outcome = decide_reservation(brief, await repo.line_state(conn, brief.budget_line_id, brief.campaign_id))
     requested = _money(brief.amount, brief.currency)
     if isinstance(outcome, Reserved):
+        replaced = await repo.load_hold(conn, brief.campaign_id)
+        if replaced is not None and replaced.status is HoldStatus.committed:
+            # The new version's reservation takes the committed hold's place: say the old
+            # commitment is gone before announcing what replaces it, so every consumer's
+            # "committed" follows budget's (a refused resubmission keeps the commitment).
+            await _publish_release(conn, replaced, c.ReleaseReason.superseded, cause)
         await repo.insert_decision(conn, brief, reserved=True)
         await repo.save_hold(conn, outcome.hold)
         await _publish(conn, c.BudgetReserved(campaign_id=brief.campaign_id, brief_version=brief.version,
@@ -231,6 +253,8 @@ async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmi
         raise RuleViolation(problem)
     await repo.lock_campaign(conn, d.campaign_id)
     await repo.insert_brief(conn, brief, title=d.title, team=d.team, submitted_at=event.time, event_id=event.id)
+    # The campaign's line is known (or changed) now: its spend may be bookable, or no longer.
+    await sync_reconciliation(conn, [d.campaign_id], Cause.of(event))
     await reconcile(conn, d.campaign_id, Cause.of(event), rules)
 
 
@@ -276,19 +300,26 @@ def spend_of(d: c.SpendRecorded) -> Spend:
                  description=d.description)
 
 
+async def _kept_copy(conn: asyncpg.Connection, spend: Spend) -> asyncpg.Record | None:
+    return await repo.find_spend(conn, spend.source_system, spend.source_reference)
+
+
 async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, event_id: uuid.UUID,
                        recorded_by: str | None, cause: Cause, rules: Rules, historical: bool = False,
                        publish: bool = False) -> SpendResult:
-    """Record a spend once per (source_system, source_reference); a re-sent one changes nothing."""
+    """Record a spend from the API once per (source_system, source_reference); a re-sent one
+    changes nothing (the caller answers a re-send with other content with a conflict)."""
     await repo.lock_campaign(conn, spend.campaign_id)
-    existing = await repo.find_spend(conn, spend.source_system, spend.source_reference)
+    existing = await _kept_copy(conn, spend)
     if existing is not None:
         return SpendResult(existing, recorded=False, same_fact=repo.as_spend(existing).same_fact_as(spend))
     check_spend(spend, await repo.counted_line_currency(conn, spend.campaign_id, spend.budget_line_id))
-    if not await repo.insert_spend(conn, spend, origin=origin, historical=historical, event_id=event_id,
-                                   recorded_by=recorded_by):
+    # The published event's time is the copy's business time, so budget and metrics order
+    # this copy against any other copy of the pair the same way.
+    copy = SpendCopy(spend, utcnow(), event_id)
+    if not await repo.insert_spend(conn, copy, origin=origin, historical=historical, recorded_by=recorded_by):
         # The same pair under another campaign id raced us; the first one stands.
-        existing = await repo.find_spend(conn, spend.source_system, spend.source_reference)
+        existing = await _kept_copy(conn, spend)
         assert existing is not None
         return SpendResult(existing, recorded=False, same_fact=repo.as_spend(existing).same_fact_as(spend))
     if publish:
@@ -296,18 +327,112 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
             campaign_id=spend.campaign_id, source_system=spend.source_system,
             source_reference=spend.source_reference, amount=_money(spend.amount, spend.currency),
             incurred_on=spend.incurred_on, budget_line_id=spend.budget_line_id,
-            corrects_reference=spend.corrects_reference, description=spend.description), cause, event_id=event_id)
-    if not historical:
-        await evaluate_thresholds(conn, spend.campaign_id, cause, rules)
-    row = await repo.find_spend(conn, spend.source_system, spend.source_reference)
+            corrects_reference=spend.corrects_reference, description=spend.description), cause,
+            event_id=event_id, time=copy.occurred_at)
+    await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical)
+    row = await _kept_copy(conn, spend)
     assert row is not None
     return SpendResult(row, recorded=True)
 
 
+async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause, rules: Rules,
+                              *, alerts: bool) -> None:
+    await sync_reconciliation(conn, campaign_ids, cause)
+    if alerts:
+        for campaign_id in campaign_ids:
+            await evaluate_thresholds(conn, campaign_id, cause, rules)
+
+
 async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecorded], rules: Rules) -> None:
-    result = await record_spend(conn, spend_of(event.data), origin="kafka", event_id=event.id,
-                                recorded_by=event.source, cause=Cause.of(event), rules=rules,
-                                historical=event.is_historical)
-    if not result.same_fact:
-        log.warning("spend %s/%s re-sent with different content by event %s; the first recording stands",
-                    event.data.source_system, event.data.source_reference, event.id)
+    """A copy of a spend from Kafka: the earliest (time, event id) copy of a pair is kept,
+    whatever the arrival order, and a later copy that contradicts it is refused (DLQ).
+
+    A spend budget cannot book against a line (unknown campaign or line, line in another
+    currency) is still recorded, as unreconciled, for finance to resolve.
+    """
+    spend = spend_of(event.data)
+    incoming = SpendCopy(spend, event.time, event.id)
+    await repo.lock_campaign(conn, spend.campaign_id)
+    existing = await _kept_copy(conn, spend)
+    kept = repo.as_copy(existing) if existing is not None else None
+    verdict = judge_copy(kept, incoming)
+    if verdict is CopyVerdict.duplicate:
+        return
+    if verdict is CopyVerdict.conflicts:
+        assert kept is not None
+        raise RuleViolation(conflict_reason(kept, incoming))
+    check_spend(spend, line_currency=None)
+    if verdict is CopyVerdict.new:
+        if not await repo.insert_spend(conn, incoming, origin="kafka", historical=event.is_historical,
+                                       recorded_by=event.source):
+            raise RuntimeError("spend pair recorded concurrently; retrying the batch decides it")
+        await _after_spend_change(conn, [spend.campaign_id], Cause.of(event), rules, alerts=not event.is_historical)
+        return
+    assert kept is not None and existing is not None
+    # An earlier copy arrived after a later one was booked: it becomes the kept copy.
+    affected = sorted({kept.spend.campaign_id, spend.campaign_id})
+    for campaign_id in affected:
+        await repo.lock_campaign(conn, campaign_id)
+    changed = not kept.spend.same_fact_as(spend)
+    await repo.replace_spend(conn, existing["id"], incoming, origin="kafka", historical=event.is_historical,
+                             recorded_by=event.source, content_changed=changed)
+    if changed:
+        log.warning("spend %s/%s: earlier copy (event %s) replaced the one booked from event %s: %s",
+                    spend.source_system, spend.source_reference, event.id, kept.event_id,
+                    "; ".join(content_differences(kept.spend, spend)))
+    # Alerts already published stand (they said what was true then); the replacement's
+    # spend is evaluated like any other, so a threshold it reaches is still announced once.
+    await _after_spend_change(conn, affected, Cause.of(event), rules, alerts=not event.is_historical)
+
+
+# ------------------------------------------------------------------- reconciliation
+
+
+async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause) -> None:
+    """Tell others (SpendReconciliationChanged) about every spend of the campaigns whose
+    bookability changed since budget last said. Needs the campaigns' locks."""
+    for r in await repo.reconciliations_of(conn, campaign_ids):
+        if not reconciliation_to_publish(r.now, r.published):
+            continue
+        row, now = r.row, r.now
+        revision = r.revision + 1
+        reason = None
+        if now.reason_code is not None:
+            reason = unreconciled_reason_text(now.reason_code, currency=now.currency, line_id=row["wanted_line_id"],
+                                              line_currency=row["line_currency"])
+        finance = now.resolution in (c.ReconciliationResolution.booked, c.ReconciliationResolution.excluded)
+        await _publish(conn, c.SpendReconciliationChanged(
+            campaign_id=now.campaign_id, source_system=r.source_system, source_reference=r.source_reference,
+            amount=_money(now.amount, now.currency), revision=revision, status=now.status,
+            reason_code=now.reason_code, reason=reason, resolution=now.resolution,
+            budget_line_id=now.budget_line_id, resolved_by=row["resolved_by"] if finance else None,
+            note=row["resolution_note"] if finance else None), cause)
+        await repo.save_published_reconciliation(conn, r.source_system, r.source_reference, revision, now)
+
+
+async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.ReconciliationResolution,
+                        line_id: str | None, reason: str, actor: str, rules: Rules) -> asyncpg.Record:
+    """Finance resolves an unreconciled spend: books it on a line in its currency, or
+    excludes it from every line. Audited in spend_resolutions; published to metrics."""
+    campaign_id = await repo.lock_spend(conn, spend_id)
+    if campaign_id is None:
+        raise UnknownSpend(spend_id)
+    await repo.lock_campaign(conn, campaign_id)
+    row = await repo.spend_by_id(conn, spend_id)
+    assert row is not None
+    check_resolution(resolution, unreconciled=row["reconciliation"] == "unreconciled",
+                     spend_currency=row["currency"], line_id=line_id,
+                     line_currency=await repo.line_currency(conn, line_id) if line_id else None)
+    await repo.resolve_spend(conn, spend_id, resolution=resolution.value, line_id=line_id, reason=reason,
+                             actor=actor)
+    await _after_spend_change(conn, [campaign_id], Cause(correlation_id=campaign_id), rules,
+                              alerts=not row["historical"])
+    resolved = await repo.spend_by_id(conn, spend_id)
+    assert resolved is not None
+    return resolved
+
+
+class UnknownSpend(LookupError):
+    def __init__(self, spend_id: int) -> None:
+        super().__init__(f"spend {spend_id} does not exist")
+        self.spend_id = spend_id

@@ -28,7 +28,7 @@ from marops_testkit.apps import auth
 from marops_testkit.kafka import wait_for
 
 PUBLISHED = ["BudgetReserved", "BudgetReservationRejected", "BudgetCommitted", "BudgetReleased", "SpendRecorded",
-             "BudgetReallocated", "BudgetThresholdExceeded"]
+             "BudgetReallocated", "BudgetThresholdExceeded", "SpendReconciliationChanged"]
 CONSUMED = ["BriefSubmitted", "GateApproved", "GateRejected", "CampaignCancelled", "SpendRecorded"]
 
 
@@ -217,9 +217,10 @@ def campaign_cancelled(campaign_id: str, source: str = "marops/intake") -> Envel
 def spend_recorded(campaign_id: str, reference: str, amount: str, currency: str = "EUR", *,
                    source_system: str = "google-ads", incurred_on: dt.date = dt.date(2026, 3, 5),
                    budget_line_id: str | None = None, corrects_reference: str | None = None,
-                   source: str = "google-ads/exporter") -> Envelope:
+                   source: str = "google-ads/exporter", time: dt.datetime | None = None,
+                   event_id: uuid.UUID | None = None) -> Envelope:
     return new_event(c.SpendRecorded(
         campaign_id=campaign_id, source_system=source_system, source_reference=reference,
         amount=c.Money(amount=Decimal(amount), currency=currency), incurred_on=incurred_on,
         budget_line_id=budget_line_id, corrects_reference=corrects_reference), source=source,
-        time=dt.datetime.combine(incurred_on, dt.time(12), tzinfo=dt.UTC))
+        time=time or dt.datetime.combine(incurred_on, dt.time(12), tzinfo=dt.UTC), event_id=event_id)

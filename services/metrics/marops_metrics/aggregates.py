@@ -20,6 +20,7 @@ from .domain import (
     Campaign,
     GateDecision,
     QuarterBasis,
+    Spend,
     Stats,
     month_of,
     percent_of,
@@ -261,25 +262,33 @@ def money(amount: Decimal) -> str:
 class Variance:
     committed: Decimal = Decimal(0)
     actual: Decimal = Decimal(0)
+    unreconciled: Decimal = Decimal(0)  # the part of actual budget could not book against a line yet
 
     def add(self, other: Variance) -> None:
         self.committed += other.committed
         self.actual += other.actual
+        self.unreconciled += other.unreconciled
+
+    def add_spend(self, spend: Spend) -> None:
+        self.actual += spend.amount
+        if spend.unreconciled:
+            self.unreconciled += spend.amount
 
     def body(self) -> dict[str, Any]:
         variance = self.actual - self.committed
         pct = percent_of(variance, self.committed)
         return {"committed": money(self.committed), "actual": money(self.actual), "variance": money(variance),
-                "variance_pct": str(pct) if pct is not None else None}
+                "variance_pct": str(pct) if pct is not None else None, "unreconciled": money(self.unreconciled)}
 
 
 def campaign_variance(c: Campaign) -> dict[str, Variance]:
-    """Per currency: committed (the latest commitment, 0 once released) and actual spend."""
+    """Per currency: committed (the latest commitment, 0 once released) and actual spend
+    (all of it, SPEC section 4), with how much of it is still unreconciled in budget."""
     out: dict[str, Variance] = {}
     if c.commitment is not None:
         out[c.commitment.currency] = Variance(committed=c.committed)
     for s in c.spends:
-        out.setdefault(s.currency, Variance()).actual += s.amount
+        out.setdefault(s.currency, Variance()).add_spend(s)
     return dict(sorted(out.items()))
 
 
@@ -290,7 +299,7 @@ def line_variance(campaigns: Iterable[Campaign]) -> dict[tuple[str, str], Varian
         if c.commitment is not None:
             out[(c.commitment.budget_line_id, c.commitment.currency)].committed += c.committed
         for s in c.spends:
-            out[(c.spend_line(s) or UNKNOWN, s.currency)].actual += s.amount
+            out[(c.spend_line(s) or UNKNOWN, s.currency)].add_spend(s)
     return dict(sorted(out.items()))
 
 
@@ -301,7 +310,7 @@ def _totals(variances: Iterable[tuple[str, Variance]]) -> list[dict[str, Any]]:
     return [{"currency": cur, **totals[cur].body()} for cur in sorted(totals)]
 
 
-VARIANCE_COLUMNS = ["currency", "committed", "actual", "variance", "variance_pct"]
+VARIANCE_COLUMNS = ["currency", "committed", "actual", "variance", "variance_pct", "unreconciled"]
 
 
 def variance_by_campaign(campaigns: Sequence[Campaign], filters: Filters, group_by: GroupBy | None) -> Report:

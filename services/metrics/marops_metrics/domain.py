@@ -96,6 +96,12 @@ class Commitment:
 class Release:
     campaign_id: str
     released_at: datetime
+    brief_version: int | None = None  # the version it frees (absent in older events)
+
+    def releases(self, commitment: Commitment) -> bool:
+        if self.brief_version is not None:
+            return self.brief_version == commitment.brief_version
+        return self.released_at >= commitment.committed_at
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class Spend:
     incurred_on: date
     budget_line_id: str | None
     recorded_at: datetime
+    unreconciled: bool = False  # budget cannot book it against a line and finance has not resolved it
 
 
 @dataclass(frozen=True)
@@ -343,11 +350,13 @@ def _campaign(campaign_id: str, f: _Collected) -> Campaign:
 
 def current_commitment(commitments: Sequence[Commitment], releases: Sequence[Release],
                        *, cancelled: bool) -> tuple[Commitment | None, Decimal]:
-    """The latest commitment and what it still commits: 0 once cancelled or released after it."""
+    """The latest commitment and what it still commits: 0 once cancelled or released (a
+    release names the brief version it frees; older events without one release what was
+    committed before them)."""
     latest = max(commitments, key=lambda cm: (cm.committed_at, cm.brief_version, cm.event_id), default=None)
     if latest is None:
         return None, Decimal(0)
-    if cancelled or any(r.released_at >= latest.committed_at for r in releases):
+    if cancelled or any(r.releases(latest) for r in releases):
         return latest, Decimal(0)
     return latest, latest.amount
 

@@ -143,10 +143,12 @@ async def _released(conn: asyncpg.Connection, schema: str, event: Envelope) -> N
     d: c.BudgetReleased = event.data
     await conn.execute(
         f"""
-        INSERT INTO {schema}.releases (event_id, campaign_id, budget_line_id, amount, currency, reason, released_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING
+        INSERT INTO {schema}.releases (event_id, campaign_id, budget_line_id, amount, currency, reason, released_at,
+            brief_version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING
         """,
         event.id, d.campaign_id, d.budget_line_id, d.amount.amount, d.amount.currency, d.reason.value, event.time,
+        d.brief_version,
     )
 
 
@@ -169,6 +171,26 @@ async def _spent(conn: asyncpg.Connection, schema: str, event: Envelope) -> None
     )
 
 
+async def _reconciliation(conn: asyncpg.Connection, schema: str, event: Envelope) -> None:
+    d: c.SpendReconciliationChanged = event.data
+    # The highest revision is the current state, whatever order the changes arrive in.
+    await conn.execute(
+        f"""
+        INSERT INTO {schema}.spend_reconciliations AS t (source_system, source_reference, revision, event_id,
+            campaign_id, status, reason_code, resolution, budget_line_id, changed_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (source_system, source_reference) DO UPDATE SET
+            revision = EXCLUDED.revision, event_id = EXCLUDED.event_id, campaign_id = EXCLUDED.campaign_id,
+            status = EXCLUDED.status, reason_code = EXCLUDED.reason_code, resolution = EXCLUDED.resolution,
+            budget_line_id = EXCLUDED.budget_line_id, changed_at = EXCLUDED.changed_at
+        WHERE (EXCLUDED.revision, EXCLUDED.event_id) > (t.revision, t.event_id)
+        """,
+        d.source_system, d.source_reference, d.revision, event.id, d.campaign_id, d.status.value,
+        d.reason_code.value if d.reason_code else None, d.resolution.value if d.resolution else None,
+        d.budget_line_id, event.time,
+    )
+
+
 # Events without a writer (reservations, reallocations, thresholds) live in event_log only:
 # they show on timelines and count for freshness, but no metric is defined on them.
 _WRITERS = {
@@ -181,4 +203,5 @@ _WRITERS = {
     c.BudgetCommitted: _committed,
     c.BudgetReleased: _released,
     c.SpendRecorded: _spent,
+    c.SpendReconciliationChanged: _reconciliation,
 }

@@ -25,8 +25,14 @@ async def load_facts(pool: asyncpg.Pool, campaign_id: str | None = None) -> Fact
                                          campaign_id)
         completions = await conn.fetch(f"SELECT campaign_id, completed_at FROM {S}.completions {only}", campaign_id)
         commitments = await conn.fetch(f"SELECT * FROM {S}.commitments {only}", campaign_id)
-        releases = await conn.fetch(f"SELECT campaign_id, released_at FROM {S}.releases {only}", campaign_id)
-        spends = await conn.fetch(f"SELECT * FROM {S}.spends {only}", campaign_id)
+        releases = await conn.fetch(f"SELECT campaign_id, released_at, brief_version FROM {S}.releases {only}",
+                                    campaign_id)
+        spends = await conn.fetch(
+            f"""
+            SELECT s.*, coalesce(r.status = 'unreconciled', false) AS unreconciled
+            FROM {S}.spends s LEFT JOIN {S}.spend_reconciliations r USING (source_system, source_reference)
+            WHERE $1::text IS NULL OR s.campaign_id = $1
+            """, campaign_id)
     return Facts(
         briefs=tuple(
             BriefVersion(
@@ -53,11 +59,12 @@ async def load_facts(pool: asyncpg.Pool, campaign_id: str | None = None) -> Fact
                        budget_line_id=r["budget_line_id"], amount=r["amount"], currency=r["currency"],
                        committed_at=r["committed_at"], event_id=str(r["event_id"]))
             for r in commitments),
-        releases=tuple(Release(r["campaign_id"], r["released_at"]) for r in releases),
+        releases=tuple(Release(r["campaign_id"], r["released_at"], r["brief_version"]) for r in releases),
         spends=tuple(
             Spend(campaign_id=r["campaign_id"], source_system=r["source_system"],
                   source_reference=r["source_reference"], amount=r["amount"], currency=r["currency"],
-                  incurred_on=r["incurred_on"], budget_line_id=r["budget_line_id"], recorded_at=r["recorded_at"])
+                  incurred_on=r["incurred_on"], budget_line_id=r["budget_line_id"], recorded_at=r["recorded_at"],
+                  unreconciled=r["unreconciled"])
             for r in spends),
     )
 

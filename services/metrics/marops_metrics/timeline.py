@@ -54,6 +54,11 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
                     f"({d.get('source_system')}/{d.get('source_reference')})")
         case "BudgetThresholdExceeded":
             return f"spend passed {d.get('threshold_percent')}% of the commitment"
+        case "SpendReconciliationChanged":
+            ref = f"{d.get('source_system')}/{d.get('source_reference')}"
+            if d.get("status") == "unreconciled":
+                return f"{_money(d.get('amount'))} spend {ref} unreconciled: {d.get('reason_code')}"
+            return f"{_money(d.get('amount'))} spend {ref} reconciled ({d.get('resolution')})"
     return event_type
 
 

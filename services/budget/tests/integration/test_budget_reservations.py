@@ -165,7 +165,7 @@ async def test_cancellation_releases_what_was_held(harness: Harness) -> None:
     for campaign, amount in ((reserved_only, "100.00"), (committed, "200.00")):
         [released] = await h.published_exactly("BudgetReleased", campaign)
         assert released["data"] == {"campaign_id": campaign, "budget_line_id": line["id"], "amount": money(amount),
-                                    "reason": "cancelled"}
+                                    "reason": "cancelled", "brief_version": 1}
         assert (await h.campaign(campaign))["status"] == "released"
     # Cancelled before its brief arrived: nothing is ever reserved for it.
     assert await h.outbox("BudgetReserved", cancelled_first) == []

@@ -123,7 +123,10 @@ async def test_ledger_total_equals_the_sum_of_unique_spends_to_the_cent(harness:
     assert sum(Decimal(r["amount"]) for r in rows) == expected
 
 
-async def test_currency_mismatch_is_dead_lettered_while_later_spend_still_applies(harness: Harness) -> None:
+async def test_currency_mismatch_from_kafka_waits_unreconciled_while_later_spend_still_applies(
+        harness: Harness) -> None:
+    # A spend in the wrong currency is money that was spent: it is kept for finance, not
+    # dead-lettered (the API, where a person can correct the input at once, still refuses it).
     h = harness
     campaign, line_id = await committed_campaign(h)
     wrong = spend_recorded(campaign, "inv-usd", "40.00", "USD")
@@ -131,25 +134,28 @@ async def test_currency_mismatch_is_dead_lettered_while_later_spend_still_applie
     await h.publish(wrong, later)
     await h.processed(wrong, later)
 
-    async def dead_letter() -> Any:
-        found = [r for r in h.recorder.dead_letters("SpendRecorded") if r.key == campaign.encode()]
-        assert found
-        return found
-
-    [letter] = await wait_for(dead_letter)
-    headers = dict(letter.headers)
-    assert headers["dlq.reason"] == b"spend is in USD but its budget line is in EUR"
-    assert headers["dlq.original.topic"] == f"{h.settings.topic_prefix}marops.spend-recorded.v1".encode()
-    assert letter.value == wrong.to_json()
-    assert [e["source_reference"] for e in (await ledger(h, campaign_id=campaign))["items"]] == ["inv-eur"]
+    assert [r for r in h.recorder.dead_letters("SpendRecorded") if r.key == campaign.encode()] == []
+    entries = {e["source_reference"]: e for e in (await ledger(h, campaign_id=campaign))["items"]}
+    assert sorted(entries) == ["inv-eur", "inv-usd"]
+    assert (entries["inv-usd"]["attribution"], entries["inv-usd"]["reconciliation"],
+            entries["inv-usd"]["unreconciled_reason"]) == ("currency_mismatch", "unreconciled", "currency_mismatch")
+    assert entries["inv-eur"]["reconciliation"] == "reconciled"
     assert (await h.line(line_id))["spent"] == money("60.00")
+    waiting = await ledger(h, reconciliation="unreconciled", campaign_id=campaign)
+    assert [e["source_reference"] for e in waiting["items"]] == ["inv-usd"]
+    assert waiting["totals"] == [{"currency": "USD", "total": "40.00", "entries": 1}]
+    [told] = await h.published_exactly("SpendReconciliationChanged", campaign)
+    assert told["data"] == {
+        "campaign_id": campaign, "source_system": "google-ads", "source_reference": "inv-usd",
+        "amount": money("40.00", "USD"), "revision": 1, "status": "unreconciled", "reason_code": "currency_mismatch",
+        "reason": f"spend is in USD but budget line {line_id!r} is in EUR"}  # absent fields are unset
 
     refused = await h.client.post("/spend", json=spend_body(campaign, "inv-usd-api", "40.00", "USD"),
                                   headers=h.finance)
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
     assert "USD" in refused.json()["detail"]
-    assert len((await ledger(h, campaign_id=campaign))["items"]) == 1
+    assert len((await ledger(h, campaign_id=campaign))["items"]) == 2
 
 
 async def test_spend_that_cannot_be_stored_is_dead_lettered_not_retried_forever(harness: Harness) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,29 +15,42 @@ from marops_budget.domain import (
     Brief,
     CampaignFacts,
     Commit,
+    CopyVerdict,
     Hold,
     HoldStatus,
     LineBalance,
     LineState,
     PacingStatus,
+    Reconciliation,
     Refused,
     Release,
     Reserve,
     Reserved,
     RuleViolation,
     Spend,
+    SpendCopy,
     amount_problem,
     check_adjustment,
     check_reallocation,
+    check_resolution,
     check_spend,
+    conflict_reason,
     crossed_thresholds,
     decide_reservation,
+    judge_copy,
     next_action,
     pacing,
+    reconciliation_to_publish,
     variance_percent,
 )
 from marops_budget.settings import Settings
-from marops_events.contracts import ReleaseReason, ReservationRejectionReason
+from marops_events.contracts import (
+    ReconciliationResolution,
+    ReconciliationStatus,
+    ReleaseReason,
+    ReservationRejectionReason,
+    UnreconciledReason,
+)
 
 D = Decimal
 FLIGHT = (dt.date(2026, 4, 1), dt.date(2026, 4, 30))
@@ -301,3 +315,88 @@ def test_variance_percent_rounds_half_up_like_the_metrics_service() -> None:
     # 0.01 over 200 is exactly 0.005 %: the same variance must read the same in both services.
     assert variance_percent(D("200.01"), D("200")) == D("0.01")
     assert variance_percent(D("199.99"), D("200")) == D("-0.01")
+
+
+# ------------------------------------------------------------------- copies of one spend
+
+_T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def _copy(amount: str, minutes: int, event: int, **changes: object) -> SpendCopy:
+    spend = dataclasses.replace(Spend("cmp-1", "erp", "inv-1", Decimal(amount), "EUR", dt.date(2026, 3, 1)),
+                                **changes)
+    return SpendCopy(spend, _T0 + dt.timedelta(minutes=minutes), uuid.UUID(int=event))
+
+
+def _arrive(copies: list[SpendCopy]) -> tuple[SpendCopy | None, list[SpendCopy]]:
+    """Apply copies in arrival order as budget does: the kept copy and the refused ones."""
+    kept: SpendCopy | None = None
+    refused = []
+    for c in copies:
+        verdict = judge_copy(kept, c)
+        if verdict in (CopyVerdict.new, CopyVerdict.replaces):
+            kept = c
+        elif verdict is CopyVerdict.conflicts:
+            refused.append(c)
+    return kept, refused
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["10.00", "10.0", "12.00"]), st.integers(0, 3), st.integers(1, 6)),
+                min_size=1, max_size=6, unique_by=lambda t: t[2]), st.randoms())
+def test_the_kept_copy_is_the_earliest_whatever_the_arrival_order(raw: list[tuple[str, int, int]],
+                                                                  rnd: object) -> None:
+    copies = [_copy(amount, minutes, event) for amount, minutes, event in raw]
+    earliest = min(copies, key=lambda c: c.order)
+    shuffled = copies[:]
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    kept, _ = _arrive(shuffled)
+    assert kept == earliest
+    # Arriving in time order, every copy that contradicts the earliest is refused.
+    _, refused = _arrive(sorted(copies, key=lambda c: c.order))
+    assert {c.event_id for c in refused} == {c.event_id for c in copies if not c.spend.same_fact_as(earliest.spend)}
+
+
+def test_copy_verdicts_and_the_conflict_reason() -> None:
+    kept = _copy("10.00", 5, 2)
+    assert judge_copy(None, kept) is CopyVerdict.new
+    assert judge_copy(kept, kept) is CopyVerdict.duplicate
+    assert judge_copy(kept, _copy("10.0", 6, 3)) is CopyVerdict.duplicate  # same number, later
+    assert judge_copy(kept, _copy("10.00", 5, 3, description="re-rendered")) is CopyVerdict.duplicate
+    assert judge_copy(kept, _copy("99.00", 5, 1)) is CopyVerdict.replaces  # same instant, smaller id
+    later = _copy("12.00", 6, 1, incurred_on=dt.date(2026, 3, 2))
+    assert judge_copy(kept, later) is CopyVerdict.conflicts
+    assert conflict_reason(kept, later) == (
+        f"spend erp/inv-1 conflicts with the earlier copy kept from event {kept.event_id}: "
+        "amount 12.00, not 10.00; incurred_on 2026-03-02, not 2026-03-01")
+
+
+def test_reconciliation_is_published_on_every_change_but_not_for_spend_booked_at_once() -> None:
+    booked = Reconciliation("cmp-1", Decimal(5), "EUR", ReconciliationStatus.reconciled,
+                            resolution=ReconciliationResolution.attributed, budget_line_id="l1")
+    waiting = Reconciliation("cmp-1", Decimal(5), "EUR", ReconciliationStatus.unreconciled,
+                             reason_code=UnreconciledReason.currency_mismatch)
+    assert not reconciliation_to_publish(booked, None)
+    assert reconciliation_to_publish(waiting, None)
+    assert reconciliation_to_publish(booked, waiting)
+    assert not reconciliation_to_publish(waiting, waiting)
+    assert reconciliation_to_publish(dataclasses.replace(waiting, amount=Decimal(6)), waiting)
+
+
+@pytest.mark.parametrize(("resolution", "unreconciled", "line", "line_currency", "problem"), [
+    (ReconciliationResolution.booked, False, "l1", "EUR", "not unreconciled"),
+    (ReconciliationResolution.booked, True, None, None, "needs the budget_line_id"),
+    (ReconciliationResolution.booked, True, "l9", None, "does not exist"),
+    (ReconciliationResolution.booked, True, "l2", "USD", "is in USD"),
+    (ReconciliationResolution.excluded, True, "l1", "EUR", "counts against no line"),
+    (ReconciliationResolution.attributed, True, None, None, "booking or excluding"),
+])
+def test_finance_resolutions_are_checked(resolution: ReconciliationResolution, unreconciled: bool,
+                                         line: str | None, line_currency: str | None, problem: str) -> None:
+    with pytest.raises(RuleViolation, match=problem):
+        check_resolution(resolution, unreconciled=unreconciled, spend_currency="EUR", line_id=line,
+                         line_currency=line_currency)
+    check_resolution(ReconciliationResolution.booked, unreconciled=True, spend_currency="EUR", line_id="l1",
+                     line_currency="EUR")
+    check_resolution(ReconciliationResolution.excluded, unreconciled=True, spend_currency="EUR", line_id=None,
+                     line_currency=None)

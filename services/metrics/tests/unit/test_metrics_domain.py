@@ -138,6 +138,26 @@ def test_committed_is_the_latest_commitment_until_released_or_cancelled() -> Non
     assert current_commitment([], [], cancelled=True) == (None, 0)
 
 
+def test_a_release_naming_a_brief_version_frees_that_commitment_whatever_the_clock_says() -> None:
+    # budget supersedes v1's commitment (released, naming v1) and later commits v2
+    first, second = commitment(100, 1), commitment(80, 5, version=2)
+    superseded = Release("C1", h(5), brief_version=1)  # same instant as v2's commitment
+    assert current_commitment([first], [superseded], cancelled=False) == (first, 0)
+    assert current_commitment([first, second], [superseded], cancelled=False) == (second, Decimal(80))
+    assert current_commitment([first, second], [Release("C1", h(4), brief_version=2)], cancelled=False) == (
+        second, 0)
+
+
+def test_unreconciled_spend_is_part_of_actual_and_reported_apart() -> None:
+    booked = Spend("C1", "ads", "r1", Decimal("30.50"), "EUR", date(2026, 2, 1), None, h(10))
+    waiting = Spend("C1", "ads", "r2", Decimal("12.25"), "EUR", date(2026, 2, 2), None, h(11), unreconciled=True)
+    facts = Facts(briefs=(brief(),), commitments=(commitment(100, 1),), spends=(booked, waiting))
+    [c] = build_campaigns(facts)
+    body = {cur: v.body() for cur, v in aggregates.campaign_variance(c).items()}
+    assert body == {"EUR": {"committed": "100.00", "actual": "42.75", "variance": "-57.25", "variance_pct": "-57.25",
+                            "unreconciled": "12.25"}}
+
+
 def test_variance_keeps_spend_after_cancellation_and_per_currency() -> None:
     spend = Spend("C1", "ads", "r1", Decimal("30.50"), "EUR", date(2026, 2, 1), None, h(10))
     usd = Spend("C1", "ads", "r2", Decimal("5"), "USD", date(2026, 2, 2), "L9", h(11))
@@ -145,8 +165,10 @@ def test_variance_keeps_spend_after_cancellation_and_per_currency() -> None:
                   cancellations=(Milestone("C1", h(20)),))
     [c] = build_campaigns(facts)
     body = {cur: v.body() for cur, v in aggregates.campaign_variance(c).items()}
-    assert body == {"EUR": {"committed": "0.00", "actual": "30.50", "variance": "30.50", "variance_pct": None},
-                    "USD": {"committed": "0.00", "actual": "5.00", "variance": "5.00", "variance_pct": None}}
+    assert body == {"EUR": {"committed": "0.00", "actual": "30.50", "variance": "30.50", "variance_pct": None,
+                            "unreconciled": "0.00"},
+                    "USD": {"committed": "0.00", "actual": "5.00", "variance": "5.00", "variance_pct": None,
+                            "unreconciled": "0.00"}}
     lines = aggregates.line_variance([c])
     assert set(lines) == {("L1", "EUR"), ("L9", "USD")}  # own line wins; else the commitment's
 
