@@ -148,6 +148,18 @@ class Story:
             committed=c.Money(amount=Decimal(committed), currency=p.currency),
             spent=c.Money(amount=Decimal(spent), currency=p.currency)), time, cid)
 
+    def reconciliation(self, cid: str, system: str, ref: str, amount: str, revision: int, time: datetime,
+                       *, unreconciled: str | None = None, resolution: str | None = None) -> Envelope:
+        p = self.profiles[cid]
+        return self._add(c.SpendReconciliationChanged(
+            campaign_id=cid, source_system=system, source_reference=ref,
+            amount=c.Money(amount=Decimal(amount), currency=p.currency), revision=revision,
+            status=c.ReconciliationStatus.unreconciled if unreconciled else c.ReconciliationStatus.reconciled,
+            reason_code=c.UnreconciledReason(unreconciled) if unreconciled else None,
+            resolution=c.ReconciliationResolution(resolution) if resolution else None,
+            budget_line_id=None if unreconciled else p.line, resolved_by="fiona" if resolution == "booked" else None,
+        ), time, cid)
+
     def reservation_refused(self, cid: str, version: int, time: datetime) -> Envelope:
         p = self.profiles[cid]
         return self._add(c.BudgetReservationRejected(
@@ -308,6 +320,9 @@ def dozen_campaigns() -> Story:
     s.commit("C11", 3, at(4, 21, 12, 1))
     s.launch("C11", 3, at(5, 25, 9))                                        # 42 d = 1008h, late
     s.spend("C11", "yt-c11", "10800.00", date(2026, 5, 30), system="youtube", line="L-BRAND")
+    # budget could not book it at first; finance booked it the next morning (no change to any number)
+    s.reconciliation("C11", "youtube", "yt-c11", "10800.00", 1, at(5, 30, 13), unreconciled="unknown_line")
+    s.reconciliation("C11", "youtube", "yt-c11", "10800.00", 2, at(5, 31, 9), resolution="booked")
 
     # C12 product [affiliate] target 06-15, 1000 EUR: submitted, reservation refused, nothing decided.
     s.campaign("C12", team="product", channels=["affiliate"], target=date(2026, 6, 15), line="L-PRODUCT")
