@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1
 #
 # One image recipe for every marops service; the build arg SERVICE picks which:
-#   docker build --build-arg SERVICE=intake -t marops-intake .
-# (intake | governance | budget | metrics). docker-compose.yml builds all four.
+#   docker build --build-arg SERVICE=intake --build-arg VERSION=0.1.0 -t marops-intake:0.1.0 .
+# (intake | governance | budget | metrics). docker-compose.yml builds all four; `make images`
+# builds them tagged with each service's package version (VERSION must equal it: checked).
+# The same image runs the API (default command), the workers (`marops-worker <service>`) and
+# the migrations (`marops-migrate <service>`).
 #
 # Stage 1 installs the shared libraries and the chosen service, with their runtime
 # dependencies only (no dev/test extras), into a virtual environment; stage 2 copies
@@ -29,23 +32,32 @@ RUN pip install /src/libs/events /src/libs/service
 ARG SERVICE
 RUN test -n "$SERVICE" || { echo "build arg SERVICE is required (intake|governance|budget|metrics)" >&2; exit 1; }
 COPY services/${SERVICE} /src/services/${SERVICE}
+ARG VERSION
 RUN pip install /src/services/${SERVICE} \
- && python -c "import importlib; importlib.import_module('marops_${SERVICE}.main').create_app"
+ && python -c "import importlib; importlib.import_module('marops_${SERVICE}.main').create_app" \
+ && installed="$(python -c "import importlib.metadata as m; print(m.version('marops-${SERVICE}'))")" \
+ && { [ "$VERSION" = "$installed" ] || { echo "build arg VERSION=$VERSION is not marops-${SERVICE}'s version $installed" >&2; exit 1; }; }
 
 
 FROM python:3.11-slim
 
 ARG SERVICE
+ARG VERSION
+LABEL org.opencontainers.image.title="marops-${SERVICE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    MAROPS_SERVICE=${SERVICE}
+    MAROPS_SERVICE=${SERVICE} \
+    MAROPS_VERSION=${VERSION}
 
 RUN groupadd --system --gid 10001 marops \
  && useradd --system --uid 10001 --gid marops --home-dir /app --no-create-home --shell /usr/sbin/nologin marops \
  && mkdir /app && chown marops:marops /app
 
 COPY --from=build /opt/venv /opt/venv
+COPY LICENSE /app/LICENSE
 
 WORKDIR /app
 USER 10001:10001

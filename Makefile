@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help install infra run test lint bench contracts up down stop demo
+.PHONY: help install infra run test lint bench contracts up down stop demo images
 
 help: ## show this list
 	@echo "marops make targets:"
@@ -61,6 +61,13 @@ contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI
 
 up: ## build and start the containerised stack (Docker Compose)
 	$(COMPOSE) up --build -d
+
+images: ## build the four service images, tagged marops-<service>:<package version> (needs Docker)
+	@for s in intake governance budget metrics; do \
+	  v="$$(sed -n 's/^version = "\(.*\)"/\1/p' services/$$s/pyproject.toml)"; \
+	  echo "building marops-$$s:$$v"; \
+	  docker build --build-arg SERVICE=$$s --build-arg VERSION=$$v -t marops-$$s:$$v . || exit 1; \
+	done
 
 down: ## stop the containerised stack
 	$(COMPOSE) down

@@ -663,8 +663,9 @@ def test_image_packages_ship_their_files(dockerfile, tmp_path: Path) -> None:
     there. The editable install in .venv hides a missing package-data entry; the
     container would not."""
     patterns = _dockerignore_patterns()
-    sources = sorted(
-        {s.rstrip("/") for svc in SPEC_SERVICES for s in _copy_sources(dockerfile, svc)}
+    sources = sorted(  # the package directories (not single files such as LICENSE)
+        {s.rstrip("/") for svc in SPEC_SERVICES for s in _copy_sources(dockerfile, svc)
+         if (ROOT / s).is_dir()}
     )
     missing: dict[str, list[str]] = {}
     for source in sources:
@@ -687,3 +688,45 @@ def test_image_packages_ship_their_files(dockerfile, tmp_path: Path) -> None:
         "files the services need at run time are left out of the installed packages "
         f"(add them to [tool.setuptools.package-data] in the pyproject.toml): {missing}"
     )
+
+
+# --------------------------------------------------------------------------- releases
+
+
+def _package_version(service: str) -> str:
+    text = (ROOT / "services" / service / "pyproject.toml").read_text()
+    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
+def test_migrations_run_once_per_service_before_it_starts(full: dict) -> None:
+    services = full["services"]
+    for name in SPEC_SERVICES:
+        job = services[f"{name}-migrate"]
+        assert job["command"] == ["marops-migrate", name], name
+        assert job["image"] == services[name]["image"], f"{name}-migrate must run the service's own image"
+        assert job["restart"] == "no" and "build" not in job, name
+        assert job["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert job["environment"][f"{name.upper()}_DATABASE_URL"] == (
+            services[name]["environment"][f"{name.upper()}_DATABASE_URL"])
+        svc = services[name]
+        assert svc["depends_on"][f"{name}-migrate"]["condition"] == "service_completed_successfully", name
+        assert svc["environment"][f"{name.upper()}_MIGRATE_ON_START"] == "false", (
+            f"{name} must not migrate itself once the migrate container did")
+
+
+def test_images_are_tagged_with_the_package_version(full: dict) -> None:
+    for name, svc in built_services(full).items():
+        version = _package_version(name)
+        assert svc["image"] == f"marops-{name}:{version}", name
+        assert svc["build"]["args"]["VERSION"] == version, name
+
+
+def test_dockerfile_labels_the_version_and_ships_the_licence(dockerfile) -> None:
+    final = _stages(dockerfile)[-1]
+    labels = " ".join(arg for op, arg in final if op == "LABEL")
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+    assert ("COPY", "LICENSE /app/LICENSE") in final
+    build = " ".join(arg for op, arg in _stages(dockerfile)[0] if op == "RUN")
+    assert "m.version('marops-${SERVICE}')" in build and '"$VERSION" = "$installed"' in build, (
+        "the build must refuse a VERSION that is not the package's")

@@ -79,6 +79,22 @@ async def apply_migrations(dsn: str, sets: list[MigrationSet]) -> list[str]:
     return applied
 
 
+async def pending_migrations(dsn: str, sets: list[MigrationSet]) -> list[str]:
+    """The migrations not applied yet (``component/file``): a service told not to migrate
+    checks this at start-up and refuses to run against an older schema."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        done = set()
+        if exists:
+            done = {(r["component"], r["version"])
+                    for r in await conn.fetch("SELECT component, version FROM schema_migrations")}
+    finally:
+        await conn.close()
+    return [f"{mset.component}/{path.name}" for mset in sets for path in sorted(mset.directory.glob("*.sql"))
+            if (mset.component, path.stem) not in done]
+
+
 def library_migrations() -> list[MigrationSet]:
     """The tables every service has: outbox, inbox, idempotency keys."""
     import marops_events
