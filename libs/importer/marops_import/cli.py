@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import os
 import sys
 from collections import Counter
 from pathlib import Path
-
-from aiokafka import AIOKafkaProducer
 
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
@@ -25,12 +24,11 @@ from .history import to_events
 from .rows import HistoryError, parse
 
 
-async def publish(events: list[Envelope], *, bootstrap: str, topic_prefix: str, transactional_id: str,
-                  partitions: int = 6) -> None:
+async def publish(events: list[Envelope], *, bootstrap: kafka.Connectable, topic_prefix: str,
+                  transactional_id: str, partitions: int = 6) -> None:
     await kafka.ensure_topics(bootstrap, kafka.all_topics(topic_prefix), partitions=partitions)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
-                                enable_idempotence=True, acks="all")
-    await producer.start()
+    producer = kafka.producer(bootstrap, client_id="marops-import", transactional_id=transactional_id)
+    await kafka.start_client(producer, bootstrap)
     try:
         async with producer.transaction():
             for event in events:
@@ -73,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.file}: valid, would publish {len(events)} events ({summary})")
         return 0
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    asyncio.run(publish(events, bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        transactional_id=f"marops-import-{digest}"))
+    # SASL and TLS: the MAROPS_KAFKA_* variables the services read; --bootstrap overrides the servers
+    target = dataclasses.replace(kafka.KafkaConnection.from_env(), bootstrap_servers=args.bootstrap)
+    try:
+        asyncio.run(publish(events, bootstrap=target, topic_prefix=args.topic_prefix,
+                            transactional_id=f"marops-import-{digest}"))
+    except kafka.KafkaSecurityError as exc:
+        print(f"marops import: {exc}; nothing was imported", file=sys.stderr)
+        return 2
     print(f"{args.file}: published {len(events)} historical events ({summary})")
     return 0
 

@@ -103,14 +103,14 @@ def create_service_app(
 async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler],
                         on_started: Callable[[Runtime], Awaitable[None]] | None = None) -> Runtime:
     """Migrate, connect, run ``on_started`` (e.g. seed data), then start the workers."""
-    await db.apply_migrations(settings.database_url,
-                              [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)])
-    await kafka.ensure_topics(settings.kafka_bootstrap_servers, kafka.all_topics(settings.topic_prefix),
+    await prepare_schema(settings, [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)])
+    await kafka.ensure_topics(settings.kafka_connection(), kafka.all_topics(settings.topic_prefix),
                               partitions=settings.topic_partitions,
-                              replication_factor=settings.topic_replication_factor)
+                              replication_factor=settings.topic_replication_factor,
+                              min_insync_replicas=settings.topic_min_insync_replicas)
     pool = await db.create_pool(settings.database_url, min_size=settings.db_pool_min_size,
                                 max_size=settings.db_pool_max_size)
-    producer = kafka.producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    producer = kafka.producer(settings.kafka_connection(), client_id=settings.service_name)
     await producer.start()
     runtime = Runtime(settings=settings, pool=pool, producer=producer)
     if on_started is not None:
@@ -118,7 +118,7 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
     if settings.run_workers:
         runtime.relay = OutboxRelay(
             settings.database_url,
-            lambda: kafka.producer(settings.kafka_bootstrap_servers, client_id=f"{settings.service_name}-relay"),
+            lambda: kafka.producer(settings.kafka_connection(), client_id=f"{settings.service_name}-relay"),
             topic_prefix=settings.topic_prefix, poll_interval=settings.outbox_poll_interval,
             name=settings.service_name,
         )
@@ -127,7 +127,7 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
             runtime.consumer = ConsumerRunner(
                 pool=pool,
                 consumer_factory=lambda group, *topics: kafka.consumer(
-                    settings.kafka_bootstrap_servers, group, *topics, client_id=settings.service_name),
+                    settings.kafka_connection(), group, *topics, client_id=settings.service_name),
                 producer=producer,
                 group_id=f"{settings.topic_prefix}marops-{settings.service_name}",
                 handlers=handlers,
@@ -136,6 +136,18 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
             )
             runtime.tasks.append(asyncio.create_task(_supervise(runtime.consumer, runtime.stop), name="consumer"))
     return runtime
+
+
+async def prepare_schema(settings: ServiceSettings, sets: list[db.MigrationSet]) -> None:
+    """Migrate, or (``migrate_on_start=false``: `marops-migrate` ran as a release step) make
+    sure nothing is pending: code must not run against a schema older than it expects."""
+    if settings.migrate_on_start:
+        await db.apply_migrations(settings.database_url, sets)
+        return
+    pending = await db.pending_migrations(settings.database_url, sets)
+    if pending:
+        raise RuntimeError(f"{settings.service_name}: {len(pending)} migration(s) not applied "
+                           f"({', '.join(pending)}); run `marops-migrate {settings.service_name}` first")
 
 
 async def _supervise(consumer: ConsumerRunner, stop: asyncio.Event) -> None:

@@ -8,9 +8,12 @@ values (Kafka, JWT, telemetry) are set once for all services.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from marops_events.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 SHARED_PREFIX = "MAROPS_"
 
@@ -22,11 +25,30 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://marops@127.0.0.1:15432/marops"
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    # TLS to PostgreSQL (libpq's names; merged into database_url unless it sets them itself)
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    database_sslrootcert: str | None = None  # CA bundle for verify-ca / verify-full
+    database_sslcert: str | None = None      # client certificate (certificate authentication)
+    database_sslkey: str | None = None
+    # false: the schema is migrated beforehand by `marops-migrate` (a Job per release); the
+    # service then only checks that no migration is pending and refuses to start if one is
+    migrate_on_start: bool = True
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # how every Kafka client of the service connects (see marops_events.kafka.KafkaConnection)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None        # CA bundle the brokers' certificates must chain to
+    kafka_ssl_certfile: str | None = None      # client certificate and key: mTLS
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
     topic_prefix: str = ""
     topic_partitions: int = 6
     topic_replication_factor: int = 1
+    topic_min_insync_replicas: int | None = None  # None: the broker's default
     run_workers: bool = True
     outbox_poll_interval: float = 1.0
     consumer_max_records: int = 500
@@ -45,6 +67,36 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     otel_exporter: Literal["none", "otlp", "console"] = "none"
     otel_endpoint: str = "http://127.0.0.1:4318"
+
+    def kafka_connection(self) -> KafkaConnection:
+        return KafkaConnection(
+            bootstrap_servers=self.kafka_bootstrap_servers, security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism, sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+            ssl_cafile=self.kafka_ssl_cafile, ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None,
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+        )
+
+    @model_validator(mode="after")
+    def _kafka_connection_is_valid(self) -> ServiceSettings:
+        self.kafka_connection()  # a SASL protocol without credentials fails here, at start-up
+        return self
+
+    @model_validator(mode="after")
+    def _database_tls_into_url(self) -> ServiceSettings:
+        """Every connection is made from database_url (pool, relay, migrations, rebuild), so
+        the TLS settings go into it once, as the query parameters asyncpg reads."""
+        tls = {"sslmode": self.database_sslmode, "sslrootcert": self.database_sslrootcert,
+               "sslcert": self.database_sslcert, "sslkey": self.database_sslkey}
+        tls = {k: v for k, v in tls.items() if v}
+        if tls:
+            parts = urlsplit(self.database_url)
+            query = dict(parse_qsl(parts.query))
+            merged = {**tls, **query}  # a value written in the URL itself wins
+            self.database_url = urlunsplit(parts._replace(query=urlencode(merged)))
+        return self
 
     @classmethod
     def settings_customise_sources(

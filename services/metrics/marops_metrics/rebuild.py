@@ -29,10 +29,9 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from marops_events import registry
+from marops_events import kafka, registry
 from marops_events.registry import InvalidEvent
 from marops_service import db, logs
 
@@ -163,20 +162,16 @@ class Rebuild:
                 await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=None,  # no group: nothing committed, the live consumer group is untouched
+        return kafka.consumer(
+            self.settings.kafka_connection(),
+            None,  # no group: nothing committed, the live consumer group is untouched
             client_id=f"{self.settings.service_name}-rebuild",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
         )
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of every event topic that exists (the consumer's own metadata cache
         knows only topics it was asked about, so ask the cluster)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    client_id=f"{self.settings.service_name}-rebuild")
+        admin = kafka.admin(self.settings.kafka_connection(), client_id=f"{self.settings.service_name}-rebuild")
         await admin.start()
         try:
             described = await admin.describe_topics(registry.topics(self.settings.topic_prefix))
