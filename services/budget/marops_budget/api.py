@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from marops_events import contracts as c
 from marops_events.envelope import utcnow
+from marops_service.access import can_read_campaign, is_filtered, reads_everything
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
 from marops_service.exports import csv_response, wants_csv
@@ -47,6 +48,13 @@ Finance = Annotated[Principal, Depends(require(Role.finance))]
 SpendRecorder = Annotated[Principal, Depends(require(Role.finance, Role.service))]
 LinePath = Annotated[str, Path(min_length=1, max_length=200)]
 Format = Annotated[Literal["json", "csv"] | None, Query(description="csv for a spreadsheet export")]
+
+
+async def may_read_campaign(conn: asyncpg.Connection, who: Principal, campaign_id: str) -> bool:
+    """The access rule for one campaign's rows; a campaign no brief has named yet (spend that
+    arrived first) is readable only by the roles that read everything."""
+    parties = await repo.parties_of(conn, campaign_id)
+    return can_read_campaign(who, parties) if parties is not None else reads_everything(who)
 
 
 def get_rules(request: Request) -> Rules:
@@ -193,7 +201,7 @@ async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: Bu
 
 @router.get("/spend", response_model=LedgerPage, tags=["spend"],
             summary="The spend ledger (JSON pages, or the whole ledger as CSV with ?format=csv)")
-async def ledger(request: Request, pool: Pool, _: Reader,
+async def ledger(request: Request, pool: Pool, who: Reader,
                  campaign_id: Annotated[str | None, Query(max_length=200)] = None,
                  budget_line_id: Annotated[str | None, Query(max_length=200,
                                                              description="The line spend counts against")] = None,
@@ -208,7 +216,7 @@ async def ledger(request: Request, pool: Pool, _: Reader,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  format: Format = None) -> object:
     f = repo.SpendFilter(campaign_id, budget_line_id, source_system, attribution, incurred_from, incurred_to,
-                         reconciliation)
+                         reconciliation, readable=repo.readable_by(who))
     async with pool.acquire() as conn:
         if wants_csv(request, format):
             rows = await repo.list_spend(conn, f)
@@ -218,7 +226,7 @@ async def ledger(request: Request, pool: Pool, _: Reader,
     page = rows[:limit]
     return LedgerPage(items=[queries.spend_out(r) for r in page],
                       next_cursor=str(page[-1]["id"]) if len(rows) > limit else None,
-                      totals=[dict(t) for t in totals])
+                      totals=[dict(t) for t in totals], filtered=is_filtered(who))
 
 
 SpendId = Annotated[int, Path(ge=1, le=2**62)]
@@ -226,11 +234,11 @@ SpendId = Annotated[int, Path(ge=1, le=2**62)]
 
 @router.get("/spend/{spend_id}", response_model=SpendDetailOut, tags=["spend"],
             summary="One ledger entry with finance's resolutions and the copies it superseded")
-async def get_spend(spend_id: SpendId, pool: Pool, _: Reader) -> SpendDetailOut:
+async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOut:
     async with pool.acquire() as conn:
         row = await repo.spend_by_id(conn, spend_id)
-        if row is None:
-            raise NotFound(f"spend {spend_id} does not exist")
+        if row is None or not await may_read_campaign(conn, who, row["campaign_id"]):
+            raise NotFound(f"spend {spend_id} does not exist or is not visible to you")
         return queries.spend_detail(row, await repo.resolutions_of(conn, spend_id),
                                     await repo.superseded_copies(conn, spend_id))
 
@@ -252,32 +260,35 @@ async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, wh
 @router.get("/campaigns/{campaign_id}/budget", response_model=CampaignBudgetOut, tags=["reports"],
             summary="A campaign's reservation, commitment, spend, variance and pacing")
 async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
-                          _: Reader, rules: BudgetRules,
+                          who: Reader, rules: BudgetRules,
                           as_of: Annotated[dt.date | None, Query(description="Pacing date (default today, UTC)")]
                           = None) -> CampaignBudgetOut:
     async with pool.acquire() as conn:
+        readable = await may_read_campaign(conn, who, campaign_id)
         out = await queries.campaign_budget(conn, campaign_id, as_of or utcnow().date(),
-                                            rules.pacing_tolerance_percent)
+                                            rules.pacing_tolerance_percent) if readable else None
     if out is None:
-        raise NotFound(f"budget knows nothing about campaign {campaign_id!r}")
+        raise NotFound(f"budget knows nothing about campaign {campaign_id!r}, or it is not visible to you")
     return out
 
 
 @router.get("/reports/monthly", response_model=list[MonthOut], tags=["reports"],
             summary="Spend per calendar month (of incurrence) and budget line, with running totals")
-async def monthly(request: Request, pool: Pool, _: Reader,
+async def monthly(request: Request, pool: Pool, who: Reader,
                   from_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
                   to_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
                   budget_line_id: Annotated[str | None, Query(max_length=200)] = None,
                   campaign_id: Annotated[str | None, Query(max_length=200)] = None,
                   team: Annotated[str | None, Query(max_length=200)] = None,
                   format: Format = None) -> object:
-    f = repo.MonthFilter(_month(from_month), _month(to_month), budget_line_id, campaign_id, team)
+    f = repo.MonthFilter(_month(from_month), _month(to_month), budget_line_id, campaign_id, team,
+                         readable=repo.readable_by(who))
     async with pool.acquire() as conn:
         rows = await repo.spend_by_month(conn, f)
     if wants_csv(request, format):
         return csv_response("spend-by-month.csv", queries.MONTH_CSV_HEADER, map(queries.month_csv_row, rows))
-    return [queries.month_out(r) for r in rows]
+    filtered = is_filtered(who)
+    return [queries.month_out(r).model_copy(update={"filtered": filtered}) for r in rows]
 
 
 def _month(value: str | None) -> dt.date | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -11,12 +12,22 @@ from typing import Any
 import asyncpg
 
 from marops_events.contracts import ReconciliationResolution, ReconciliationStatus, UnreconciledReason
+from marops_service.access import CampaignParties, SqlCondition, readable_sql
+from marops_service.auth import Principal
 
 from .domain import Brief, CampaignFacts, Hold, HoldStatus, LineBalance, LineState, Reconciliation, Spend, SpendCopy
 
 Row = asyncpg.Record
 
 # ------------------------------------------------------------------- lines
+
+# The access condition (``marops_service.access.readable_sql``) over ``campaign_parties p``,
+# built with the parameter numbering of the query it goes into.
+Readable = Callable[[int], SqlCondition]
+
+
+def EVERY_ROW(first: int) -> SqlCondition:  # noqa: N802 (a constant-like default)
+    return SqlCondition("TRUE", ())
 
 
 async def insert_line(conn: asyncpg.Connection, *, line_id: str, name: str | None, fiscal_year: int,
@@ -138,6 +149,30 @@ async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, te
         brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
         brief.flight_start, brief.flight_end, submitted_at, event_id,
     )
+
+
+async def record_parties(conn: asyncpg.Connection, campaign_id: str, *, version: int, team: str, owner: str,
+                         authors: list[str]) -> None:
+    """Team and owner follow the highest version (whatever order versions arrive in); the
+    authors of every version are kept."""
+    await conn.execute(
+        """
+        INSERT INTO campaign_parties AS p (campaign_id, brief_version, team, owner, authors)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (campaign_id) DO UPDATE SET
+            brief_version = greatest(p.brief_version, EXCLUDED.brief_version),
+            team = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.team ELSE p.team END,
+            owner = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.owner ELSE p.owner END,
+            authors = ARRAY(SELECT DISTINCT a FROM unnest(p.authors || EXCLUDED.authors) AS a ORDER BY a)
+        """,
+        campaign_id, version, team, owner, authors,
+    )
+
+
+async def parties_of(conn: asyncpg.Connection, campaign_id: str) -> CampaignParties | None:
+    row = await conn.fetchrow("SELECT team, owner, authors FROM campaign_parties WHERE campaign_id = $1",
+                              campaign_id)
+    return CampaignParties.of(row["team"], row["owner"] or None, row["authors"]) if row else None
 
 
 async def insert_budget_approval(conn: asyncpg.Connection, *, campaign_id: str, brief_version: int,
@@ -523,10 +558,12 @@ class SpendFilter:
     incurred_from: dt.date | None = None
     incurred_to: dt.date | None = None
     reconciliation: str | None = None
+    readable: Readable = EVERY_ROW
 
     def sql(self, first: int = 1) -> tuple[str, list[Any]]:
         """A WHERE clause over ``spend_ledger`` and its arguments, numbered from ``$first``."""
         n = first
+        readable = self.readable(n + 7)
         where = " AND ".join([
             f"(${n}::text IS NULL OR campaign_id = ${n})",
             f"(${n + 1}::text IS NULL OR line_id = ${n + 1})",
@@ -535,9 +572,10 @@ class SpendFilter:
             f"(${n + 4}::date IS NULL OR incurred_on >= ${n + 4})",
             f"(${n + 5}::date IS NULL OR incurred_on <= ${n + 5})",
             f"(${n + 6}::text IS NULL OR reconciliation = ${n + 6})",
+            _readable_spend(readable),
         ])
         return where, [self.campaign_id, self.budget_line_id, self.source_system, self.attribution,
-                       self.incurred_from, self.incurred_to, self.reconciliation]
+                       self.incurred_from, self.incurred_to, self.reconciliation, *readable.params]
 
 
 async def list_spend(conn: asyncpg.Connection, f: SpendFilter, *, after: int = 0,
@@ -587,12 +625,14 @@ class MonthFilter:
     budget_line_id: str | None = None
     campaign_id: str | None = None
     team: str | None = None
+    readable: Readable = EVERY_ROW
 
 
 async def spend_by_month(conn: asyncpg.Connection, f: MonthFilter) -> list[Row]:
     """Attributed spend per calendar month of incurrence, per line, with the line's running total."""
+    readable = f.readable(6)
     return await conn.fetch(
-        """
+        f"""
         WITH monthly AS (
             SELECT date_trunc('month', s.incurred_on)::date AS month, s.line_id, s.currency,
                    sum(s.amount) AS spent, count(*) AS entries
@@ -601,6 +641,7 @@ async def spend_by_month(conn: asyncpg.Connection, f: MonthFilter) -> list[Row]:
               AND ($3::text IS NULL OR s.line_id = $3)
               AND ($4::text IS NULL OR s.campaign_id = $4)
               AND ($5::text IS NULL OR l.team = $5)
+              AND {_readable_spend(readable, "s.campaign_id")}
             GROUP BY 1, 2, 3
         )
         SELECT * FROM (
@@ -611,5 +652,19 @@ async def spend_by_month(conn: asyncpg.Connection, f: MonthFilter) -> list[Row]:
         WHERE ($1::date IS NULL OR month >= $1) AND ($2::date IS NULL OR month <= $2)
         ORDER BY month, line_id
         """,
-        f.from_month, f.to_month, f.budget_line_id, f.campaign_id, f.team,
+        f.from_month, f.to_month, f.budget_line_id, f.campaign_id, f.team, *readable.params,
     )
+
+
+
+def readable_by(who: Principal) -> Readable:
+    """The access rule for ``who`` over ``campaign_parties p``, numbered from a query's ``$first``."""
+    return lambda first: readable_sql(who, first=first, team="p.team", owner="p.owner", authors="p.authors")
+
+
+def _readable_spend(cond: SqlCondition, campaign: str = "spend_ledger.campaign_id") -> str:
+    """Spend whose campaign the caller may read; spend of a campaign without parties (no brief
+    yet) only for the roles that read everything."""
+    if cond.sql in ("TRUE", "FALSE"):
+        return cond.sql
+    return f"EXISTS (SELECT 1 FROM campaign_parties p WHERE p.campaign_id = {campaign} AND {cond.sql})"

@@ -172,6 +172,8 @@ class LedgerPage(BaseModel):
     items: list[SpendOut]
     next_cursor: str | None
     totals: list[CurrencyTotal] = Field(description="Over every entry matching the filters, not just this page")
+    filtered: bool = Field(False, description="true: entries of campaigns you may not read are left out, "
+                                              "of the page and of the totals")
 
 
 class DecisionOut(BaseModel):
@@ -230,3 +232,4 @@ class MonthOut(BaseModel):
     entries: int
     cumulative_spent: Money
     line_amount: Money
+    filtered: bool = Field(False, description="true: spend of campaigns you may not read is left out of the sums")
