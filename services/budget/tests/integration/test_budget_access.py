@@ -51,6 +51,9 @@ async def test_requesters_read_the_budget_and_spend_of_readable_campaigns_only(h
     everything = (await harness.client.get("/spend", params=params, headers=harness.viewer)).json()
     assert {e["campaign_id"] for e in everything["items"]} == {ours, theirs, unknown}
     assert everything["filtered"] is False
+    [their_spend] = [e for e in everything["items"] if e["campaign_id"] == theirs]
+    assert (await harness.client.get(f"/spend/{their_spend['id']}", headers=growth)).status_code == 404
+    assert (await harness.client.get(f"/spend/{their_spend['id']}", headers=brand)).status_code == 200
     csv = await harness.client.get("/spend", params={**params, "format": "csv"}, headers=brand)
     assert theirs in csv.text and ours not in csv.text and unknown not in csv.text
 
