@@ -304,10 +304,10 @@ class Campaign:
                                   [who for v in self.versions for who in (v.requester, *v.authors)])
 
     def is_party(self, actor: Principal) -> bool:
-        """Owns or owned it, wrote or submitted any version, or requests for its team: never a
-        decider on it (four-eyes over gates, risk acceptance and relaxing a blocking risk)."""
-        return (any(actor.subject in (v.requester, v.owner, *v.authors) for v in self.versions)
-                or self.parties.is_team_requester(actor))
+        """Owns or owned it, wrote or submitted any version: never a decider on it (four-eyes
+        over gates, risk acceptance and relaxing a blocking risk). A colleague of the team who
+        never touched the brief may decide, as a marketing lead approving their team's work."""
+        return any(actor.subject in (v.requester, v.owner, *v.authors) for v in self.versions)
 
     def reservation(self, version: int | None = None) -> Reservation:
         version = self.brief.version if version is None else version
@@ -400,7 +400,7 @@ def decide(campaign: Campaign, request: DecisionRequest, actor: Principal, now: 
                       gates=[g.id for g in campaign.gates])
     if campaign.is_party(actor):
         raise Refusal(RefusalCode.four_eyes,
-                      f"{actor.subject} wrote, submitted, owns or requests for campaign {brief.campaign_id} "
+                      f"{actor.subject} wrote, submitted or owns campaign {brief.campaign_id} "
                       "and cannot decide its gates")
     if campaign.cancellation is not None:
         raise Refusal(RefusalCode.campaign_cancelled, f"campaign {brief.campaign_id} was cancelled")

@@ -113,7 +113,7 @@ def may_relax_blocking(campaign: Campaign, actor: Principal, reason: str | None)
                       "mitigate or down-score it")
     if campaign.is_party(actor):
         raise Refusal(RefusalCode.four_eyes,
-                      f"{actor.subject} wrote, submitted, owns or requests for campaign {campaign.campaign_id} "
+                      f"{actor.subject} wrote, submitted or owns campaign {campaign.campaign_id} "
                       "and cannot relax its blocking risks")
     if not reason:
         raise Refusal(RefusalCode.reason_required,
@@ -123,7 +123,7 @@ def may_relax_blocking(campaign: Campaign, actor: Principal, reason: str | None)
 def accept_risk(risk: Risk, campaign: Campaign, actor: Principal, now: dt.datetime, reason: str) -> Risk:
     if campaign.is_party(actor):
         raise Refusal(RefusalCode.four_eyes,
-                      f"{actor.subject} wrote, submitted, owns or requests for campaign {campaign.campaign_id} "
+                      f"{actor.subject} wrote, submitted or owns campaign {campaign.campaign_id} "
                       "and cannot accept its risks")
     if risk.status not in (RiskStatus.open, RiskStatus.mitigated):
         raise Refusal(RefusalCode.risk_status, f"a {risk.status.value} risk cannot be accepted")
