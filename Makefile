@@ -47,6 +47,7 @@ run: install ## start infra and the four services locally (Ctrl-C stops them)
 
 test: install ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
 	bash infra/up.sh
+	bash deploy/tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## ruff (also part of make test)
