@@ -27,7 +27,10 @@ ENV PATH=/opt/venv/bin:$PATH
 # built once and cached.
 COPY libs/events /src/libs/events
 COPY libs/service /src/libs/service
-RUN pip install /src/libs/events /src/libs/service
+COPY libs/importer /src/libs/importer
+# the importer package is the `marops` command line (import, dead letters): operators run
+# it from a service's pod
+RUN pip install /src/libs/events /src/libs/service /src/libs/importer
 
 ARG SERVICE
 RUN test -n "$SERVICE" || { echo "build arg SERVICE is required (intake|governance|budget|metrics)" >&2; exit 1; }
