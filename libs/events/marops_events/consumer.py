@@ -32,6 +32,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,6 +46,8 @@ from .envelope import Envelope
 from .registry import DLQ_SUFFIX, InvalidEvent
 from .telemetry import (
     CONSUMER_LAG,
+    CONSUMER_RESTARTS,
+    CONSUMER_SECONDS_SINCE_BATCH,
     EVENTS_APPLIED,
     EVENTS_DEAD_LETTERED,
     EVENTS_DUPLICATE,
@@ -100,6 +103,44 @@ class DeadLetter:
 
 
 @dataclass
+class ConsumerHealth:
+    """What a consumer is doing, for /readyz and /status: never "caught up" unless consuming.
+
+    ``state``: ``starting`` (joining its group), ``consuming`` (its loop runs and the last
+    batch succeeded), ``retrying`` (a batch keeps failing on infrastructure; it is retried),
+    ``restarting`` (the loop crashed and is being restarted), ``stopped``.
+    """
+
+    state: str = "starting"
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    restarts: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_batch_at: datetime | None = None  # the end of the last fetch-and-process cycle that succeeded
+
+    @property
+    def consuming(self) -> bool:
+        return self.state == "consuming"
+
+    def enter(self, state: str) -> None:
+        if state != self.state:
+            self.state, self.since = state, datetime.now(UTC)
+
+    def failed(self, state: str, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        self.last_error_at = datetime.now(UTC)
+        self.enter(state)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state, "since": self.since.isoformat(), "restarts": self.restarts,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+            "last_batch_at": self.last_batch_at.isoformat() if self.last_batch_at else None,
+        }
+
+
+@dataclass
 class _Batch:
     records: list[ConsumerRecord]
     events: list[tuple[ConsumerRecord, Envelope]] = field(default_factory=list)
@@ -133,24 +174,47 @@ class ConsumerRunner:
         self.consumer: AIOKafkaConsumer | None = None
         self.last_event_time: dict[str, datetime] = {}
         self.lag: dict[tuple[str, int], int] = {}
+        self.health = ConsumerHealth()
+        CONSUMER_SECONDS_SINCE_BATCH.labels(group_id).set_function(self._seconds_since_batch)
 
     @property
     def topics(self) -> list[str]:
         return sorted(self._topic_types)
 
+    async def supervise(self, stop: asyncio.Event, restart_delay: float = 2.0) -> None:
+        """Run until ``stop``, restarting the loop after a crash (broker restarts, rebalances).
+        The crash is not hidden: health says ``restarting``, with the error and the count."""
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("consumer %s crashed; restarting", self.group_id)
+                self.health.restarts += 1
+                self.health.failed("restarting", exc)
+                CONSUMER_RESTARTS.labels(self.group_id).inc()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=restart_delay)
+        self.health.enter("stopped")
+
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer = self._consumer_factory(self.group_id, *self.topics)
-        await self.consumer.start()
+        self.lag.clear()  # what a dead loop measured is no longer true
         try:
+            await self.consumer.start()
             while not stop.is_set():
                 fetched = await self.consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
                 if records:
                     await self.process(records, stop)
                 await self._record_lag()
+                self.health.last_batch_at = datetime.now(UTC)
+                self.health.enter("consuming")
         except BatchAbandoned as exc:
             log.info("consumer %s: %s", self.group_id, exc)
         finally:
+            self.lag.clear()
             await self.consumer.stop()
 
     async def process(self, records: list[ConsumerRecord], stop: asyncio.Event | None = None) -> None:
@@ -198,6 +262,7 @@ class ConsumerRunner:
                 batch.dead.extend(await self._apply(batch.events))
                 return
             except Exception as exc:
+                error = exc
                 if await self._is_transient(exc, attempt):
                     # Infrastructure trouble: never dead-letter for it, keep retrying.
                     log.warning("transient failure applying batch (attempt %d): %s", attempt, exc)
@@ -206,7 +271,7 @@ class ConsumerRunner:
                     log.warning("batch failed (attempt %d/%d): %r", failures, self._max_attempts, exc)
                     if failures >= self._max_attempts:
                         break
-            await self._backoff_unless_stopping(attempt, stop)
+            await self._backoff_unless_stopping(attempt, stop, error)
         # One event is failing the whole batch: apply them one by one to isolate it.
         for item in batch.events:
             batch.dead.extend(await self._apply_single(item, stop))
@@ -219,6 +284,7 @@ class ConsumerRunner:
             try:
                 return await self._apply([item])
             except Exception as exc:
+                error = exc
                 if await self._is_transient(exc, attempt):
                     log.warning("transient failure applying %s (attempt %d): %s", item[1].id, attempt, exc)
                 else:
@@ -227,7 +293,7 @@ class ConsumerRunner:
                         log.error("dead-lettering %s after %d attempts: %r", item[1].id, failures, exc)
                         reason = f"handler failed after {failures} attempts: {exc!r}"[:1000]
                         return [DeadLetter(item[0], reason, "handler-failed", item[1])]
-            await self._backoff_unless_stopping(attempt, stop)
+            await self._backoff_unless_stopping(attempt, stop, error)
 
     async def _is_transient(self, exc: Exception, attempt: int) -> bool:
         """Infrastructure errors are retried without limit, but only while the database is
@@ -335,8 +401,9 @@ class ConsumerRunner:
                         key=None if key is None else key[:TRUNCATED_KEY_BYTES], headers=slim))
                 return
             except KafkaError as exc:
+                error = exc
                 log.warning("dead letter to %s not published (attempt %d), retrying: %r", topic, attempt, exc)
-            await self._backoff_unless_stopping(attempt, stop)
+            await self._backoff_unless_stopping(attempt, stop, error)
 
     async def _record_dead_letters(self, dead: list[DeadLetter], stop: asyncio.Event | None = None) -> None:
         items = [(letter.record, letter.event) for letter in dead if letter.event is not None]
@@ -350,8 +417,9 @@ class ConsumerRunner:
                     await inbox.record_dead_letters(conn, self.group_id, items)
                 return
             except TRANSIENT_ERRORS as exc:
+                error = exc
                 log.warning("dead letters not recorded in the inbox (attempt %d): %s", attempt, exc)
-            await self._backoff_unless_stopping(attempt, stop)
+            await self._backoff_unless_stopping(attempt, stop, error)
 
     async def _record_lag(self) -> None:
         if self.consumer is None:
@@ -364,7 +432,14 @@ class ConsumerRunner:
             self.lag[(tp.topic, tp.partition)] = lag
             CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
 
-    async def _backoff_unless_stopping(self, attempt: int, stop: asyncio.Event | None) -> None:
+    def _seconds_since_batch(self) -> float:
+        last = self.health.last_batch_at
+        return (datetime.now(UTC) - last).total_seconds() if last else float("nan")
+
+    async def _backoff_unless_stopping(self, attempt: int, stop: asyncio.Event | None,
+                                       error: BaseException | None = None) -> None:
+        if error is not None:
+            self.health.failed("retrying", error)
         if stop is not None and stop.is_set():
             # Shutting down: leave the batch uncommitted; the next owner of the partition gets it.
             raise BatchAbandoned("stopping with an unapplied batch; it will be redelivered")

@@ -11,3 +11,6 @@ EVENTS_DEAD_LETTERED = Counter("marops_events_dead_lettered", "Records sent to a
 CONSUMER_LAG = Gauge("marops_consumer_lag", "Records behind the partition high watermark", ["group", "topic", "partition"])
 LAST_EVENT_TIME = Gauge("marops_consumer_last_event_time_seconds",
                         "Business time (unix seconds) of the last event applied per topic", ["group", "topic"])
+CONSUMER_RESTARTS = Counter("marops_consumer_restarts", "Times a consumer loop crashed and was restarted", ["group"])
+CONSUMER_SECONDS_SINCE_BATCH = Gauge("marops_consumer_seconds_since_last_batch",
+                                     "Seconds since the consumer last completed a fetch-and-process cycle", ["group"])

@@ -3,6 +3,12 @@
 The lifespan opens the pool, applies migrations (library tables, then the service's),
 makes sure every topic exists, and runs the workers inside the process: the outbox relay
 and one consumer runner. Shutdown (SIGTERM) stops the workers after their current batch.
+
+A dependency that is down at start-up does not stop the service from starting: with
+PostgreSQL unreachable, migrations are retried in the background and requests get 503
+with ``Retry-After`` until they are applied; with Kafka unreachable, the service serves
+HTTP (writes go to the outbox), readiness says ``degraded``, and topic creation, the
+relay and the consumer start in the background once the broker answers.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -28,6 +35,7 @@ from marops_events.outbox import OutboxRelay
 
 from . import db, logs, problems, telemetry, whoami
 from .auth import TokenVerifier
+from .health import DependencyMonitor
 from .idempotency import IdempotencyMiddleware
 from .settings import ServiceSettings
 
@@ -35,6 +43,10 @@ log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter("marops_http_requests", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram("marops_http_request_duration_seconds", "HTTP request latency", ["service", "route"])
+
+
+RETRY_AFTER_SECONDS = problems.RETRY_AFTER_SECONDS
+DATABASE_UNREACHABLE = problems.DATABASE_UNREACHABLE
 
 
 @dataclass
@@ -48,6 +60,9 @@ class Runtime:
     consumer: ConsumerRunner | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    monitor: DependencyMonitor | None = None
+    database_ready: bool = False  # migrated and seeded: requests may use the database
+    kafka_ready: bool = False  # topics exist and the producer is connected
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -91,6 +106,7 @@ def create_service_app(
     app.state.token_verifier = TokenVerifier(settings)
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    _install_database_gate(app)
     _install_http_metrics(app, settings.service_name)
     app.include_router(_operations_router())
     app.include_router(whoami.router)
@@ -102,40 +118,123 @@ def create_service_app(
 
 async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler],
                         on_started: Callable[[Runtime], Awaitable[None]] | None = None) -> Runtime:
-    """Migrate, connect, run ``on_started`` (e.g. seed data), then start the workers."""
-    await prepare_schema(settings, [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)])
-    await kafka.ensure_topics(settings.kafka_connection(), kafka.all_topics(settings.topic_prefix),
-                              partitions=settings.topic_partitions,
-                              replication_factor=settings.topic_replication_factor,
-                              min_insync_replicas=settings.topic_min_insync_replicas)
-    pool = await db.create_pool(settings.database_url, min_size=settings.db_pool_min_size,
-                                max_size=settings.db_pool_max_size)
+    """Migrate, connect, run ``on_started`` (e.g. seed data), then start the workers.
+
+    Each step that needs an unreachable dependency is retried in the background instead
+    of failing the start (see the module docstring)."""
+    pool = await _create_pool(settings)
     producer = kafka.producer(settings.kafka_connection(), client_id=settings.service_name)
-    await producer.start()
     runtime = Runtime(settings=settings, pool=pool, producer=producer)
-    if on_started is not None:
-        await on_started(runtime)
-    if settings.run_workers:
-        runtime.relay = OutboxRelay(
-            settings.database_url,
-            lambda: kafka.producer(settings.kafka_connection(), client_id=f"{settings.service_name}-relay"),
-            topic_prefix=settings.topic_prefix, poll_interval=settings.outbox_poll_interval,
-            name=settings.service_name,
+    runtime.monitor = DependencyMonitor({"database": lambda: _ping_database(runtime),
+                                         "kafka": lambda: _ping_kafka(runtime)},
+                                        interval=settings.readiness_check_interval)
+    if settings.run_workers and handlers:
+        runtime.consumer = ConsumerRunner(
+            pool=pool,
+            consumer_factory=lambda group, *topics: kafka.consumer(
+                settings.kafka_connection(), group, *topics, client_id=settings.service_name),
+            producer=producer,
+            group_id=f"{settings.topic_prefix}marops-{settings.service_name}",
+            handlers=handlers,
+            topic_prefix=settings.topic_prefix,
+            max_records=settings.consumer_max_records,
         )
-        runtime.tasks.append(asyncio.create_task(runtime.relay.run(runtime.stop), name="outbox-relay"))
-        if handlers:
-            runtime.consumer = ConsumerRunner(
-                pool=pool,
-                consumer_factory=lambda group, *topics: kafka.consumer(
-                    settings.kafka_connection(), group, *topics, client_id=settings.service_name),
-                producer=producer,
-                group_id=f"{settings.topic_prefix}marops-{settings.service_name}",
-                handlers=handlers,
-                topic_prefix=settings.topic_prefix,
-                max_records=settings.consumer_max_records,
-            )
-            runtime.tasks.append(asyncio.create_task(_supervise(runtime.consumer, runtime.stop), name="consumer"))
+    migration_sets = [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)]
+
+    async def prepare_database() -> None:
+        await prepare_schema(settings, migration_sets)
+        if on_started is not None:
+            await on_started(runtime)
+        runtime.database_ready = True
+
+    async def prepare_kafka() -> None:
+        await kafka.ensure_topics(settings.kafka_connection(), kafka.all_topics(settings.topic_prefix),
+                                  partitions=settings.topic_partitions,
+                                  replication_factor=settings.topic_replication_factor,
+                                  min_insync_replicas=settings.topic_min_insync_replicas)
+        await kafka.start_client(producer, settings.kafka_connection())
+        runtime.kafka_ready = True
+
+    # First attempts inline, so a healthy start is complete when the lifespan yields.
+    database = await _attempt("database", prepare_database, DATABASE_UNREACHABLE)
+    broker = await _attempt("kafka", prepare_kafka, (KafkaError, OSError))
+    await runtime.monitor.refresh()
+    runtime.tasks.append(asyncio.create_task(runtime.monitor.run(runtime.stop), name="dependency-monitor"))
+    if database and broker:
+        _start_workers(runtime)
+    else:
+        runtime.tasks.append(asyncio.create_task(
+            _finish_start(runtime, None if database else prepare_database, None if broker else prepare_kafka),
+            name="start-up"))
     return runtime
+
+
+async def _create_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    try:
+        return await db.create_pool(settings.database_url, min_size=settings.db_pool_min_size,
+                                    max_size=settings.db_pool_max_size)
+    except DATABASE_UNREACHABLE as exc:
+        # A pool without idle connections opens them on first use, once the database is back.
+        log.warning("database unreachable at start-up (%s); serving 503 until it answers", exc)
+        return await db.create_pool(settings.database_url, min_size=0, max_size=settings.db_pool_max_size)
+
+
+async def _attempt(name: str, step: Callable[[], Awaitable[None]],
+                   unreachable: tuple[type[BaseException], ...]) -> bool:
+    try:
+        await step()
+        return True
+    except unreachable as exc:
+        log.warning("%s unreachable at start-up (%s: %s); retrying in the background",
+                    name, type(exc).__name__, exc)
+        return False
+
+
+async def _finish_start(runtime: Runtime, prepare_database: Callable[[], Awaitable[None]] | None,
+                        prepare_kafka: Callable[[], Awaitable[None]] | None) -> None:
+    steps = [(n, s) for n, s in (("database", prepare_database), ("kafka", prepare_kafka)) if s is not None]
+    for name, step in steps:
+        delay = 0.5
+        while not runtime.stop.is_set():
+            try:
+                await step()
+                log.info("%s reachable: start-up step done", name)
+                break
+            except Exception as exc:  # keep trying: the service must come up by itself
+                log.info("%s still unreachable (%s: %s); retrying in %.0fs", name, type(exc).__name__, exc, delay)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(runtime.stop.wait(), timeout=delay)
+                delay = min(delay * 2, 10.0)
+    if not runtime.stop.is_set():
+        _start_workers(runtime)
+
+
+def _start_workers(runtime: Runtime) -> None:
+    settings = runtime.settings
+    if not settings.run_workers:
+        return
+    runtime.relay = OutboxRelay(
+        settings.database_url,
+        lambda: kafka.producer(settings.kafka_connection(), client_id=f"{settings.service_name}-relay"),
+        topic_prefix=settings.topic_prefix, poll_interval=settings.outbox_poll_interval,
+        name=settings.service_name,
+    )
+    runtime.tasks.append(asyncio.create_task(runtime.relay.run(runtime.stop), name="outbox-relay"))
+    if runtime.consumer is not None:
+        runtime.tasks.append(asyncio.create_task(_supervise(runtime.consumer, runtime.stop), name="consumer"))
+
+
+async def _ping_database(runtime: Runtime) -> None:
+    async with runtime.pool.acquire(timeout=2) as conn:
+        await conn.fetchval("SELECT 1", timeout=2)
+
+
+async def _ping_kafka(runtime: Runtime) -> None:
+    if not runtime.kafka_ready:
+        raise ConnectionError("not connected yet (start-up retries in the background)")
+    # One metadata request every few seconds in the background, never one per /readyz call.
+    if not await runtime.producer.client.fetch_all_metadata():
+        raise ConnectionError("no broker answered")
 
 
 async def prepare_schema(settings: ServiceSettings, sets: list[db.MigrationSet]) -> None:
@@ -151,16 +250,8 @@ async def prepare_schema(settings: ServiceSettings, sets: list[db.MigrationSet])
 
 
 async def _supervise(consumer: ConsumerRunner, stop: asyncio.Event) -> None:
-    """Restart the consumer loop after unexpected failures (broker restarts, rebalances)."""
-    while not stop.is_set():
-        try:
-            await consumer.run(stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("consumer %s crashed; restarting", consumer.group_id)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=2.0)
+    """Restart the consumer loop after unexpected failures; the runner reports them."""
+    await consumer.supervise(stop)
 
 
 async def stop_runtime(runtime: Runtime, timeout: float = 20.0) -> None:
@@ -181,33 +272,52 @@ def _operations_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: database and Kafka reachable")
+    @router.get("/readyz", summary="Readiness: database, Kafka and the consumer, as last checked in the background")
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime = request.app.state.runtime
-        checks: dict[str, str] = {}
-        try:
-            async with runtime.pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1", timeout=2)
-            checks["database"] = "ok"
-        except Exception as exc:  # any failure means "not ready", with the reason
-            checks["database"] = f"error: {exc}"
-        try:
-            await asyncio.wait_for(runtime.producer.client.fetch_all_metadata(), timeout=3)
-            checks["kafka"] = "ok"
-        except Exception as exc:
-            checks["kafka"] = f"error: {type(exc).__name__} {exc}"
-        ready = all(v == "ok" for v in checks.values())
-        if not ready:
-            body = problems.problem_body(503, "Not ready", "a dependency is unreachable", slug="not-ready",
-                                         checks=checks)
-            return problems.problem_response(body)
-        return JSONResponse({"status": "ready", "checks": checks})
+        return readiness(runtime)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def readiness(runtime: Runtime) -> JSONResponse:
+    """503 while the database is unreachable (nothing can be served); 200 ``degraded`` while
+    Kafka is unreachable or the consumer is not consuming (reads are still served, writes
+    wait in the outbox); 200 ``ready`` otherwise. Never a dependency round trip."""
+    monitor = runtime.monitor
+    assert monitor is not None
+    checks = {name: state.summary for name, state in monitor.states.items()}
+    if not runtime.database_ready and monitor.ok("database"):
+        checks["database"] = "error: migrations not applied yet"
+    body: dict[str, Any] = {"checks": checks}
+    consumer_ok = True
+    if runtime.consumer is not None:
+        body["consumer"] = {"group": runtime.consumer.group_id, **runtime.consumer.health.as_dict()}
+        consumer_ok = runtime.consumer.health.consuming
+    if checks["database"] != "ok":
+        problem = problems.problem_body(503, "Not ready", "the database is unreachable", slug="not-ready", **body)
+        return problems.problem_response(problem, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    status = "ready" if checks["kafka"] == "ok" and consumer_ok else "degraded"
+    return JSONResponse({"status": status, **body})
+
+
+def _install_database_gate(app: FastAPI) -> None:
+    """Until the database is migrated, only the operations endpoints answer; the rest 503."""
+    open_paths = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is not None and not runtime.database_ready and request.url.path not in open_paths:
+            return problems.problem_response(
+                problems.problem_body(503, "Service unavailable", "the database is unreachable; retry later",
+                                      slug="unavailable"),
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return await call_next(request)
 
 
 def _install_http_metrics(app: FastAPI, service: str) -> None:

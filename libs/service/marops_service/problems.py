@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
+# How long a client should wait before retrying while a dependency is unreachable.
+RETRY_AFTER_SECONDS = 5
+# Errors that mean "the database is unreachable", not "this request is wrong".
+DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError, TimeoutError,
+)
+
 
 class Problem(Exception):
     """An error with an HTTP status, rendered as application/problem+json."""
@@ -139,6 +147,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DATABASE_UNREACHABLE):
+            # Not the request's fault and not a bug: the database is down or restarting.
+            log.warning("database unreachable on %s %s: %r", request.method, request.url.path, exc)
+            return problem_response(problem_body(503, "Service unavailable", "the database is unreachable; "
+                                                 "retry later", slug="unavailable", instance=request.url.path),
+                                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(problem_body(500, "Internal error", "An unexpected error occurred.",
                                              instance=request.url.path))

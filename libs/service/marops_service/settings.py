@@ -52,6 +52,8 @@ class ServiceSettings(BaseSettings):
     run_workers: bool = True
     outbox_poll_interval: float = 1.0
     consumer_max_records: int = 500
+    # /readyz answers from dependency checks run this often in the background (seconds).
+    readiness_check_interval: float = 2.0
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000

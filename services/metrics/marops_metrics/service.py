@@ -80,11 +80,14 @@ async def freshness(runtime: Runtime) -> dict[str, Any]:
         })
     known = [t["lag"] for t in topics if t["lag"] is not None]
     run = await repository.latest_run(runtime.pool)
+    # A consumer that is restarting or retrying is not consuming, whatever its last lag said.
+    consuming = consumer is not None and consumer.health.consuming
     return {
         "consumer_group": consumer.group_id if consumer else None,
-        "consuming": consumer is not None,
+        "consuming": consuming,
+        "consumer": consumer.health.as_dict() if consumer else None,
         "total_lag": sum(known) if known else None,
-        "caught_up": bool(known) and len(known) == len(topics) and sum(known) == 0,
+        "caught_up": consuming and bool(known) and len(known) == len(topics) and sum(known) == 0,
         "last_event_time": max((t["last_event_time"] for t in topics if t["last_event_time"]), default=None),
         "topics": topics,
         "last_rebuild": run_body(run) if run else None,
