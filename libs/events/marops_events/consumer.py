@@ -71,6 +71,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def group_id_for(service_name: str, topic_prefix: str = "") -> str:
+    """The consumer group of a service (the DLQ tooling finds its letters by it)."""
+    return f"{topic_prefix}marops-{service_name}"
+
+
 class Unprocessable(Exception):
     """Raised by a handler for an event it can never apply; the event is dead-lettered."""
 

@@ -20,6 +20,7 @@ from marops_events import kafka, registry
 from marops_events.envelope import Envelope
 from marops_events.registry import CONTENT_TYPE
 
+from . import dlq_cli
 from .history import to_events
 from .rows import HistoryError, parse
 
@@ -51,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--bootstrap", default=os.environ.get("MAROPS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
     imp.add_argument("--topic-prefix", default=os.environ.get("MAROPS_TOPIC_PREFIX", ""))
     imp.add_argument("--dry-run", action="store_true", help="validate only, publish nothing")
+    dlq_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "dlq":
+        return dlq_cli.run(args)
 
     try:
         text = args.file.read_text(encoding="utf-8-sig")

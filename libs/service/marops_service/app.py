@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from marops_events import kafka
-from marops_events.consumer import ConsumerRunner, Handler
+from marops_events.consumer import ConsumerRunner, Handler, group_id_for
 from marops_events.outbox import OutboxRelay
 
 from . import db, logs, problems, telemetry, whoami
@@ -134,7 +134,7 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
             consumer_factory=lambda group, *topics: kafka.consumer(
                 settings.kafka_connection(), group, *topics, client_id=settings.service_name),
             producer=producer,
-            group_id=f"{settings.topic_prefix}marops-{settings.service_name}",
+            group_id=group_id_for(settings.service_name, settings.topic_prefix),
             handlers=handlers,
             topic_prefix=settings.topic_prefix,
             max_records=settings.consumer_max_records,
