@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from . import kafka, registry
@@ -72,7 +71,7 @@ def dlq_topics(prefix: str) -> list[str]:
     return [t + DLQ_SUFFIX for t in registry.topics(prefix)]
 
 
-async def read_letters(bootstrap: str, topics: Iterable[str], group: str | None) -> list[Letter]:
+async def read_letters(bootstrap: kafka.Connectable, topics: Iterable[str], group: str | None) -> list[Letter]:
     """Every letter on ``topics`` up to their current end, of ``group`` (all when None)."""
     layout = await _partitions(bootstrap, list(topics))
     partitions = [TopicPartition(t, p) for t, ps in layout.items() for p in ps]
@@ -97,7 +96,7 @@ async def read_letters(bootstrap: str, topics: Iterable[str], group: str | None)
     return sorted(mine, key=lambda letter: (letter.record.topic, letter.record.partition, letter.record.offset))
 
 
-async def fetch_letter(bootstrap: str, letter_id: str) -> Letter:
+async def fetch_letter(bootstrap: kafka.Connectable, letter_id: str) -> Letter:
     topic, partition, offset = parse_id(letter_id)
     if partition not in (await _partitions(bootstrap, [topic])).get(topic, []):
         raise DeadLetterError(f"no dead letter {letter_id}: there is no partition {partition} of {topic}")
@@ -121,10 +120,10 @@ async def fetch_letter(bootstrap: str, letter_id: str) -> Letter:
         await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+async def _partitions(bootstrap: kafka.Connectable, topics: list[str]) -> dict[str, list[int]]:
     """The partitions of those of ``topics`` that exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="marops-dlq")
-    await admin.start()
+    admin = kafka.admin(bootstrap, client_id="marops-dlq")
+    await kafka.start_client(admin, bootstrap)
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics if t in existing]
@@ -135,7 +134,7 @@ async def _partitions(bootstrap: str, topics: list[str]) -> dict[str, list[int]]
             if d.get("error_code", 0) == 0}
 
 
-async def replay(bootstrap: str, letters: list[Letter], group: str) -> list[str]:
+async def replay(bootstrap: kafka.Connectable, letters: list[Letter], group: str) -> list[str]:
     """Publish each letter's original record back to its original topic, for ``group``.
     Returns the coordinates of the new records."""
     for letter in letters:

@@ -46,7 +46,7 @@ def service_settings(service: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = service_settings(args.service)
-        bootstrap, prefix = settings.kafka_bootstrap_servers, settings.topic_prefix
+        bootstrap, prefix = settings.kafka_connection(), settings.topic_prefix
         group = group_id_for(settings.service_name, prefix)
         if args.action == "list":
             letters = asyncio.run(dlq.read_letters(bootstrap, dlq.dlq_topics(prefix), group))
