@@ -1,8 +1,10 @@
 """The v1 event payloads (the ``data`` of the envelope), one frozen model per event.
 
 Rules every model follows (and ``tests/test_contracts.py`` guards):
-- money is ``Money``: a ``Decimal`` amount (serialised as a JSON string, never a float)
-  and an ISO 4217 currency code;
+- money is ``Money``: a ``Decimal`` amount and a currency code, written by
+  ``money.format_amount`` (a plain decimal string with the currency's minor-unit places,
+  never a float, never exponent notation); APIs take ``MoneyInput``, which accepts only
+  ``money.AMOUNT_PATTERN`` strings and ISO 4217 currencies;
 - times are timezone-aware and normalised to UTC; dates are ISO calendar dates;
 - enums are strict: an unknown value is invalid;
 - unknown extra fields are ignored on read, so producers may add optional fields
@@ -21,12 +23,54 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_serializer,
+    field_validator,
+)
 
 from .envelope import as_utc
+from .money import (
+    AMOUNT_PATTERN,
+    CURRENCIES,
+    EVENT_AMOUNT_PATTERN,
+    check_currency,
+    format_amount,
+    parse_amount,
+    parse_event_amount,
+)
 
+# Events keep the v1 shape of a currency (three capitals): the topics' history is read
+# back as it was written. What enters through an API is checked against ISO 4217.
 Currency = Annotated[
     str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code", examples=["EUR"])
+]
+IsoCurrency = Annotated[
+    str,
+    AfterValidator(check_currency),
+    WithJsonSchema({"type": "string", "enum": list(CURRENCIES), "description": "ISO 4217 alphabetic code",
+                    "examples": ["EUR"]}),
+]
+_AMOUNT_OUT = ("Plain decimal string with (at least) the currency's ISO 4217 minor-unit places, "
+               'e.g. "20000.00"; never exponent notation')
+EventAmount = Annotated[
+    Decimal,
+    BeforeValidator(parse_event_amount),
+    WithJsonSchema({"type": "string", "pattern": EVENT_AMOUNT_PATTERN,
+                    "description": _AMOUNT_OUT + " (records written before this rule may use exponent "
+                                                 'notation such as "2E+4"; readers accept both)'}),
+]
+InputAmount = Annotated[
+    Decimal,
+    BeforeValidator(lambda value: value if isinstance(value, Decimal) else parse_amount(value)),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.00"],
+                    "description": "Decimal string of ASCII digits, optional leading -; no exponent"}),
 ]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 UserId = Annotated[str, Field(min_length=1, max_length=200, description="User id (JWT subject)")]
@@ -45,10 +89,21 @@ def refuse_float(value: object) -> object:
 
 
 class Money(Contract):
-    amount: Decimal = Field(description="Decimal amount, serialised as a string", allow_inf_nan=False)
+    """An amount in a currency, as events and API responses carry it."""
+
+    amount: EventAmount
     currency: Currency
 
-    _not_float = field_validator("amount", mode="before")(refuse_float)
+    @field_serializer("amount")
+    def _canonical(self, amount: Decimal) -> str:
+        return format_amount(amount, self.currency)
+
+
+class MoneyInput(Money):
+    """Money as clients send it: ``AMOUNT_PATTERN`` strings only, ISO 4217 currencies."""
+
+    amount: InputAmount  # type: ignore[assignment]
+    currency: IsoCurrency
 
 
 class Channel(StrEnum):

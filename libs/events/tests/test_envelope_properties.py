@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from marops_events import contracts as c
 from marops_events import contracts_gen as gen
 from marops_events import registry
+from marops_events.money import MAX_EVENT_DIGITS, format_amount
 
 CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF", "SEK", "BHD", "XXX"]
 
@@ -28,7 +29,10 @@ two_places = st.decimals(
     allow_nan=False,
     allow_infinity=False,
 )
-any_finite_decimal = st.decimals(allow_nan=False, allow_infinity=False)
+# Any finite decimal the contract can carry: at most MAX_EVENT_DIGITS digits either side
+# of the point (a reader refuses "1E+999999999" rather than print a gigabyte of zeros).
+any_finite_decimal = st.decimals(allow_nan=False, allow_infinity=False).filter(
+    lambda d: -d.as_tuple().exponent <= MAX_EVENT_DIGITS and (not d or d.adjusted() < MAX_EVENT_DIGITS))
 currencies = st.sampled_from(CURRENCIES) | st.from_regex(r"\A[A-Z]{3}\Z")
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 times = st.datetimes(
@@ -63,7 +67,9 @@ def _round_trip(data: c.SpendRecorded, time: dt.datetime) -> None:
     assert decoded == event
     original, received = data.amount.amount, decoded.data.amount.amount
     assert received == original
-    assert received.as_tuple() == original.as_tuple()  # same digits and exponent: "1.10" stays "1.10"
+    # the wire carries the one canonical text: plain, with the currency's minor-unit places
+    # ("1.1" EUR -> "1.10", "2E+4" -> "20000.00", JPY "1500"), never rounded
+    assert json.loads(wire)["data"]["amount"]["amount"] == format_amount(original, data.amount.currency)
     assert decoded.time == time and decoded.time.utcoffset() == dt.timedelta(0)
 
     raw = json.loads(wire)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import asyncpg
 
 from marops_events.contracts import Money
+from marops_events.money import format_amount
 
 from . import repository as repo
 from .domain import pacing, variance_percent
@@ -49,9 +50,11 @@ LINE_CSV_HEADER = ["id", "name", "fiscal_year", "quarter", "team", "channel", "c
 
 
 def line_csv_row(row: asyncpg.Record) -> list[object]:
+    cur = row["currency"]
     return [row["id"], row["name"], row["fiscal_year"], row["quarter"], row["team"], row["channel"],
-            row["currency"], row["amount"], row["reserved"], row["committed"], row["spent"],
-            row["amount"] - row["exposure"]]
+            cur, format_amount(row["amount"], cur), format_amount(row["reserved"], cur),
+            format_amount(row["committed"], cur), format_amount(row["spent"], cur),
+            format_amount(row["amount"] - row["exposure"], cur)]
 
 
 def change_out(row: asyncpg.Record, currency: str) -> LineChangeOut:
@@ -109,7 +112,7 @@ LEDGER_CSV_HEADER = ["id", "recorded_at", "source_system", "source_reference", "
 def ledger_csv_row(row: asyncpg.Record) -> list[object]:
     # Dates and booleans are written by marops_service.exports.cell.
     return [row["id"], row["recorded_at"], row["source_system"], row["source_reference"],
-            row["campaign_id"], row["incurred_on"], row["amount"], row["currency"],
+            row["campaign_id"], row["incurred_on"], format_amount(row["amount"], row["currency"]), row["currency"],
             row["budget_line_id"], row["line_id"] if row["attribution"] == "attributed" else None,
             row["attribution"], row["corrects_reference"], row["description"], row["origin"],
             row["historical"], row["event_id"]]
@@ -126,8 +129,9 @@ def month_out(row: asyncpg.Record) -> MonthOut:
 
 
 def month_csv_row(row: asyncpg.Record) -> list[object]:
-    return [row["month"].strftime("%Y-%m"), row["line_id"], row["currency"], row["spent"], row["entries"],
-            row["cumulative_spent"], row["line_amount"]]
+    cur = row["currency"]
+    return [row["month"].strftime("%Y-%m"), row["line_id"], cur, format_amount(row["spent"], cur), row["entries"],
+            format_amount(row["cumulative_spent"], cur), format_amount(row["line_amount"], cur)]
 
 
 async def campaign_budget(conn: asyncpg.Connection, campaign_id: str, as_of: dt.date,

@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from marops_events.contracts import Channel, Identifier, Money
+from marops_events.contracts import Channel, Identifier, Money, MoneyInput
+from marops_events.money import format_amount
 
 LineId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
                               description="Letters, digits and . _ : - (up to 100)",
@@ -29,18 +30,18 @@ class NewBudgetLine(Request):
     quarter: int = Field(ge=1, le=4)
     team: Identifier
     channel: Channel
-    amount: Money
+    amount: MoneyInput
 
 
 class LineAdjustment(Request):
-    amount: Money = Field(description="The line's new amount (not a delta)")
+    amount: MoneyInput = Field(description="The line's new amount (not a delta)")
     reason: Reason
 
 
 class NewReallocation(Request):
     from_line_id: Identifier
     to_line_id: Identifier
-    amount: Money
+    amount: MoneyInput
     reason: Reason
 
 
@@ -50,7 +51,7 @@ class NewSpend(Request):
     campaign_id: Identifier
     source_system: Identifier = Field(examples=["finance-manual"])
     source_reference: Identifier = Field(examples=["invoice-2026-0042"])
-    amount: Money = Field(description="Negative for a refund or correction (then corrects_reference is required)")
+    amount: MoneyInput = Field(description="Negative for a refund or correction (then corrects_reference is required)")
     incurred_on: dt.date
     budget_line_id: Identifier | None = Field(default=None, description="Defaults to the campaign's line")
     corrects_reference: Identifier | None = None
@@ -164,8 +165,12 @@ class SpendRecordedOut(SpendOut):
 
 class CurrencyTotal(BaseModel):
     currency: str
-    total: Decimal
+    total: Decimal = Field(description="Money amount in this currency (the plain decimal format of every amount)")
     entries: int
+
+    @field_serializer("total")
+    def _canonical(self, total: Decimal) -> str:
+        return format_amount(total, self.currency)
 
 
 class LedgerPage(BaseModel):

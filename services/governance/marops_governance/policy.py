@@ -8,12 +8,14 @@ policy never changes the rules of a review already under way.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from marops_events.contracts import Channel, GateKind, Money, UserId
+from marops_events.contracts import Channel, GateKind, Money, MoneyInput, UserId
 from marops_service.auth import Role
+
+_M = TypeVar("_M", bound=Money)
 
 # Large enough for any real budget, small enough that PostgreSQL numeric and JSON stay sane.
 MAX_AMOUNT = Decimal("1e15")
@@ -21,7 +23,7 @@ MAX_AMOUNT = Decimal("1e15")
 GateId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", examples=["brief_review"])]
 
 
-def check_amount(money: Money, *, max_places: int | None = 4) -> Money:
+def check_amount(money: _M, *, max_places: int | None = 4) -> _M:
     if money.amount < 0 or money.amount >= MAX_AMOUNT:
         raise ValueError(f"amount must be between 0 and {MAX_AMOUNT:,.0f}")
     if max_places is not None and money.amount.as_tuple().exponent < -max_places:  # type: ignore[operator]
@@ -45,11 +47,11 @@ class AmountAtLeast(_Strict):
     """
 
     type: Literal["amount_at_least"] = "amount_at_least"
-    threshold: Money
+    threshold: MoneyInput
 
     @field_validator("threshold")
     @classmethod
-    def _bounded(cls, value: Money) -> Money:
+    def _bounded(cls, value: MoneyInput) -> MoneyInput:
         return check_amount(value)
 
 
@@ -73,11 +75,11 @@ class DecisionRight(_Strict):
 
     role: Role | None = None
     user: UserId | None = None
-    amount_limit: Money | None = None
+    amount_limit: MoneyInput | None = None
 
     @field_validator("amount_limit")
     @classmethod
-    def _bounded(cls, value: Money | None) -> Money | None:
+    def _bounded(cls, value: MoneyInput | None) -> MoneyInput | None:
         return None if value is None else check_amount(value)
 
     @model_validator(mode="after")
@@ -126,7 +128,7 @@ class PolicyDocument(_Strict):
 
 
 def _limits(role: Role, amount: str) -> list[DecisionRight]:
-    return [DecisionRight(role=role, amount_limit=Money(amount=Decimal(amount), currency=cur))
+    return [DecisionRight(role=role, amount_limit=MoneyInput(amount=Decimal(amount), currency=cur))
             for cur in ("EUR", "USD", "GBP")]
 
 

@@ -32,9 +32,7 @@ SEED_EFFECTIVE_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _money(amount: Decimal, currency: str) -> c.Money:
-    """asyncpg decodes numeric 20000 as Decimal('2E+4'); give it back its plain form."""
-    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
-        amount = amount.quantize(Decimal(1))
+    # asyncpg may decode numeric 20000 as Decimal('2E+4'); Money writes it plain.
     return c.Money(amount=amount, currency=currency)
 
 

@@ -43,7 +43,7 @@ async def test_finance_creates_lines_that_show_their_balances(harness: Harness) 
         "id": body["id"], "name": "Search Q1", "fiscal_year": 2026, "quarter": 1, "team": "growth",
         "channel": "paid_search", "currency": "EUR", "created_by": "fiona"}
     assert [line[k] for k in ("amount", "reserved", "committed", "spent", "available")] == [
-        money("1000.00"), money("0"), money("0"), money("0"), money("1000.00")]
+        money("1000.00"), money("0.00"), money("0.00"), money("0.00"), money("1000.00")]
     assert (await h.line(body["id"]))["amount"] == money("1000.00")
 
     generated = await h.client.post("/budget-lines", json={k: v for k, v in body.items() if k != "id"},
@@ -221,5 +221,5 @@ async def test_line_balances_filter_and_export_as_csv(harness: Harness) -> None:
         assert exported.headers["content-type"] == "text/csv; charset=utf-8"
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert [(r["id"], r["amount"], r["reserved"], r["committed"], r["spent"], r["available"]) for r in rows] == [
-            (search["id"], "700.00", "100.00", "50.00", "0", "550.00"),
-            (social["id"], "300.00", "0", "0", "0", "300.00")]
+            (search["id"], "700.00", "100.00", "50.00", "0.00", "550.00"),
+            (social["id"], "300.00", "0.00", "0.00", "0.00", "300.00")]

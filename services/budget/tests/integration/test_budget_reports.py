@@ -73,7 +73,7 @@ async def test_a_cancelled_campaign_keeps_its_spend_but_commits_nothing(harness:
     await h.processed(cancel)
     view = await h.campaign(campaign, as_of="2026-05-10")
     assert (view["status"], view["release_reason"], view["committed"], view["spent"], view["variance_percent"]) == (
-        "released", "cancelled", money("0"), money("120.00"), None)
+        "released", "cancelled", money("0.00"), money("120.00"), None)
     assert view["pacing"]["status"] == "no_commitment"
     assert (await h.line(line["id"]))["available"] == money("9880.00")
 

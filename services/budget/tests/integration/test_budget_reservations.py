@@ -39,7 +39,7 @@ async def test_brief_reserves_and_only_the_budget_gate_commits(harness: Harness)
     assert await h.outbox("BudgetCommitted", campaign) == []  # a review gate commits nothing
     balance = await h.line(line["id"])
     assert (balance["reserved"], balance["committed"], balance["available"]) == (
-        money("300.00"), money("0"), money("700.00"))
+        money("300.00"), money("0.00"), money("700.00"))
 
     approval = gate_approved(campaign)
     await h.publish(approval)
@@ -48,7 +48,7 @@ async def test_brief_reserves_and_only_the_budget_gate_commits(harness: Harness)
     assert committed["causationid"] == str(approval.id)
     balance = await h.line(line["id"])
     assert (balance["reserved"], balance["committed"], balance["available"]) == (
-        money("0"), money("300.00"), money("700.00"))
+        money("0.00"), money("300.00"), money("700.00"))
     view = await h.campaign(campaign)
     assert (view["status"], view["committed"], view["brief_version"]) == ("committed", money("300.00"), 1)
 
@@ -133,7 +133,7 @@ async def test_out_of_order_and_duplicated_events_converge(harness: Harness) -> 
     assert len(await h.published_exactly("BudgetReserved", campaign)) == 1
     assert len(await h.published_exactly("BudgetCommitted", campaign)) == 1
     balance = await h.line(line["id"])
-    assert (balance["reserved"], balance["committed"]) == (money("0"), money("120.00"))
+    assert (balance["reserved"], balance["committed"]) == (money("0.00"), money("120.00"))
 
     # An approval of an older version after a resubmission commits nothing.
     late = uid("cmp")
@@ -172,7 +172,7 @@ async def test_cancellation_releases_what_was_held(harness: Harness) -> None:
     assert await h.outbox("BudgetReservationRejected", cancelled_first) == []
     balance = await h.line(line["id"])
     assert (balance["reserved"], balance["committed"], balance["available"]) == (
-        money("0"), money("0"), money("1000.00"))
+        money("0.00"), money("0.00"), money("1000.00"))
 
 
 async def test_outright_rejection_releases_but_changes_requested_keeps(harness: Harness) -> None:
@@ -191,7 +191,7 @@ async def test_outright_rejection_releases_but_changes_requested_keeps(harness: 
     await h.processed(rejected)
     [released] = await h.published_exactly("BudgetReleased", campaign)
     assert (released["data"]["reason"], released["data"]["amount"]) == ("rejected", money("400.00"))
-    assert (await h.line(line["id"]))["reserved"] == money("0")
+    assert (await h.line(line["id"]))["reserved"] == money("0.00")
 
     # A new version after an outright rejection is a new request: it reserves again.
     v2 = brief_submitted(campaign, line["id"], "150.00", version=2)

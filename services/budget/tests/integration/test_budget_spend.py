@@ -189,7 +189,7 @@ async def test_spend_for_an_unknown_campaign_waits_unattributed_until_it_appears
     assert (api.json()["attribution"], api.json()["counted_on_line_id"]) == ("unattributed", None)
     unattributed = await ledger(h, attribution="unattributed", campaign_id=campaign)
     assert sorted(e["source_reference"] for e in unattributed["items"]) == ["inv-early", "inv-early-api"]
-    assert (await h.line(line["id"]))["spent"] == money("0")
+    assert (await h.line(line["id"]))["spent"] == money("0.00")
 
     brief = brief_submitted(campaign, line["id"], "300.00")
     await h.publish(brief)
@@ -229,9 +229,9 @@ async def test_spend_whose_line_turns_out_to_be_in_another_currency_is_never_cou
     await h.processed(brief)
     [entry] = (await ledger(h, campaign_id=campaign))["items"]
     assert entry["attribution"] == "currency_mismatch"
-    assert (await h.line(line["id"]))["spent"] == money("0", "GBP")
+    assert (await h.line(line["id"]))["spent"] == money("0.00", "GBP")
     view = await h.campaign(campaign)
-    assert view["spent"] == money("0", "GBP")
+    assert view["spent"] == money("0.00", "GBP")
     assert view["not_counted"] == [{"attribution": "currency_mismatch", "total": money("10.00"), "entries": 1}]
 
 

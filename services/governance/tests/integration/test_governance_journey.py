@@ -114,18 +114,18 @@ async def test_rejection_then_resubmission_reopens_the_gates_from_the_first(gov)
     assert ts(data["actionable_at"]) == approved_first
 
     resubmitted_at = gov.now()
-    await gov.submit(cid, version=2, time=resubmitted_at, amount="12000")  # no decimals: stays "12000"
+    await gov.submit(cid, version=2, time=resubmitted_at, amount="12000")  # no decimals: written "12000.00", never "1.2E+4"
     view = await gov.wait_campaign(cid, lambda v: v["brief_version"] == 2)
     assert view["status"] == "in_review"
     assert [g["status"] for g in view["gates"]] == ["open", "waiting", "waiting"]
     assert ts(view["gates"][0]["actionable_at"]) == resubmitted_at
-    assert view["requested"] == {"amount": "12000", "currency": "EUR"}
+    assert view["requested"] == {"amount": "12000.00", "currency": "EUR"}
     again = await gov.decide(cid, "brief_review", APPROVER, version=2)
     assert again.status_code == 201, again.text
     [v1, v2] = await gov.published("GateApproved", cid, count=2)
     assert (v1["data"]["brief_version"], v2["data"]["brief_version"]) == (1, 2)
     assert ts(v2["data"]["actionable_at"]) == resubmitted_at
-    assert v2["data"]["amount"] == {"amount": "12000", "currency": "EUR"}
+    assert v2["data"]["amount"] == {"amount": "12000.00", "currency": "EUR"}
 
 
 async def test_outright_rejection_and_cancellation_close_the_gates(gov) -> None:

@@ -11,10 +11,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 from marops_events import contracts as c
-from marops_events.contracts import Channel, refuse_float
+from marops_events.contracts import Channel, InputAmount
+from marops_events.money import format_amount
 
 __all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "RaciDraft", "TrackingPlanDraft",
            "to_submission"]
@@ -37,7 +38,7 @@ LongText = Annotated[Text, Field(max_length=5000)]
 UserRef = Annotated[Text, Field(max_length=200)]
 # Bounded so that no input can overflow a consumer's numeric column or blow up arithmetic.
 Number = Annotated[Decimal, Field(max_digits=24, decimal_places=6, allow_inf_nan=False)]
-MoneyAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
+MoneyAmount = Annotated[InputAmount, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
 
 
 class _Part(BaseModel):
@@ -62,9 +63,13 @@ class TrackingPlanDraft(_Part):
 
 class MoneyDraft(_Part):
     amount: MoneyAmount | None = Field(default=None, description="Decimal string, e.g. \"25000.00\"")
+    # Free text in a draft (like every field): the completeness check names a currency
+    # outside ISO 4217, and a brief with one cannot be submitted.
     currency: Annotated[Text, Field(max_length=10)] | None = Field(default=None, examples=["EUR"])
 
-    _not_float = field_validator("amount", mode="before")(refuse_float)
+    @field_serializer("amount")
+    def _canonical(self, amount: Decimal | None) -> str | None:
+        return None if amount is None else format_amount(amount, self.currency or "")
 
 
 class BudgetRequestDraft(_Part):

@@ -9,15 +9,15 @@ The same list is served by the check endpoint and returned with the 422 on submi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
+from marops_events.money import CURRENCIES
+
 from .brief import Brief
 
-ISO_4217 = re.compile(r"^[A-Z]{3}$")
 T = TypeVar("T")
 
 
@@ -138,8 +138,8 @@ def _check_budget(brief: Brief, found: _Findings) -> None:
         found.invalid("budget_request.amount.amount", "the requested amount must be greater than zero")
     if money is None or _blank(money.currency):
         found.missing("budget_request.amount.currency", "the currency (ISO 4217, e.g. EUR) is required")
-    elif not ISO_4217.match(money.currency or ""):
-        found.invalid("budget_request.amount.currency", "the currency must be an ISO 4217 code of three capitals, e.g. EUR")
+    elif money.currency not in CURRENCIES:
+        found.invalid("budget_request.amount.currency", "the currency must be an ISO 4217 code, e.g. EUR")
     if _blank(request.budget_line_id):
         found.missing("budget_request.budget_line_id", "the budget line to fund the campaign from is required")
 
