@@ -33,7 +33,7 @@ from marops_events import kafka
 from marops_events.consumer import ConsumerRunner, Handler, group_id_for
 from marops_events.outbox import OutboxRelay
 
-from . import db, logs, problems, telemetry, whoami
+from . import db, logs, problems, responses, telemetry, whoami
 from .auth import TokenVerifier
 from .health import DependencyMonitor
 from .idempotency import IdempotencyMiddleware
@@ -112,6 +112,7 @@ def create_service_app(
     app.include_router(whoami.router)
     for router in routers:
         app.include_router(router)
+    responses.install(app)
     telemetry.instrument_app(app)
     return app
 
