@@ -178,7 +178,7 @@ async def test_finance_books_or_excludes_unreconciled_spend_with_a_reason_and_it
     assert excluded.status_code == 200, excluded.text
     assert (excluded.json()["attribution"], excluded.json()["counted_on_line_id"]) == ("excluded", None)
     assert await entries(h, reconciliation="unreconciled", campaign_id=campaign) == []
-    assert (await h.line(eur_line))["spent"] == money("0")
+    assert (await h.line(eur_line))["spent"] == money("0.00")
 
     told = {(e["data"]["source_reference"], e["data"]["revision"]): e["data"]
             for e in await h.published_exactly("SpendReconciliationChanged", campaign)}
@@ -205,7 +205,7 @@ async def test_a_resubmission_replacing_a_commitment_releases_it_first(harness: 
     assert await h.db.fetchval("SELECT id FROM outbox WHERE payload::jsonb->>'id' = $1", released["id"]) < \
         await h.db.fetchval("SELECT id FROM outbox WHERE payload::jsonb->>'id' = $1", reserved[1]["id"])
     view = await h.campaign(campaign)
-    assert (view["status"], view["committed"], view["reserved"]) == ("reserved", money("0"), money("1200.00"))
+    assert (view["status"], view["committed"], view["reserved"]) == ("reserved", money("0.00"), money("1200.00"))
 
     approval = gate_approved(campaign, version=2)
     await h.publish(approval)
