@@ -58,6 +58,22 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
+
+class BatchHandler:
+    """A handler that applies many events with a few statements (a set-based projection).
+
+    The runner hands it every newly claimed event of a batch at once, in fetch order, in
+    the batch's transaction. When an event is refused (``Unprocessable``, a value the
+    database rejects), the batch is redone one event at a time, each in its savepoint,
+    so only that event is dead-lettered: then it is called with one event per call.
+    """
+
+    def __init__(self, apply: Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]) -> None:
+        self.apply = apply
+
+    async def __call__(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        await self.apply(conn, [event])
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ConnectionError,
@@ -336,6 +352,7 @@ class ConsumerRunner:
         applied: list[Envelope] = []
         async with self._pool.acquire() as conn, conn.transaction():
             claimed = await inbox.claim_batch(conn, self.group_id, items)
+            batched: dict[int, tuple[BatchHandler, list[Envelope]]] = {}
             for record, event in items:
                 headers = tracing.headers_from_record(record.headers)
                 with tracing.consume_span(record.topic, record.partition, record.offset, headers):
@@ -343,6 +360,11 @@ class ConsumerRunner:
                         EVENTS_DUPLICATE.labels(self.group_id, event.type).inc()
                         continue
                     claimed.discard(event.id)  # a second copy in the same batch is a duplicate
+                    handler = self._handlers[event.type]
+                    if isinstance(handler, BatchHandler) and not isolate:
+                        batched.setdefault(id(handler), (handler, []))[1].append(event)
+                        applied.append(event)
+                        continue
                     try:
                         with tracing.handle_span(event.type, str(event.id)):
                             if isolate:
@@ -363,6 +385,12 @@ class ConsumerRunner:
                         dead.append(DeadLetter(record, reason[:1000], kind, event))
                         continue
                     applied.append(event)
+            for handler, events in batched.values():
+                try:
+                    with tracing.handle_span(f"batch of {len(events)}", str(events[0].id)):
+                        await handler.apply(conn, events)
+                except (Unprocessable, asyncpg.DataError) as exc:
+                    raise _IsolationNeeded from exc
         return dead, applied
 
     async def _send_dead_letters(self, dead: list[DeadLetter], stop: asyncio.Event | None = None) -> None:

@@ -18,15 +18,18 @@ from marops_service.app import Pool, Runtime, get_runtime
 from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
 
-from . import aggregates, service
+from . import readside, service
 from .aggregates import Filters, GroupBy
 from .export import respond
+from .readside import Scope
 
 router = APIRouter()
 
 Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
 Admin = Annotated[Principal, Depends(require(Role.ops_admin))]
 Format = Annotated[Literal["json", "csv"] | None, Query(alias="format", description="csv, or Accept: text/csv")]
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 Grouping = Annotated[GroupBy | None, Query(description="team, channel (a campaign counts under each of its "
                                                        "channels) or quarter")]
 
@@ -59,54 +62,61 @@ def filters(
 Filtered = Annotated[Filters, Depends(filters)]
 
 
-@router.get("/campaigns", tags=["campaigns"], summary="The campaign table")
-async def campaign_table(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
-    return respond(request, await service.campaign_table(pool, f), fmt, "campaigns")
+@router.get("/campaigns", tags=["campaigns"], summary="The campaign table, a page at a time")
+async def campaign_table(
+    request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")] = None,
+) -> Response:
+    report = await service.campaign_table(pool, Scope(f, who), limit=limit, cursor=cursor)
+    return respond(request, report, fmt, "campaigns")
 
 
 @router.get("/campaigns/{campaign_id}/timeline", tags=["campaigns"],
             summary="Every event of a campaign in business-time order, with durations between steps")
 async def campaign_timeline(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
-                            _: Reader) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(await service.timeline(pool, campaign_id)))
+                            who: Reader,
+                            limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="events per page")] = 500,
+                            cursor: Annotated[str | None, Query(max_length=1000,
+                                                                description="next_cursor of the previous page")] = None,
+                            ) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(await service.timeline(pool, campaign_id, who, limit=limit, cursor=cursor)))
 
 
-def _grouped(path: str, build: service.GroupedReport, summary: str) -> None:
-    name = path.rsplit("/", 1)[-1]
+def _grouped(path: str, summary: str) -> None:
+    name = path.removeprefix("/aggregates/")
+    build = service.GROUPED[name]
+    filename = path.rsplit("/", 1)[-1]
 
-    async def endpoint(request: Request, pool: Pool, _: Reader, f: Filtered, group_by: Grouping = None,
+    async def endpoint(request: Request, pool: Pool, who: Reader, f: Filtered, group_by: Grouping = None,
                        fmt: Format = None) -> Response:
-        return respond(request, await service.grouped_report(pool, build, f, group_by), fmt,
-                       name if group_by is None else f"{name}-by-{group_by.value}")
+        return respond(request, await build(pool, Scope(f, who), group_by), fmt,
+                       filename if group_by is None else f"{filename}-by-{group_by.value}")
 
     router.add_api_route(path, endpoint, methods=["GET"], tags=["aggregates"], summary=summary,
-                         name=f"aggregate_{name}")
+                         name=f"aggregate_{path.rsplit('/', 1)[-1]}")
 
 
-_grouped("/aggregates/cycle-time", aggregates.cycle_time,
-         "Cycle time (first submission to launch): count, mean, p50, p90 in hours")
-_grouped("/aggregates/gate-times", aggregates.gate_times,
-         "Time in each gate per approval (p50, p90), with the bottleneck gate")
-_grouped("/aggregates/sla-breaches", aggregates.sla_breaches, "Decisions later than their gate's SLA, per gate")
-_grouped("/aggregates/rework", aggregates.rework, "Rework rate and revisions per brief")
-_grouped("/aggregates/on-time", aggregates.on_time, "On-time launch rate (UTC launch date vs target date)")
-_grouped("/aggregates/data-completeness", aggregates.data_completeness,
+_grouped("/aggregates/cycle-time", "Cycle time (first submission to launch): count, mean, p50, p90 in hours")
+_grouped("/aggregates/gate-times", "Time in each gate per approval (p50, p90), with the bottleneck gate")
+_grouped("/aggregates/sla-breaches", "Decisions later than their gate's SLA, per gate")
+_grouped("/aggregates/rework", "Rework rate and revisions per brief")
+_grouped("/aggregates/on-time", "On-time launch rate (UTC launch date vs target date)")
+_grouped("/aggregates/data-completeness",
          "Launched campaigns whose launch snapshot had KPIs with targets and a tracking plan")
-_grouped("/aggregates/variance/campaigns", aggregates.variance_by_campaign,
-         "Budget variance per campaign and currency (or per group with group_by)")
-_grouped("/aggregates/variance/months", aggregates.spend_by_month,
-         "Actual spend per calendar month of the incurred date, per currency")
+_grouped("/aggregates/variance/campaigns", "Budget variance per campaign and currency (or per group with group_by)")
+_grouped("/aggregates/variance/months", "Actual spend per calendar month of the incurred date, per currency")
 
 
 @router.get("/aggregates/variance/budget-lines", tags=["aggregates"],
             summary="Budget variance per budget line and currency")
-async def variance_by_line(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
-    return respond(request, await service.variance_by_line(pool, f), fmt, "variance-budget-lines")
+async def variance_by_line(request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None) -> Response:
+    return respond(request, await readside.variance_by_line(pool, Scope(f, who)), fmt, "variance-budget-lines")
 
 
 @router.get("/summary", tags=["aggregates"], summary="All headline numbers at once")
-async def summary(request: Request, pool: Pool, _: Reader, f: Filtered, fmt: Format = None) -> Response:
-    return respond(request, await service.summary(pool, f), fmt, "summary")
+async def summary(request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None) -> Response:
+    return respond(request, await readside.summary(pool, Scope(f, who)), fmt, "summary")
 
 
 @router.get("/status", tags=["operations"], summary="Freshness: consumer lag and last event time per topic")

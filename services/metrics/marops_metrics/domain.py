@@ -34,6 +34,7 @@ class BriefVersion:
     requested_amount: Decimal
     requested_currency: str
     budget_line_id: str
+    authors: tuple[str, ...] = ()  # who wrote this version: its requester and any listed authors
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class Campaign:
     committed: Decimal = Decimal(0)  # its amount, or 0 once released or cancelled
     spends: tuple[Spend, ...] = ()
     status: Status = Status.unknown
+    authors: frozenset[str] = frozenset()  # authors of every version (access to the campaign)
 
     # description (from the highest brief version)
     @property
@@ -345,6 +347,7 @@ def _campaign(campaign_id: str, f: _Collected) -> Campaign:
         commitment=commitment, committed=committed,
         spends=tuple(sorted(f.spends, key=lambda s: (s.incurred_on, s.source_system, s.source_reference))),
         status=status_of(latest, decisions, f.launch, f.cancelled_at, f.completed_at),
+        authors=frozenset(a for b in f.briefs for a in b.authors),
     )
 
 

@@ -1,4 +1,5 @@
-"""Consumed events -> the live read model. Each handler runs inside the consumer's batch transaction.
+"""Consumed events -> the live read model, a whole batch at a time inside the consumer's
+batch transaction: facts merged set-based, then the touched campaigns derived again.
 
 Metrics consumes every topic of the registry, historical (imported) events included:
 projecting them is the point of an import.
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import asyncpg
 
-from marops_events.consumer import Handler
+from marops_events.consumer import BatchHandler, Handler
 from marops_events.envelope import Envelope
 from marops_events.registry import EVENTS
 
-from . import projection
+from . import derive, projection
 
 SWAP_LOCK_KEY = 0x6D6574726963  # "metric"
 
@@ -25,9 +26,11 @@ async def hold_swap_lock_shared(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", SWAP_LOCK_KEY)
 
 
-async def project(conn: asyncpg.Connection, event: Envelope) -> None:
+async def project_batch(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     await hold_swap_lock_shared(conn)
-    await projection.apply(conn, event, projection.LIVE_SCHEMA)
+    touched = await projection.apply_batch(conn, events, projection.LIVE_SCHEMA)
+    await derive.refresh(conn, projection.LIVE_SCHEMA, touched)
 
 
+project = BatchHandler(project_batch)  # project(conn, event) applies one event the same way
 HANDLERS: dict[str, Handler] = {event_type: project for event_type in EVENTS}

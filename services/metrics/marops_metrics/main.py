@@ -9,7 +9,7 @@ from marops_service.app import create_service_app
 
 from .api import router
 from .handlers import HANDLERS
-from .service import seed_freshness
+from .service import on_started
 from .settings import MIGRATIONS_DIR, Settings
 
 
@@ -22,5 +22,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router],
         migrations=MIGRATIONS_DIR,
         handlers=HANDLERS,
-        on_started=seed_freshness,
+        on_started=on_started,
     )

@@ -32,10 +32,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from marops_events import kafka, registry
+from marops_events.consumer import REPLAY_GROUP_HEADER
+from marops_events.envelope import Envelope
 from marops_events.registry import InvalidEvent
 from marops_service import db, logs
 
-from . import projection, repository
+from . import derive, projection, repository
 from .handlers import SWAP_LOCK_KEY
 from .projection import LIVE_SCHEMA, REBUILD_SCHEMA, RETIRED_SCHEMA
 from .settings import MIGRATIONS_DIR, Settings
@@ -54,16 +56,30 @@ class RebuildInterrupted(Exception):
     """The service is stopping; the live read model was left untouched."""
 
 
+MAX_LISTED_SKIPS = 10_000  # coordinates kept in the run record; the count is always exact
+REPLAY_BATCH = 5000  # records per replay transaction (the live consumer's batches are smaller)
+
+
 @dataclass
 class RebuildResult:
     run_id: uuid.UUID
     applied: int = 0
     skipped: int = 0
     high_watermarks: dict[str, int] = field(default_factory=dict)
+    skipped_records: list[dict[str, Any]] = field(default_factory=list)
+    campaigns_derived: int = 0
+
+    def skip(self, record: ConsumerRecord, reason: str) -> None:
+        """Count a record the live consumer dead-letters too, and note where it is."""
+        self.skipped += 1
+        if len(self.skipped_records) < MAX_LISTED_SKIPS:
+            self.skipped_records.append({"topic": record.topic, "partition": record.partition,
+                                         "offset": record.offset, "reason": reason})
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": str(self.run_id), "status": "succeeded", "events_applied": self.applied,
-                "records_skipped": self.skipped, "partitions": len(self.high_watermarks),
+                "records_skipped": self.skipped, "skipped_records": self.skipped_records,
+                "campaigns_derived": self.campaigns_derived, "partitions": len(self.high_watermarks),
                 "high_watermarks_total": sum(self.high_watermarks.values())}
 
 
@@ -105,6 +121,9 @@ class Rebuild:
             log.info("rebuild %s: replaying %d records from %d partitions", self.run_id, sum(end.values()),
                      len(partitions))
             await self._replay(consumer, end, stop)
+            # Facts first, derived rows once at the end: each campaign is derived once, not
+            # once per batch that touched it (the catch-up below derives what it touches).
+            self._result.campaigns_derived = await derive.refresh_all(self.pool, REBUILD_SCHEMA)
             await self._catch_up_and_swap(consumer, partitions, stop)
             log.info("rebuild %s: swapped in (%d events applied, %d records skipped)", self.run_id,
                      self._result.applied, self._result.skipped)
@@ -120,7 +139,8 @@ class Rebuild:
             with suppress(Exception):
                 await repository.finish_run(self._lock_conn, self.run_id, applied=self._result.applied,
                                             skipped=self._result.skipped,
-                                            high_watermarks=self._result.high_watermarks, error=error)
+                                            high_watermarks=self._result.high_watermarks,
+                                            skipped_records=self._result.skipped_records, error=error)
             with suppress(Exception):
                 await self._lock_conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK_KEY)
             await self._lock_conn.close()
@@ -128,38 +148,7 @@ class Rebuild:
     # -- steps ------------------------------------------------------------------------
 
     async def _prepare_schema(self) -> None:
-        """A fresh, empty copy of every live table (columns, constraints, index names)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
-            await conn.execute(f"DROP SCHEMA IF EXISTS {RETIRED_SCHEMA} CASCADE")
-            await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
-            tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
-                                      LIVE_SCHEMA)
-            for t in (r["tablename"] for r in tables):
-                await conn.execute(f"CREATE TABLE {REBUILD_SCHEMA}.{t} "
-                                   f"(LIKE {LIVE_SCHEMA}.{t} INCLUDING ALL EXCLUDING INDEXES)")
-            # Recreate keys and indexes under their own names, so later migrations can name them.
-            constraints = await conn.fetch(
-                """
-                SELECT rel.relname AS tablename, con.conname, pg_get_constraintdef(con.oid) AS def
-                FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
-                JOIN pg_namespace ns ON ns.oid = rel.relnamespace
-                WHERE ns.nspname = $1 AND con.contype IN ('p', 'u', 'x')
-                ORDER BY rel.relname, con.conname
-                """, LIVE_SCHEMA)
-            for c in constraints:
-                await conn.execute(f'ALTER TABLE {REBUILD_SCHEMA}.{c["tablename"]} '
-                                   f'ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
-            indexes = await conn.fetch(
-                """
-                SELECT indexdef FROM pg_indexes i
-                WHERE schemaname = $1 AND NOT EXISTS (
-                    SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
-                      AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
-                ORDER BY indexname
-                """, LIVE_SCHEMA)
-            for i in indexes:
-                await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
+        await prepare_schema(self.pool)
 
     def _consumer(self) -> AIOKafkaConsumer:
         return kafka.consumer(
@@ -195,32 +184,71 @@ class Rebuild:
         while pending:
             if stop is not None and stop.is_set():
                 raise RebuildInterrupted("the service is stopping")
-            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=1000)
+            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=REPLAY_BATCH)
             records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
             if records:
                 last_progress = time.monotonic()
                 if conn is None:
-                    async with self.pool.acquire() as own, own.transaction():
-                        await self._apply(own, records)
+                    async with self.pool.acquire() as own:
+                        await self._apply(own, records, derive_touched=False)
                 else:
-                    await self._apply(conn, records)
+                    await self._apply(conn, records, derive_touched=True)
             elif time.monotonic() - last_progress > STALL_SECONDS:
                 raise RuntimeError(f"no progress towards the high watermarks for {STALL_SECONDS:.0f}s")
             pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
 
-    async def _apply(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord]) -> None:
+    def _decode(self, records: Sequence[ConsumerRecord]) -> list[tuple[ConsumerRecord, Envelope]]:
+        """The live consumer's checks, record for record: what it dead-letters is skipped, a
+        dead letter re-driven for another consumer group is ignored as it ignores it."""
         prefix = self.settings.topic_prefix
+        group = f"{prefix}marops-{self.settings.service_name}".encode()
+        events = []
         for record in records:
             try:
-                event = registry.decode(record.value, dict(record.headers or ()))
-            except InvalidEvent:
-                self._result.skipped += 1  # the live consumer dead-lettered it too
+                headers = dict(record.headers or ())
+            except (TypeError, ValueError):
+                headers = {}
+            replay_for = headers.get(REPLAY_GROUP_HEADER)
+            if replay_for is not None and replay_for != group:
                 continue
-            if registry.spec_for(event.type).topic(prefix) != record.topic:
-                self._result.skipped += 1
+            try:
+                event = registry.decode(record.value, headers,
+                                        expected_type=registry.type_for_topic(record.topic, prefix) or "?")
+            except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's
+                self._result.skip(record, str(exc) if isinstance(exc, InvalidEvent)
+                                  else f"undecodable record: {exc!r}")
                 continue
-            await projection.apply(conn, event, REBUILD_SCHEMA)
-            self._result.applied += 1
+            events.append((record, event))
+        return events
+
+    async def _apply(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], *,
+                     derive_touched: bool) -> None:
+        """One transaction (a savepoint inside an open one) for the batch, set-based; when the
+        database refuses a value, the batch is redone one event per savepoint and the refused
+        ones are skipped, as the live consumer dead-letters them."""
+        items = self._decode(records)
+        if not items:
+            return
+        try:
+            async with conn.transaction():
+                touched = await projection.apply_batch(conn, [e for _, e in items], REBUILD_SCHEMA)
+                if derive_touched:
+                    await derive.refresh(conn, REBUILD_SCHEMA, touched)
+            self._result.applied += len(items)
+            return
+        except asyncpg.DataError:
+            pass
+        async with conn.transaction():
+            for record, event in items:
+                try:
+                    async with conn.transaction():
+                        touched = await projection.apply(conn, event, REBUILD_SCHEMA)
+                        if derive_touched:
+                            await derive.refresh(conn, REBUILD_SCHEMA, touched)
+                except asyncpg.DataError as exc:
+                    self._result.skip(record, f"database refused a value: {exc}")
+                    continue
+                self._result.applied += 1
 
     async def _catch_up_and_swap(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
                                  stop: asyncio.Event | None) -> None:
@@ -233,6 +261,41 @@ class Rebuild:
             await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {RETIRED_SCHEMA}")
             await conn.execute(f"ALTER SCHEMA {REBUILD_SCHEMA} RENAME TO {LIVE_SCHEMA}")
             await conn.execute(f"DROP SCHEMA {RETIRED_SCHEMA} CASCADE")
+
+
+async def prepare_schema(pool: asyncpg.Pool) -> None:
+    """A fresh, empty copy of every live table (columns, constraints, index names)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {RETIRED_SCHEMA} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
+                                  LIVE_SCHEMA)
+        for t in (r["tablename"] for r in tables):
+            await conn.execute(f"CREATE TABLE {REBUILD_SCHEMA}.{t} "
+                               f"(LIKE {LIVE_SCHEMA}.{t} INCLUDING ALL EXCLUDING INDEXES)")
+        # Recreate keys and indexes under their own names, so later migrations can name them.
+        constraints = await conn.fetch(
+            """
+            SELECT rel.relname AS tablename, con.conname, pg_get_constraintdef(con.oid) AS def
+            FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+            JOIN pg_namespace ns ON ns.oid = rel.relnamespace
+            WHERE ns.nspname = $1 AND con.contype IN ('p', 'u', 'x')
+            ORDER BY rel.relname, con.conname
+            """, LIVE_SCHEMA)
+        for c in constraints:
+            await conn.execute(f'ALTER TABLE {REBUILD_SCHEMA}.{c["tablename"]} '
+                               f'ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
+        indexes = await conn.fetch(
+            """
+            SELECT indexdef FROM pg_indexes i
+            WHERE schemaname = $1 AND NOT EXISTS (
+                SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
+                  AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
+            ORDER BY indexname
+            """, LIVE_SCHEMA)
+        for i in indexes:
+            await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
 
 
 # --- command line --------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,49 +13,100 @@ import asyncpg
 
 from marops_events.registry import EVENTS
 from marops_events.telemetry import LAST_EVENT_TIME
+from marops_service import access
 from marops_service.app import Runtime
-from marops_service.problems import Conflict, NotFound
+from marops_service.auth import Principal
+from marops_service.problems import Conflict, NotFound, Problem
 
-from . import aggregates, repository
-from .aggregates import Filters, GroupBy, Report
+from . import derive, readside, repository
+from .aggregates import GroupBy, Report
 from .domain import Campaign, build_campaigns
+from .projection import LIVE_SCHEMA
+from .readside import Scope
 from .rebuild import Rebuild, RebuildRunning
 from .settings import Settings
 from .timeline import LoggedEvent, build_timeline
 
 
 async def campaigns(pool: asyncpg.Pool, campaign_id: str | None = None) -> list[Campaign]:
+    """Campaigns derived by the domain from their facts (a timeline's one campaign)."""
     return build_campaigns(await repository.load_facts(pool, campaign_id))
 
 
-GroupedReport = Callable[[list[Campaign], Filters, GroupBy | None], Report]
+GroupedReport = Callable[[asyncpg.Pool, Scope, GroupBy | None], Awaitable[Report]]
 
 
-async def grouped_report(pool: asyncpg.Pool, build: GroupedReport, filters: Filters,
-                         group_by: GroupBy | None) -> Report:
-    return build(await campaigns(pool), filters, group_by)
+def _campaign_report(name: str) -> GroupedReport:
+    return lambda pool, scope, group_by: readside.campaign_report(pool, name, scope, group_by)
 
 
-async def campaign_table(pool: asyncpg.Pool, filters: Filters) -> Report:
-    return aggregates.campaign_table(await campaigns(pool), filters)
+def _gate_report(name: str) -> GroupedReport:
+    return lambda pool, scope, group_by: readside.gate_report(pool, name, scope, group_by)
 
 
-async def variance_by_line(pool: asyncpg.Pool, filters: Filters) -> Report:
-    return aggregates.variance_by_line(await campaigns(pool), filters)
+# The grouped reports, by the last part of their path.
+GROUPED: dict[str, GroupedReport] = {
+    "cycle-time": _campaign_report("cycle_time"),
+    "gate-times": _gate_report("time_in_gate"),
+    "sla-breaches": _gate_report("sla_breaches"),
+    "rework": _campaign_report("rework"),
+    "on-time": _campaign_report("on_time_launch"),
+    "data-completeness": _campaign_report("data_completeness"),
+    "variance/campaigns": readside.variance_by_campaign,
+    "variance/months": readside.spend_by_month,
+}
 
 
-async def summary(pool: asyncpg.Pool, filters: Filters) -> Report:
-    return aggregates.summary(await campaigns(pool), filters)
+async def campaign_table(pool: asyncpg.Pool, scope: Scope, *, limit: int, cursor: str | None) -> Report:
+    after = None
+    if cursor is not None:
+        after = readside.decode_cursor(cursor)
+        if after is None:
+            raise invalid_cursor()
+    return await readside.campaign_table(pool, scope, limit=limit, after=after)
 
 
-async def timeline(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
-    rows = await repository.campaign_events(pool, campaign_id)
-    if not rows:
-        raise NotFound(f"no events for campaign {campaign_id!r}")
+async def timeline(pool: asyncpg.Pool, campaign_id: str, principal: Principal, *, limit: int,
+                   cursor: str | None = None) -> dict[str, Any]:
+    """A page of a campaign's history; a campaign the caller may not read does not exist."""
+    after = _timeline_cursor(cursor) if cursor is not None else None
     found = await campaigns(pool, campaign_id)
+    campaign = found[0] if found else None
+    parties = (access.CampaignParties.of(campaign.team, campaign.latest.owner if campaign.latest else None,
+                                         campaign.authors)
+               if campaign else access.CampaignParties(team=None, owner=None))
+    rows = await repository.campaign_events(pool, campaign_id, limit=limit + 1, after=after)
+    if (not rows and after is None) or not access.can_read_campaign(principal, parties):
+        raise NotFound(f"no events for campaign {campaign_id!r}")
     events = [LoggedEvent(event_id=str(r["event_id"]), event_type=r["event_type"], occurred_at=r["occurred_at"],
-                          source=r["source"], data=json.loads(r["data"]), counted=r["counted"]) for r in rows]
-    return build_timeline(campaign_id, found[0] if found else None, events)
+                          source=r["source"], data=json.loads(r["data"]), counted=r["counted"]) for r in rows[:limit]]
+    first = None
+    if after is not None and not (campaign and campaign.version1_submitted_at):
+        first = await repository.first_event_time(pool, campaign_id)
+    body = build_timeline(campaign_id, campaign, events, previous=after[0] if after else None, first_event_at=first)
+    last = rows[limit - 1] if len(rows) > limit else None
+    body["limit"] = limit
+    body["next_cursor"] = readside.encode_cursor(f"{last['occurred_at'].isoformat()}|{last['event_id']}") \
+        if last is not None else None
+    return body
+
+
+def _timeline_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    text = readside.decode_cursor(cursor)
+    try:
+        moment, event_id = (text or "").split("|")
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed, uuid.UUID(event_id)
+    except ValueError:
+        raise invalid_cursor() from None
+
+
+def invalid_cursor() -> Problem:
+    return Problem("the cursor is not one this service gave out", status=422, title="Validation failed",
+                   slug="validation-error",
+                   errors=[{"path": "query.cursor", "message": "invalid cursor", "type": "value_error"}])
 
 
 # --- freshness -----------------------------------------------------------------------
@@ -92,6 +143,12 @@ async def freshness(runtime: Runtime) -> dict[str, Any]:
         "topics": topics,
         "last_rebuild": run_body(run) if run else None,
     }
+
+
+async def on_started(runtime: Runtime) -> None:
+    # Facts stored before the derived rows existed (an upgrade) get theirs before serving.
+    await derive.refresh_missing(runtime.pool, LIVE_SCHEMA)
+    await seed_freshness(runtime)
 
 
 async def seed_freshness(runtime: Runtime) -> None:
@@ -147,5 +204,6 @@ def run_body(row: asyncpg.Record) -> dict[str, Any]:
         "run_id": str(row["id"]), "trigger": row["trigger"], "requested_by": row["requested_by"],
         "status": row["status"], "started_at": row["started_at"], "finished_at": row["finished_at"],
         "events_applied": row["events_applied"], "records_skipped": row["records_skipped"],
-        "high_watermarks": json.loads(row["watermarks"]) if row["watermarks"] else None, "error": row["error"],
+        "high_watermarks": json.loads(row["watermarks"]) if row["watermarks"] else None,
+        "skipped_records": json.loads(row["skips"]), "error": row["error"],
     }

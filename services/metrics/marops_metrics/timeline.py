@@ -62,12 +62,14 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
     return event_type
 
 
-def build_timeline(campaign_id: str, campaign: Campaign | None, events: list[LoggedEvent]) -> dict[str, Any]:
+def build_timeline(campaign_id: str, campaign: Campaign | None, events: list[LoggedEvent], *,
+                   previous: datetime | None = None, first_event_at: datetime | None = None) -> dict[str, Any]:
+    """``events`` may be one page of the history: ``previous`` is the time of the event just
+    before it, ``first_event_at`` the time of the campaign's first event."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
     start = campaign.version1_submitted_at if campaign and campaign.version1_submitted_at else (
-        ordered[0].occurred_at if ordered else None)
+        first_event_at or (ordered[0].occurred_at if ordered else None))
     steps = []
-    previous: datetime | None = None
     for e in ordered:
         steps.append({
             "event_id": e.event_id, "type": e.event_type, "time": e.occurred_at, "source": e.source,

@@ -125,9 +125,12 @@ async def test_freshness_per_topic_in_status_and_metrics(app, viewer, dozen) -> 
     assert set(topics) == set(EVENTS)  # every topic of the registry is consumed
     for event_type in EVENTS:
         mine = [e for e in dozen.events if e.type == event_type]
-        latest = max(e.time for e in mine)
         assert topics[event_type]["events_applied"] == len(mine)
-        assert topics[event_type]["last_event_time"].replace("Z", "+00:00") == latest.isoformat()
+        if mine:  # a type the scenario never publishes has no last event time
+            latest = max(e.time for e in mine)
+            assert topics[event_type]["last_event_time"].replace("Z", "+00:00") == latest.isoformat()
+        else:
+            assert topics[event_type]["last_event_time"] is None
         assert topics[event_type]["lag"] == 0
         assert set(topics[event_type]["partition_lag"]) == {"0", "1", "2"}
 

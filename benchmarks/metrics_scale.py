@@ -1,0 +1,376 @@
+"""``make bench`` (metrics part): the read model at scale, each figure beside its peer and
+its target, all measured in one run on the native infrastructure. Asserts nothing.
+
+BENCH_SCALE=small (default, CI-sized) or full (the targets' sizes: 100,000 campaigns and
+1,000,000 spends). The history is generated here: a realistic mix of every event type,
+rework on a fifth of the campaigns, 2% redelivered records, 1% of spends recorded twice
+under another event id, delivered out of order across topics.
+
+- bare peer: a plain aiokafka consumer reading the same topics from the beginning and
+  json-decoding each value (no validation, no database);
+- live projection: the metrics consumer (decode, inbox, set-based projection, derived
+  rows) over a pre-filled copy of the head of the history;
+- rebuild: ``python -m marops_metrics.rebuild`` over the whole history, its peak RSS
+  sampled from /proc;
+- queries: p95 of the functions behind ``/summary``, grouped aggregates and the first page
+  of ``/campaigns`` on the rebuilt read model, beside a trivial ``SELECT 1``;
+- lag: events offered at 1,000/s while the live consumer runs, published -> visible in
+  the summary, p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from marops_events import contracts as c
+from marops_events import kafka, registry
+from marops_events.consumer import ConsumerRunner
+from marops_events.envelope import Envelope
+from marops_metrics import readside
+from marops_metrics.aggregates import Filters, GroupBy
+from marops_metrics.handlers import HANDLERS
+from marops_metrics.readside import Scope
+from marops_metrics.settings import MIGRATIONS_DIR
+from marops_service import db
+
+SCALE = os.environ.get("BENCH_SCALE", "small")
+CAMPAIGNS, SPENDS_PER_CAMPAIGN, LIVE_EVENTS, LAG_SECONDS = {
+    "small": (1_000, 5, 20_000, 5),
+    "full": (100_000, 10, 200_000, 20),
+}[SCALE]
+PG = f"postgresql://marops@127.0.0.1:{os.environ.get('MAROPS_PG_PORT', '15432')}"
+BOOTSTRAP = f"127.0.0.1:{os.environ.get('MAROPS_KAFKA_PORT', '19092')}"
+PARTITIONS = 3
+TEAMS = ["brand", "growth", "product", "field", "lifecycle"]
+CHANNELS = [ch.value for ch in c.Channel]
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+# --- the history ---------------------------------------------------------------------
+
+
+def campaign_events(i: int, rng: random.Random) -> list[Envelope]:
+    cid = f"B{i:06d}"
+    team = TEAMS[i % len(TEAMS)]
+    channels = rng.sample(CHANNELS, rng.randint(1, 2))
+    start = BASE + timedelta(days=rng.randint(0, 700), hours=rng.randint(0, 23))
+    target = (start + timedelta(days=rng.randint(20, 80))).date()
+    money = c.Money(amount=Decimal(rng.randint(1, 400) * 250), currency="EUR" if i % 7 else "USD")
+    line = f"L-{team}-{i % 3}"
+    out: list[Envelope] = []
+
+    def add(data: object, at: datetime) -> None:
+        out.append(registry.new_event(data, source="marops/bench", time=at))
+
+    versions = 2 if i % 5 == 0 else 1
+    now = start
+    for v in range(1, versions + 1):
+        add(c.BriefSubmitted(
+            campaign_id=cid, version=v, title=f"Campaign {cid}", team=team, owner=f"owner-{i % 900}",
+            requester=f"req-{i % 1300}", objective="grow", channels=channels, target_launch_date=target,
+            flight_start=target, flight_end=target + timedelta(days=30),
+            budget_request=c.BudgetRequest(amount=money, budget_line_id=line)), now)
+        add(c.BudgetReserved(campaign_id=cid, brief_version=v, budget_line_id=line, amount=money),
+            now + timedelta(minutes=1))
+        actionable = now
+        for position, gate in enumerate(("brief-review", "budget"), start=1):
+            now += timedelta(hours=rng.randint(1, 120))
+            decision = dict(campaign_id=cid, brief_version=v, policy_version=1, gate_id=gate, gate_name=gate.title(),
+                            gate_kind=c.GateKind.budget if gate == "budget" else c.GateKind.review,
+                            gate_position=position, is_last_gate=position == 2, actionable_at=actionable,
+                            sla_hours=48, decided_by="approver")
+            if v < versions and position == 2:
+                add(c.GateRejected(**decision, kind=c.RejectionKind.changes_requested, reason="rework"), now)
+                break
+            add(c.GateApproved(**decision, approvers=["approver"]), now)
+            actionable = now
+    add(c.BudgetCommitted(campaign_id=cid, brief_version=versions, budget_line_id=line, amount=money), now)
+    if i % 10 == 9:
+        add(c.CampaignCancelled(campaign_id=cid, cancelled_by=f"owner-{i % 900}"), now + timedelta(days=2))
+        return out
+    launched = now + timedelta(days=rng.randint(1, 30))
+    add(c.CampaignLaunched(campaign_id=cid, brief_version=versions, launched_by=f"owner-{i % 900}",
+                           readiness=c.ReadinessSnapshot(all_gates_approved=True, kpis_with_targets=i % 4 > 0,
+                                                         tracking_plan_defined=i % 6 > 0, budget_committed=True,
+                                                         policy_version=1)), launched)
+    for n in range(SPENDS_PER_CAMPAIGN):
+        incurred = (launched + timedelta(days=n * 3)).date()
+        spend = c.SpendRecorded(campaign_id=cid, source_system="ads", source_reference=f"{cid}-{n}",
+                                amount=c.Money(amount=Decimal(rng.randint(100, 99_999)) / 100,
+                                               currency=money.currency), incurred_on=incurred)
+        add(spend, launched + timedelta(days=n * 3, hours=1))
+        if rng.random() < 0.01:  # the same business fact again under another event id
+            add(spend, launched + timedelta(days=n * 3, hours=5))
+    if i % 3 == 0:
+        add(c.CampaignCompleted(campaign_id=cid, completed_by=f"owner-{i % 900}"), launched + timedelta(days=60))
+    return out
+
+
+def history(seed: int = 7) -> Iterator[Envelope]:
+    """Campaigns in windows of 50, each window's events shuffled (out of order across
+    topics), 2% of the records sent twice."""
+    rng = random.Random(seed)
+    for w in range(0, CAMPAIGNS, 50):
+        window = [e for i in range(w, min(w + 50, CAMPAIGNS)) for e in campaign_events(i, rng)]
+        rng.shuffle(window)
+        for e in window:
+            yield e
+            if rng.random() < 0.02:
+                yield e
+
+
+async def publish(prefix: str, events: Iterator[Envelope], limit: int | None = None) -> tuple[int, int]:
+    """Records sent, and how many distinct events they hold."""
+    producer = kafka.producer(BOOTSTRAP, linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    sent = 0
+    ids: set[uuid.UUID] = set()
+    try:
+        pending = []
+        for e in events:
+            pending.append(await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
+                                               key=registry.partition_key(e).encode()))
+            sent += 1
+            ids.add(e.id)
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending = []
+            if limit is not None and sent >= limit:
+                break
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent, len(ids)
+
+
+# --- measurements --------------------------------------------------------------------
+
+
+async def bare_consume(prefix: str, total: int) -> float:
+    """The peer: read every record of the topics and json-decode it; records/s."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t, p) for t in registry.topics(prefix) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for r in records:
+                    json.loads(r.value)
+                seen += len(records)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def database(name: str) -> str:
+    admin = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = f"{PG}/{name}"
+    await db.apply_migrations(dsn, [*db.library_migrations(), db.MigrationSet("metrics", MIGRATIONS_DIR)])
+    return dsn
+
+
+async def drop(name: str) -> None:
+    admin = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+class Live:
+    """The metrics consumer, as the service runs it, on its own database and group."""
+
+    def __init__(self, dsn: str, prefix: str) -> None:
+        self.dsn, self.prefix, self.stop = dsn, prefix, asyncio.Event()
+
+    async def __aenter__(self) -> Live:
+        self.pool = await db.create_pool(self.dsn, max_size=4)
+        self.producer = kafka.producer(BOOTSTRAP)
+        await self.producer.start()
+        self.runner = ConsumerRunner(
+            pool=self.pool, producer=self.producer, group_id=f"{self.prefix}marops-metrics", handlers=HANDLERS,
+            consumer_factory=lambda g, *t: kafka.consumer(BOOTSTRAP, g, *t), topic_prefix=self.prefix)
+        self.task = asyncio.create_task(self.runner.run(self.stop))
+        while self.runner.consumer is None or not self.runner.consumer.assignment():
+            await asyncio.sleep(0.01)
+        return self
+
+    async def applied(self) -> int:
+        return await self.pool.fetchval("SELECT count(*) FROM inbox")
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        await self.task
+        await self.producer.stop()
+        await self.pool.close()
+
+
+def rebuild(dsn: str, prefix: str) -> tuple[float, int, dict]:
+    """The rebuild command in its own process: (seconds, peak RSS in kB, its JSON outcome)."""
+    env = {**os.environ, "METRICS_DATABASE_URL": dsn, "METRICS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+           "METRICS_TOPIC_PREFIX": prefix, "METRICS_LOG_LEVEL": "WARNING", "METRICS_LOG_JSON": "false"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "marops_metrics.rebuild"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as status:
+                peak = max(peak, *(int(line.split()[1]) for line in status if line.startswith("VmHWM")))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"rebuild failed: {err[-2000:]}")
+    return seconds, peak, json.loads(out.strip().splitlines()[-1])
+
+
+async def p95(pool: asyncpg.Pool, work, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await work()
+        times.append(time.perf_counter() - started)
+    return statistics.quantiles(times, n=20)[18] * 1000
+
+
+async def lag_p99(live: Live, prefix: str) -> tuple[float, int]:
+    """Offer new campaigns' briefs at 1,000/s; each is visible once the summary's
+    submitted count covers it. Returns (p99 ms, events offered)."""
+    scope = Scope(Filters())
+    base = (await readside.summary(live.pool, scope)).body["campaigns"]["submitted"]
+    producer = kafka.producer(BOOTSTRAP, linger_ms=0)
+    await producer.start()
+    published: list[float] = []
+    visible: list[float] = []
+    total = 1000 * LAG_SECONDS
+    rng = random.Random(3)
+
+    async def offer() -> None:
+        started = time.perf_counter()
+        for n in range(total):
+            e = campaign_events(CAMPAIGNS + 10_000_000 + n, rng)[0]  # a BriefSubmitted of a new campaign
+            await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
+                                key=registry.partition_key(e).encode())
+            published.append(time.perf_counter())
+            delay = started + (n + 1) / 1000 - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def watch() -> None:
+        while len(visible) < total:
+            seen = (await readside.summary(live.pool, scope)).body["campaigns"]["submitted"] - base
+            now = time.perf_counter()
+            while len(visible) < min(seen, len(published)):
+                visible.append(now)
+            await asyncio.sleep(0.005)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(offer(), watch()), timeout=LAG_SECONDS * 10 + 60)
+    finally:
+        await producer.stop()
+    lags = sorted((v - p) * 1000 for p, v in zip(published, visible, strict=False))
+    return lags[int(len(lags) * 0.99) - 1], total
+
+
+def line(name: str, value: str, peer: str, target: str) -> None:
+    print(f"  {name:<44} {value:>16}   {peer:<40} target {target}")
+
+
+async def main() -> None:
+    run = uuid.uuid4().hex[:6]
+    print(f"metrics at scale (BENCH_SCALE={SCALE}: {CAMPAIGNS} campaigns, {SPENDS_PER_CAMPAIGN} spends each; "
+          f"{os.cpu_count()} cores)")
+    hist_prefix, live_prefix = f"bm{run}h.", f"bm{run}l."
+    await kafka.ensure_topics(BOOTSTRAP, kafka.all_topics(hist_prefix), partitions=PARTITIONS)
+    await kafka.ensure_topics(BOOTSTRAP, kafka.all_topics(live_prefix), partitions=PARTITIONS)
+    started = time.perf_counter()
+    total, _ = await publish(hist_prefix, history())
+    live_total, live_distinct = await publish(live_prefix, history(), limit=LIVE_EVENTS)
+    print(f"  history: {total} records ({live_total} for the live run), generated and published in "
+          f"{time.perf_counter() - started:.0f} s")
+
+    names = [f"bench_{run}_live", f"bench_{run}_hist"]
+    try:
+        live_dsn, hist_dsn = await database(names[0]), await database(names[1])
+
+        peer_live = await bare_consume(live_prefix, live_total)
+        async with Live(live_dsn, live_prefix) as live:
+            started = time.perf_counter()
+            while await live.applied() < live_distinct:  # redelivered copies leave no inbox row
+                await asyncio.sleep(0.05)
+            rate = live_total / (time.perf_counter() - started)
+            line("live projection (records/s)", f"{rate:,.0f}", f"bare consume+json {peer_live:,.0f}/s",
+                 f">= 50% of peer (is {rate / peer_live:.0%})")
+            lag, offered = await lag_p99(live, live_prefix)
+            line("lag published -> /summary, p99 (ms)", f"{lag:,.0f}", f"{offered} events at 1,000/s offered",
+                 "<= 100 ms")
+
+        peer_hist = await bare_consume(hist_prefix, total)
+        seconds, rss_kb, outcome = rebuild(hist_dsn, hist_prefix)
+        applied = outcome["events_applied"] + outcome["records_skipped"]
+        per_second = applied / seconds
+        line("rebuild (records/s)", f"{per_second:,.0f}", f"bare consume+json {peer_hist:,.0f}/s",
+             f">= 50% of peer (is {per_second / peer_hist:.0%})")
+        line(f"rebuild of {applied:,} records (s)", f"{seconds:,.1f}",
+             f"1,000,000 at this rate: {1_000_000 / per_second:,.0f} s", "1M <= 60 s")
+        line("rebuild peak RSS (MB)", f"{rss_kb / 1024:,.0f}", "the rebuild process (VmHWM)", "<= 300 MB")
+
+        pool = await db.create_pool(hist_dsn, max_size=2)
+        try:
+            counts = await pool.fetchrow("SELECT (SELECT count(*) FROM readmodel.campaigns) AS c, "
+                                         "(SELECT count(*) FROM readmodel.spends) AS s")
+            scope = Scope(Filters())
+            rounds = 40 if SCALE == "small" else 25
+            peer = await p95(pool, lambda: pool.fetchval("SELECT 1"), rounds)
+            print(f"  read model: {counts['c']:,} campaigns, {counts['s']:,} spends; peer: SELECT 1 p95 "
+                  f"{peer:.1f} ms")
+            queries = {
+                "/summary": lambda: readside.summary(pool, scope),
+                "/aggregates/cycle-time?group_by=team": lambda: readside.campaign_report(
+                    pool, "cycle_time", scope, GroupBy.team),
+                "/aggregates/gate-times?group_by=channel": lambda: readside.gate_report(
+                    pool, "time_in_gate", scope, GroupBy.channel),
+                "/aggregates/variance/campaigns?group_by=team": lambda: readside.variance_by_campaign(
+                    pool, scope, GroupBy.team),
+                "/campaigns (first page of 100)": lambda: readside.campaign_table(pool, scope, limit=100),
+            }
+            for name, work in queries.items():
+                line(f"p95 {name} (ms)", f"{await p95(pool, work, rounds):,.1f}", f"SELECT 1 {peer:.1f} ms",
+                     "<= 50 ms")
+        finally:
+            await pool.close()
+    finally:
+        for name in names:
+            await drop(name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+

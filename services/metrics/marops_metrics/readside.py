@@ -1,0 +1,494 @@
+"""The reports of SPEC section 4, aggregated in PostgreSQL over the derived rows.
+
+Each report reads the per-campaign rows (``campaigns``, ``campaign_money``) and the
+per-decision rows (``gate_decisions``) in one read-only snapshot, and aggregates them in
+SQL: counts, ``avg``, ``percentile_cont`` (linear interpolation between closest ranks,
+as SPEC section 4 asks), sums per currency. Grouping is a lateral ``unnest`` of a
+campaign's group keys with a NULL key for "overall", so one statement gives the overall
+figure and every group's, and a campaign counts under each of its channels.
+
+Python only shapes the bodies, with the helpers of ``aggregates`` (rates, money,
+variance percentages), so a body is the one the pure computation over the same
+campaigns gives (``aggregates``). Text ordering of groups and rows is Python's (code
+point order), never the database collation's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from marops_service import access
+from marops_service.auth import Principal
+
+from .aggregates import (
+    ALL,
+    CAMPAIGN_COLUMNS,
+    STATS_COLUMNS,
+    VARIANCE_COLUMNS,
+    Filters,
+    GroupBy,
+    Report,
+    Variance,
+    _flatten,
+    _gate_rows,
+    _sla_rows,
+    money,
+)
+from .domain import UNKNOWN, QuarterBasis, rate
+from .projection import LIVE_SCHEMA
+
+S = LIVE_SCHEMA
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The campaigns a report covers: the filters, and what the caller may read (SPEC
+    section 5; no principal means everything, for internal use)."""
+
+    filters: Filters
+    principal: Principal | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return self.principal is not None and access.is_filtered(self.principal)
+
+    def where(self, basis: QuarterBasis, params: list[Any]) -> str:
+        """The campaigns a report covers, as a condition on ``c``; appends to ``params``."""
+        f = self.filters
+
+        def p(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        conds = []
+        if f.team is not None:
+            conds.append(f"c.team = {p(f.team)}::text")
+        if f.channel is not None:
+            conds.append(f"{p(f.channel)}::text = ANY(c.channels)")
+        if f.submitted_from is not None:
+            conds.append(f"c.submitted_on >= {p(f.submitted_from)}::date")
+        if f.submitted_to is not None:
+            conds.append(f"c.submitted_on <= {p(f.submitted_to)}::date")
+        if f.launched_from is not None:
+            conds.append(f"c.launched_on >= {p(f.launched_from)}::date")
+        if f.launched_to is not None:
+            conds.append(f"c.launched_on <= {p(f.launched_to)}::date")
+        if f.quarter is not None:
+            column = "c.launch_quarter" if basis is QuarterBasis.launch else "c.submission_quarter"
+            conds.append(f"{column} = {p(f.quarter)}::text")
+        if self.principal is not None:
+            readable = access.readable_sql(self.principal, first=len(params) + 1, team="c.team", owner="c.owner",
+                                           authors="c.authors")
+            if readable.sql != "TRUE":
+                conds.append(readable.sql)
+                params.extend(readable.params)
+        return " AND ".join(conds) or "TRUE"
+
+    def echo(self) -> dict[str, Any]:
+        return {"filters": self.filters.echo(), "filtered": self.filtered}
+
+
+def _keys(group_by: GroupBy | None, basis: QuarterBasis) -> str:
+    """A campaign's group keys as a text[]: NULL (overall) first, then its groups."""
+    if group_by is None:
+        return "ARRAY[NULL::text]"
+    if group_by is GroupBy.team:
+        return f"ARRAY[NULL::text, coalesce(c.team, '{UNKNOWN}')]"
+    if group_by is GroupBy.channel:
+        return (f"ARRAY[NULL::text] || CASE WHEN cardinality(c.channels) > 0 THEN c.channels "
+                f"ELSE ARRAY['{UNKNOWN}'] END")
+    quarter = "c.launch_quarter" if basis is QuarterBasis.launch else "c.submission_quarter"
+    return f"ARRAY[NULL::text] || CASE WHEN {quarter} IS NULL THEN '{{}}'::text[] ELSE ARRAY[{quarter}] END"
+
+
+def _from(scope: Scope, group_by: GroupBy | None, basis: QuarterBasis, params: list[Any], join: str = "") -> str:
+    """The selected campaigns ``c`` times their group keys ``g``, optionally joined to more."""
+    return (f"FROM {S}.campaigns c CROSS JOIN LATERAL unnest({_keys(group_by, basis)}) AS g(key) {join} "
+            f"WHERE {scope.where(basis, params)}")
+
+
+async def _snapshot(pool: asyncpg.Pool, work: Any) -> Any:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await work(conn)
+
+
+def _stats(row: asyncpg.Record | None) -> dict[str, Any]:
+    if row is None or not row["n"]:
+        return {"count": 0, "mean_hours": None, "p50_hours": None, "p90_hours": None}
+    return {"count": row["n"], "mean_hours": row["mean"], "p50_hours": row["p50"], "p90_hours": row["p90"]}
+
+
+_STATS_SQL = ("count({x}) AS n, avg({x}) AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY {x}) AS p50, "
+              "percentile_cont(0.9) WITHIN GROUP (ORDER BY {x}) AS p90")
+
+
+# --- campaign-level measures ---------------------------------------------------------
+
+_CAMPAIGN_MEASURES = f"""
+    count(*) FILTER (WHERE c.submitted) AS submitted,
+    count(*) FILTER (WHERE c.submitted AND c.rejections > 0) AS reworked,
+    coalesce(sum(c.revisions) FILTER (WHERE c.submitted), 0) AS revisions,
+    count(c.on_time) AS launched_known, count(*) FILTER (WHERE c.on_time) AS on_time,
+    count(c.data_complete) AS launched_complete_known, count(*) FILTER (WHERE c.data_complete) AS complete,
+    count(c.launched_at) AS launched, count(c.cancelled_at) AS cancelled, count(c.completed_at) AS completed,
+    {_STATS_SQL.format(x="c.cycle_time_hours")}
+"""
+
+
+async def _campaign_measures(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
+                             basis: QuarterBasis) -> dict[str | None, asyncpg.Record]:
+    params: list[Any] = []
+    rows = await conn.fetch(f"SELECT g.key, {_CAMPAIGN_MEASURES} {_from(scope, group_by, basis, params)} "
+                            f"GROUP BY g.key", *params)
+    return {r["key"]: r for r in rows}
+
+
+def rework_body(r: asyncpg.Record | None) -> dict[str, Any]:
+    submitted = r["submitted"] if r else 0
+    reworked = r["reworked"] if r else 0
+    revisions = int(r["revisions"]) if r else 0
+    return {"submitted": submitted, "reworked": reworked, "rework_rate": rate(reworked, submitted),
+            "revisions": revisions, "revisions_per_brief": revisions / submitted if submitted else None}
+
+
+def on_time_body(r: asyncpg.Record | None) -> dict[str, Any]:
+    launched = r["launched_known"] if r else 0
+    on_time = r["on_time"] if r else 0
+    return {"launched": launched, "on_time": on_time, "late": launched - on_time,
+            "on_time_rate": rate(on_time, launched)}
+
+
+def completeness_body(r: asyncpg.Record | None) -> dict[str, Any]:
+    launched = r["launched_complete_known"] if r else 0
+    complete = r["complete"] if r else 0
+    return {"launched": launched, "complete": complete, "incomplete": launched - complete,
+            "data_completeness": rate(complete, launched)}
+
+
+def _groups(keys: Any) -> list[str]:
+    return sorted(k for k in keys if k is not None)
+
+
+def _head(name: str, scope: Scope, group_by: GroupBy | None, basis: QuarterBasis, **extra: Any) -> dict[str, Any]:
+    return {"metric": name, **extra, "quarter_basis": basis.value, **scope.echo(),
+            "group_by": group_by.value if group_by else None}
+
+
+async def campaign_report(pool: asyncpg.Pool, name: str, scope: Scope, group_by: GroupBy | None) -> Report:
+    """cycle_time, rework, on_time_launch or data_completeness, overall and per group."""
+    basis, shape, columns, extra = _CAMPAIGN_REPORTS[name]
+    rows = await _snapshot(pool, lambda conn: _campaign_measures(conn, scope, group_by, basis))
+    overall = shape(rows.get(None))
+    body = {**_head(name, scope, group_by, basis, **extra), "overall": overall}
+    flat = [{"group": ALL, **overall}]
+    if group_by is not None:
+        body["groups"] = []
+        for key in _groups(rows):
+            result = shape(rows[key])
+            body["groups"].append({"group": key, **result})
+            flat.append({"group": key, **result})
+    return Report(body, ["group", *columns], flat)
+
+
+_CAMPAIGN_REPORTS: dict[str, tuple[QuarterBasis, Any, list[str], dict[str, Any]]] = {
+    "cycle_time": (QuarterBasis.launch, _stats, STATS_COLUMNS, {"unit": "hours"}),
+    "rework": (QuarterBasis.submission, rework_body,
+               ["submitted", "reworked", "rework_rate", "revisions", "revisions_per_brief"], {}),
+    "on_time_launch": (QuarterBasis.submission, on_time_body, ["launched", "on_time", "late", "on_time_rate"], {}),
+    "data_completeness": (QuarterBasis.submission, completeness_body,
+                          ["launched", "complete", "incomplete", "data_completeness"], {}),
+}
+
+
+# --- decision-level measures ---------------------------------------------------------
+
+
+async def _gate_measures(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
+                         approvals_only: bool) -> dict[str | None, list[asyncpg.Record]]:
+    """Per group and gate: its policy position and latest name, and the decisions' numbers."""
+    params: list[Any] = []
+    source = _from(scope, group_by, QuarterBasis.submission, params,
+                   f"JOIN {S}.gate_decisions d ON d.campaign_id = c.campaign_id")
+    rows = await conn.fetch(
+        f"""
+        SELECT g.key, d.gate_id, min(d.gate_position) AS position,
+               (array_agg(d.gate_name ORDER BY d.decided_at DESC, d.gate_name COLLATE "C" DESC))[1] AS gate_name,
+               count(*) FILTER (WHERE d.breached_sla) AS breaches,
+               {_STATS_SQL.format(x="d.hours_in_gate")}
+        {source}
+          {"AND d.outcome = 'approved'" if approvals_only else ""}
+        GROUP BY g.key, d.gate_id
+        """, *params)
+    out: dict[str | None, list[asyncpg.Record]] = defaultdict(list)
+    for r in rows:
+        out[r["key"]].append(r)
+    for gates in out.values():
+        gates.sort(key=lambda r: (r["position"], r["gate_id"]))
+    return out
+
+
+async def _group_keys(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
+                      basis: QuarterBasis) -> list[str]:
+    if group_by is None:
+        return []
+    params: list[Any] = []
+    rows = await conn.fetch(f"SELECT DISTINCT g.key {_from(scope, group_by, basis, params)}", *params)
+    return _groups(r["key"] for r in rows)
+
+
+def gate_times_body(gates: list[asyncpg.Record]) -> dict[str, Any]:
+    out = [{"gate_id": g["gate_id"], "gate_name": g["gate_name"], **_stats(g), "bottleneck": False} for g in gates]
+    bottleneck = None
+    if out:
+        # Highest p90; a tie goes to the earlier gate in policy order.
+        top = max(out, key=lambda g: g["p90_hours"])
+        top["bottleneck"] = True
+        bottleneck = {"gate_id": top["gate_id"], "gate_name": top["gate_name"], "p90_hours": top["p90_hours"]}
+    return {"gates": out, "bottleneck": bottleneck}
+
+
+def sla_body(gates: list[asyncpg.Record]) -> dict[str, Any]:
+    out = [{"gate_id": g["gate_id"], "gate_name": g["gate_name"], "decisions": g["n"], "breaches": g["breaches"],
+            "breach_rate": rate(g["breaches"], g["n"])} for g in gates]
+    decisions = sum(g["n"] for g in gates)
+    breaches = sum(g["breaches"] for g in gates)
+    return {"decisions": decisions, "breaches": breaches, "breach_rate": rate(breaches, decisions), "gates": out}
+
+
+async def gate_report(pool: asyncpg.Pool, name: str, scope: Scope, group_by: GroupBy | None) -> Report:
+    """time_in_gate (approvals) or sla_breaches (every decision), overall and per group."""
+    approvals = name == "time_in_gate"
+    shape = gate_times_body if approvals else sla_body
+    basis = QuarterBasis.submission
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, list[str]]:
+        return (await _gate_measures(conn, scope, group_by, approvals),
+                await _group_keys(conn, scope, group_by, basis))
+
+    gates, keys = await _snapshot(pool, work)
+    rows_of = _gate_rows if approvals else _sla_rows
+    overall = shape(gates.get(None, []))
+    body = {**_head(name, scope, group_by, basis, **({"unit": "hours"} if approvals else {})), "overall": overall}
+    flat = rows_of(ALL, overall)
+    if group_by is not None:
+        body["groups"] = []
+        for key in keys:
+            result = shape(gates.get(key, []))
+            body["groups"].append({"group": key, **result})
+            flat += rows_of(key, result)
+    columns = (["gate_id", "gate_name", *STATS_COLUMNS, "bottleneck"] if approvals
+               else ["gate_id", "gate_name", "decisions", "breaches", "breach_rate"])
+    return Report(body, ["group", *columns], flat)
+
+
+# --- money ---------------------------------------------------------------------------
+
+
+def _totals(sums: dict[str, Variance]) -> list[dict[str, Any]]:
+    return [{"currency": cur, **sums[cur].body()} for cur in sorted(sums)]
+
+
+async def _currency_totals(conn: asyncpg.Connection, scope: Scope) -> dict[str, Variance]:
+    params: list[Any] = []
+    rows = await conn.fetch(
+        f"SELECT m.currency, sum(m.committed) AS committed, sum(m.actual) AS actual, "
+        f"sum(m.unreconciled) AS unreconciled "
+        f"FROM {S}.campaigns c JOIN {S}.campaign_money m ON m.campaign_id = c.campaign_id "
+        f"WHERE {scope.where(QuarterBasis.submission, params)} GROUP BY m.currency", *params)
+    return {r["currency"]: _variance(r) for r in rows}
+
+
+def _variance(r: asyncpg.Record) -> Variance:
+    return Variance(committed=r["committed"], actual=r["actual"], unreconciled=r["unreconciled"])
+
+
+async def variance_by_campaign(pool: asyncpg.Pool, scope: Scope, group_by: GroupBy | None) -> Report:
+    basis = QuarterBasis.submission
+
+    money_join = f"JOIN {S}.campaign_money m ON m.campaign_id = c.campaign_id"
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, Any]:
+        totals = await _currency_totals(conn, scope)
+        params: list[Any] = []
+        if group_by is None:
+            rows = await conn.fetch(
+                f"SELECT c.campaign_id, c.title, c.team, c.budget_line_id, m.currency, m.committed, m.actual, "
+                f"m.unreconciled "
+                f"FROM {S}.campaigns c JOIN {S}.campaign_money m ON m.campaign_id = c.campaign_id "
+                f"WHERE {scope.where(basis, params)}", *params)
+        else:
+            rows = await conn.fetch(
+                f"SELECT g.key, m.currency, sum(m.committed) AS committed, sum(m.actual) AS actual, "
+                f"sum(m.unreconciled) AS unreconciled "
+                f"{_from(scope, group_by, basis, params, money_join)} "
+                f"AND g.key IS NOT NULL GROUP BY g.key, m.currency", *params)
+        return totals, rows
+
+    totals, rows = await _snapshot(pool, work)
+    body: dict[str, Any] = {"metric": "budget_variance", "by": "campaign", "quarter_basis": basis.value,
+                            **scope.echo(), "group_by": group_by.value if group_by else None,
+                            "totals": _totals(totals)}
+    if group_by is None:
+        out = [{"campaign_id": r["campaign_id"], "title": r["title"], "team": r["team"],
+                "budget_line_id": r["budget_line_id"], "currency": r["currency"],
+                **_variance(r).body()}
+               for r in sorted(rows, key=lambda r: (r["campaign_id"], r["currency"]))]
+        columns = ["campaign_id", "title", "team", "budget_line_id", *VARIANCE_COLUMNS]
+    else:
+        out = [{"group": r["key"], "currency": r["currency"],
+                **_variance(r).body()}
+               for r in sorted(rows, key=lambda r: (r["key"], r["currency"]))]
+        columns = ["group", *VARIANCE_COLUMNS]
+    body["rows"] = out
+    return Report(body, columns, out)
+
+
+async def variance_by_line(pool: asyncpg.Pool, scope: Scope) -> Report:
+    basis = QuarterBasis.submission
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, Any]:
+        params: list[Any] = []
+        committed = await conn.fetch(
+            f"SELECT c.committed_line_id AS line, c.committed_currency AS currency, sum(c.committed) AS amount "
+            f"FROM {S}.campaigns c WHERE c.committed_currency IS NOT NULL AND {scope.where(basis, params)} "
+            f"GROUP BY 1, 2", *params)
+        params = []
+        # A spend counts on its own line, else the campaign's committed line, else its brief's.
+        actual = await conn.fetch(
+            f"SELECT coalesce(nullif(s.budget_line_id, ''), nullif(c.default_spend_line, ''), '{UNKNOWN}') AS line, "
+            f"s.currency, sum(s.amount) AS amount, "
+            f"coalesce(sum(s.amount) FILTER (WHERE r.status = 'unreconciled'), 0) AS unreconciled "
+            f"FROM {S}.campaigns c JOIN {S}.spends s ON s.campaign_id = c.campaign_id "
+            f"LEFT JOIN {S}.spend_reconciliations r USING (source_system, source_reference) "
+            f"WHERE {scope.where(basis, params)} GROUP BY 1, 2", *params)
+        return committed, actual
+
+    committed, actual = await _snapshot(pool, work)
+    lines: dict[tuple[str, str], Variance] = defaultdict(Variance)
+    for r in committed:
+        lines[(r["line"], r["currency"])].committed += r["amount"]
+    for r in actual:
+        lines[(r["line"], r["currency"])].actual += r["amount"]
+        lines[(r["line"], r["currency"])].unreconciled += r["unreconciled"]
+    totals: dict[str, Variance] = defaultdict(Variance)
+    for (_, cur), v in lines.items():
+        totals[cur].add(v)
+    rows = [{"budget_line_id": line, "currency": cur, **v.body()} for (line, cur), v in sorted(lines.items())]
+    body = {"metric": "budget_variance", "by": "budget_line", "quarter_basis": basis.value, **scope.echo(),
+            "totals": _totals(totals), "rows": rows}
+    return Report(body, ["budget_line_id", *VARIANCE_COLUMNS], rows)
+
+
+async def spend_by_month(pool: asyncpg.Pool, scope: Scope, group_by: GroupBy | None) -> Report:
+    """Actual spend per calendar month of the spend's incurred date, per currency."""
+    basis = QuarterBasis.submission
+    params: list[Any] = []
+    source = _from(scope, group_by, basis, params, f"JOIN {S}.spends s ON s.campaign_id = c.campaign_id")
+    # Overall rows without grouping; group rows only with it.
+    keep = "g.key IS NULL" if group_by is None else "g.key IS NOT NULL"
+    rows = await _snapshot(pool, lambda conn: conn.fetch(
+        f"SELECT g.key, to_char(s.incurred_on, 'YYYY-MM') AS month, s.currency, sum(s.amount) AS actual "
+        f"{source} AND {keep} GROUP BY 1, 2, 3", *params))
+    out = [{"group": r["key"] if r["key"] is not None else ALL, "month": r["month"], "currency": r["currency"],
+            "actual": money(r["actual"])}
+           for r in sorted(rows, key=lambda r: (r["key"] or ALL, r["month"], r["currency"]))]
+    body = {"metric": "actual_spend", "by": "month", "quarter_basis": basis.value, **scope.echo(),
+            "group_by": group_by.value if group_by else None, "rows": out}
+    return Report(body, ["group", "month", "currency", "actual"], out)
+
+
+# --- the campaign table and the summary ----------------------------------------------
+
+
+def encode_cursor(campaign_id: str) -> str:
+    return base64.urlsafe_b64encode(campaign_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def campaign_row(r: asyncpg.Record, spend: list[asyncpg.Record]) -> dict[str, Any]:
+    return {
+        "campaign_id": r["campaign_id"], "title": r["title"], "team": r["team"], "owner": r["owner"],
+        "channels": list(r["channels"]), "status": r["status"], "latest_version": r["latest_version"],
+        "revisions": r["revisions"], "rejections": r["rejections"], "first_submitted_at": r["first_submitted_at"],
+        "target_launch_date": r["target_launch_date"], "launched_at": r["launched_at"], "on_time": r["on_time"],
+        "cycle_time_hours": r["cycle_time_hours"], "data_complete": r["data_complete"],
+        "cancelled_at": r["cancelled_at"], "completed_at": r["completed_at"], "budget_line_id": r["budget_line_id"],
+        "committed": money(r["committed"]) if r["committed"] is not None else None,
+        "committed_currency": r["committed_currency"],
+        "actual_spend": [{"currency": m["currency"], "amount": money(m["actual"])}
+                         for m in sorted(spend, key=lambda m: m["currency"])],
+    }
+
+
+async def campaign_table(pool: asyncpg.Pool, scope: Scope, *, limit: int, after: str | None = None) -> Report:
+    """A page of the campaign table in campaign id order, ``limit`` rows after
+    the campaign id ``after``; ``next_cursor`` continues it."""
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, Any]:
+        params: list[Any] = []
+        where = scope.where(QuarterBasis.submission, params)
+        # Keyset pagination on the primary key (in the database's collation, which the
+        # cursor comparison uses too); a separate statement per case keeps the index usable.
+        if after is not None:
+            params.append(after)
+            where += f" AND c.campaign_id > ${len(params)}::text"
+        params.append(limit + 1)
+        rows = await conn.fetch(
+            f"SELECT c.* FROM {S}.campaigns c WHERE {where} ORDER BY c.campaign_id LIMIT ${len(params)}", *params)
+        money_rows = await conn.fetch(
+            f"SELECT campaign_id, currency, actual FROM {S}.campaign_money "
+            f"WHERE has_spend AND campaign_id = ANY($1::text[])", [r["campaign_id"] for r in rows[:limit]])
+        return rows, money_rows
+
+    rows, money_rows = await _snapshot(pool, work)
+    spend: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for m in money_rows:
+        spend[m["campaign_id"]].append(m)
+    page = [campaign_row(r, spend[r["campaign_id"]]) for r in rows[:limit]]
+    next_cursor = encode_cursor(page[-1]["campaign_id"]) if len(rows) > limit else None
+    body = {**scope.echo(), "count": len(page), "limit": limit, "next_cursor": next_cursor, "campaigns": page}
+    return Report(body, CAMPAIGN_COLUMNS, page)
+
+
+async def summary(pool: asyncpg.Pool, scope: Scope) -> Report:
+    """Every headline number at once, under the same filters, from one snapshot."""
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, ...]:
+        by_submission = await _campaign_measures(conn, scope, None, QuarterBasis.submission)
+        by_launch = (by_submission if scope.filters.quarter is None
+                     else await _campaign_measures(conn, scope, None, QuarterBasis.launch))
+        approvals = await _gate_measures(conn, scope, None, approvals_only=True)
+        decisions = await _gate_measures(conn, scope, None, approvals_only=False)
+        return by_submission.get(None), by_launch.get(None), approvals, decisions, await _currency_totals(conn, scope)
+
+    sub, launch, approvals, decisions, totals = await _snapshot(pool, work)
+    body = {
+        **scope.echo(),
+        "campaigns": {
+            "submitted": sub["submitted"] if sub else 0,
+            "launched": sub["launched"] if sub else 0,
+            "cancelled": sub["cancelled"] if sub else 0,
+            "completed": sub["completed"] if sub else 0,
+        },
+        "cycle_time": _stats(launch),
+        "time_in_gate": gate_times_body(approvals.get(None, [])),
+        "rework": rework_body(sub),
+        "on_time": on_time_body(sub),
+        "sla": sla_body(decisions.get(None, [])),
+        "data_completeness": completeness_body(sub),
+        "budget_variance": _totals(totals),
+    }
+    rows = [{"metric": k, "value": v} for k, v in _flatten(body)]
+    return Report(body, ["metric", "value"], rows)
