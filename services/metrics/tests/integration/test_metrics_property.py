@@ -88,6 +88,12 @@ def campaign_history(draw: st.DrawFn, story: Any, cid: str) -> None:
         if draw(st.booleans()):  # the same business fact again, later, under another event id
             story.spend(cid, f"{cid}-{n}", amount, incurred, currency=currency,
                         time=at(6, 1) + timedelta(hours=n))
+        if currency is None and draw(st.integers(0, 3)) == 0:  # budget could not book it (yet)
+            story.reconciliation(cid, "google-ads", f"{cid}-{n}", amount, 1, now + timedelta(hours=2),
+                                 unreconciled="unknown_line")
+            if draw(st.booleans()):
+                story.reconciliation(cid, "google-ads", f"{cid}-{n}", amount, 2, now + timedelta(hours=3),
+                                     resolution="booked")
     if end == "launch" and draw(st.booleans()):
         story.complete(cid, now + timedelta(days=30))
 
