@@ -18,12 +18,20 @@ from marops_service.app import Pool, Runtime, get_runtime
 from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
 
-from . import readside, service
+from . import readside, schemas, service
 from .aggregates import Filters, GroupBy
 from .export import respond
 from .readside import Scope
 
 router = APIRouter()
+
+
+def documented(model: type, *, csv: bool = True, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a report: its JSON schema, and its CSV variant."""
+    content: dict[str, Any] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string", "format": "binary"}}
+    return {status: {"model": model, "content": content}}
 
 Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
 Admin = Annotated[Principal, Depends(require(Role.ops_admin))]
@@ -62,7 +70,8 @@ def filters(
 Filtered = Annotated[Filters, Depends(filters)]
 
 
-@router.get("/campaigns", tags=["campaigns"], summary="The campaign table, a page at a time")
+@router.get("/campaigns", tags=["campaigns"], summary="The campaign table, a page at a time",
+            responses=documented(schemas.CampaignTable))
 async def campaign_table(
     request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")] = DEFAULT_PAGE,
@@ -73,7 +82,9 @@ async def campaign_table(
 
 
 @router.get("/campaigns/{campaign_id}/timeline", tags=["campaigns"],
-            summary="Every event of a campaign in business-time order, with durations between steps")
+            summary="Every event of a campaign in business-time order, with durations between steps",
+            responses={**documented(schemas.Timeline, csv=False),
+                       404: {"description": "No such campaign, or not readable by the caller"}})
 async def campaign_timeline(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
                             who: Reader,
                             limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="events per page")] = 500,
@@ -81,6 +92,14 @@ async def campaign_timeline(campaign_id: Annotated[str, Path(min_length=1, max_l
                                                                 description="next_cursor of the previous page")] = None,
                             ) -> JSONResponse:
     return JSONResponse(jsonable_encoder(await service.timeline(pool, campaign_id, who, limit=limit, cursor=cursor)))
+
+
+_MODELS: dict[str, type] = {
+    "cycle-time": schemas.CycleTimeReport, "gate-times": schemas.GateTimesReport,
+    "sla-breaches": schemas.SlaReport, "rework": schemas.ReworkReport, "on-time": schemas.OnTimeReport,
+    "data-completeness": schemas.CompletenessReport, "variance/campaigns": schemas.VarianceReport,
+    "variance/months": schemas.MonthReport,
+}
 
 
 def _grouped(path: str, summary: str) -> None:
@@ -94,7 +113,7 @@ def _grouped(path: str, summary: str) -> None:
                        filename if group_by is None else f"{filename}-by-{group_by.value}")
 
     router.add_api_route(path, endpoint, methods=["GET"], tags=["aggregates"], summary=summary,
-                         name=f"aggregate_{path.rsplit('/', 1)[-1]}")
+                         name=f"aggregate_{path.rsplit('/', 1)[-1]}", responses=documented(_MODELS[name]))
 
 
 _grouped("/aggregates/cycle-time", "Cycle time (first submission to launch): count, mean, p50, p90 in hours")
@@ -109,27 +128,33 @@ _grouped("/aggregates/variance/months", "Actual spend per calendar month of the 
 
 
 @router.get("/aggregates/variance/budget-lines", tags=["aggregates"],
-            summary="Budget variance per budget line and currency")
+            summary="Budget variance per budget line and currency", responses=documented(schemas.LineVarianceReport))
 async def variance_by_line(request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None) -> Response:
     return respond(request, await readside.variance_by_line(pool, Scope(f, who)), fmt, "variance-budget-lines")
 
 
-@router.get("/summary", tags=["aggregates"], summary="All headline numbers at once")
+@router.get("/summary", tags=["aggregates"], summary="All headline numbers at once",
+            responses=documented(schemas.Summary))
 async def summary(request: Request, pool: Pool, who: Reader, f: Filtered, fmt: Format = None) -> Response:
     return respond(request, await readside.summary(pool, Scope(f, who)), fmt, "summary")
 
 
-@router.get("/status", tags=["operations"], summary="Freshness: consumer lag and last event time per topic")
+@router.get("/status", tags=["operations"], summary="Freshness: consumer lag and last event time per topic",
+            responses=documented(schemas.Freshness, csv=False), response_model=None)
 async def status(runtime: Annotated[Runtime, Depends(get_runtime)], _: Reader) -> dict[str, Any]:
     return await service.freshness(runtime)
 
 
 @router.post("/admin/rebuild", status_code=202, tags=["operations"],
-             summary="Rebuild the read model from the topics and swap it in atomically")
+             summary="Rebuild the read model from the topics and swap it in atomically",
+             responses={**documented(schemas.RebuildStarted, csv=False, status=202),
+                        409: {"description": "A rebuild is already running"}}, response_model=None)
 async def rebuild(runtime: Annotated[Runtime, Depends(get_runtime)], who: Admin) -> dict[str, Any]:
     return await service.start_rebuild(runtime, who.subject)
 
 
-@router.get("/admin/rebuilds/{run_id}", tags=["operations"], summary="A rebuild run and its outcome")
+@router.get("/admin/rebuilds/{run_id}", tags=["operations"], summary="A rebuild run and its outcome",
+            responses={**documented(schemas.RebuildRun, csv=False), 404: {"description": "No such run"}},
+            response_model=None)
 async def rebuild_run(run_id: uuid.UUID, pool: Pool, _: Admin) -> dict[str, Any]:
     return await service.rebuild_run(pool, run_id)

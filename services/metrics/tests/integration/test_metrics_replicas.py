@@ -1,0 +1,80 @@
+"""Two metrics processes in one consumer group over one database give the numbers one
+gives: Kafka splits the partitions between them, the merges are idempotent and the
+per-campaign lock serialises two replicas deriving one campaign (real PostgreSQL and
+Kafka, two apps running side by side)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from fastapi.encoders import jsonable_encoder
+
+from marops_events import registry
+from marops_metrics import aggregates
+from marops_metrics.aggregates import Filters, GroupBy
+from marops_metrics.domain import build_campaigns
+from marops_metrics.facts import facts_of
+from marops_metrics.main import create_app
+from marops_testkit.apps import auth, running
+from marops_testkit.kafka import wait_for
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def same(a: Any, b: Any, path: str = "") -> None:
+    """Equal, floats to 1e-9 (SQL sums floats in another order than math.fsum)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), (path, sorted(a), sorted(b))
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), (path, a, b)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+def plain(body: dict[str, Any]) -> Any:
+    out = json.loads(json.dumps(jsonable_encoder(body)))  # as the API encodes it
+    for key in ("filtered", "limit", "next_cursor"):
+        out.pop(key, None)
+    return out
+
+
+async def test_two_replicas_in_one_group_give_the_numbers_of_one(metrics, dozen) -> None:
+    one = metrics
+    second = create_app(one.settings)  # another replica: same database, consumer group and topics
+    async with running(second) as other_client:
+        runners = [one.app.state.runtime.consumer, second.state.runtime.consumer]
+        total = len(registry.EVENTS) * one.settings.topic_partitions
+
+        async def split() -> bool:  # both replicas own partitions before anything is published
+            owned = [r.consumer.assignment() if r.consumer else set() for r in runners]
+            return all(owned) and len(owned[0] | owned[1]) == total and not owned[0] & owned[1]
+
+        await wait_for(split, timeout=90, interval=0.2, message="partitions split between the two replicas")
+        await one.publish([*dozen.events, *dozen.events[:15]])
+        await one.wait_applied(len(dozen.events))
+
+        assert all(r.last_event_time for r in runners)  # both replicas applied events
+
+        viewer = auth(one.settings, "vera", "viewer")
+        campaigns = build_campaigns(facts_of(dozen.events))
+        f = Filters()
+        expected = {
+            "/summary": aggregates.summary(campaigns, f).body,
+            "/campaigns": aggregates.campaign_table(campaigns, f).body,
+            "/aggregates/gate-times?group_by=team": aggregates.gate_times(campaigns, f, GroupBy.team).body,
+            "/aggregates/variance/budget-lines": aggregates.variance_by_line(campaigns, f).body,
+        }
+        for client in (one.client, other_client):  # either replica answers the same
+            for path, body in expected.items():
+                response = await client.get(path, headers=viewer)
+                assert response.status_code == 200, response.text
+                same(plain(response.json()), plain(body), path)
