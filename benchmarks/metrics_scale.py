@@ -63,7 +63,28 @@ BASE = datetime(2025, 1, 1, tzinfo=UTC)
 # --- the history ---------------------------------------------------------------------
 
 
-def campaign_events(i: int, rng: random.Random) -> list[Envelope]:
+Record = tuple[str, str, bytes, str]  # (event type, partition key, value, event id)
+
+SPEND_JSON = ('{{"specversion":"1.0","id":"{id}","source":"marops/bench","type":"SpendRecorded",'
+              '"time":"{time}","subject":"{cid}","datacontenttype":"application/json","correlationid":"{cid}",'
+              '"data":{{"campaign_id":"{cid}","source_system":"ads","source_reference":"{ref}",'
+              '"amount":{{"amount":"{amount}","currency":"{currency}"}},"incurred_on":"{incurred}"}}}}')
+
+
+def _record(e: Envelope) -> Record:
+    return e.type, registry.partition_key(e), e.to_json(), str(e.id)
+
+
+def _spend(cid: str, ref: str, amount: Decimal, currency: str, incurred: object, at: datetime) -> Record:
+    """Spends are most of the history: written from a template (validated like any other
+    record when consumed), as an ad platform would publish them."""
+    event_id = str(uuid.uuid4())
+    value = SPEND_JSON.format(id=event_id, time=at.strftime("%Y-%m-%dT%H:%M:%SZ"), cid=cid, ref=ref,
+                              amount=amount, currency=currency, incurred=incurred)
+    return "SpendRecorded", cid, value.encode(), event_id
+
+
+def campaign_events(i: int, rng: random.Random) -> list[Record]:
     cid = f"B{i:06d}"
     team = TEAMS[i % len(TEAMS)]
     channels = rng.sample(CHANNELS, rng.randint(1, 2))
@@ -71,10 +92,10 @@ def campaign_events(i: int, rng: random.Random) -> list[Envelope]:
     target = (start + timedelta(days=rng.randint(20, 80))).date()
     money = c.Money(amount=Decimal(rng.randint(1, 400) * 250), currency="EUR" if i % 7 else "USD")
     line = f"L-{team}-{i % 3}"
-    out: list[Envelope] = []
+    out: list[Record] = []
 
     def add(data: object, at: datetime) -> None:
-        out.append(registry.new_event(data, source="marops/bench", time=at))
+        out.append(_record(registry.new_event(data, source="marops/bench", time=at)))
 
     versions = 2 if i % 5 == 0 else 1
     now = start
@@ -109,18 +130,17 @@ def campaign_events(i: int, rng: random.Random) -> list[Envelope]:
                                                          policy_version=1)), launched)
     for n in range(SPENDS_PER_CAMPAIGN):
         incurred = (launched + timedelta(days=n * 3)).date()
-        spend = c.SpendRecorded(campaign_id=cid, source_system="ads", source_reference=f"{cid}-{n}",
-                                amount=c.Money(amount=Decimal(rng.randint(100, 99_999)) / 100,
-                                               currency=money.currency), incurred_on=incurred)
-        add(spend, launched + timedelta(days=n * 3, hours=1))
+        amount = Decimal(rng.randint(100, 99_999)) / 100
+        at = launched + timedelta(days=n * 3, hours=1)
+        out.append(_spend(cid, f"{cid}-{n}", amount, money.currency, incurred, at))
         if rng.random() < 0.01:  # the same business fact again under another event id
-            add(spend, launched + timedelta(days=n * 3, hours=5))
+            out.append(_spend(cid, f"{cid}-{n}", amount, money.currency, incurred, at + timedelta(hours=4)))
     if i % 3 == 0:
         add(c.CampaignCompleted(campaign_id=cid, completed_by=f"owner-{i % 900}"), launched + timedelta(days=60))
     return out
 
 
-def history(seed: int = 7) -> Iterator[Envelope]:
+def history(seed: int = 7) -> Iterator[Record]:
     """Campaigns in windows of 50, each window's events shuffled (out of order across
     topics), 2% of the records sent twice."""
     rng = random.Random(seed)
@@ -133,28 +153,30 @@ def history(seed: int = 7) -> Iterator[Envelope]:
                 yield e
 
 
-async def publish(prefix: str, events: Iterator[Envelope], limit: int | None = None) -> tuple[int, int]:
-    """Records sent, and how many distinct events they hold."""
+async def publish(prefixes: list[str], records: Iterator[Record], limits: list[int | None]) -> list[tuple[int, int]]:
+    """Each record to every prefix's topics (up to that prefix's limit); per prefix, the
+    records sent and how many distinct events they hold."""
     producer = kafka.producer(BOOTSTRAP, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
-    sent = 0
-    ids: set[uuid.UUID] = set()
+    sent = [0] * len(prefixes)
+    ids: list[set[str]] = [set() for _ in prefixes]
+    topics = {t: {p: registry.spec_for(t).topic(p) for p in prefixes} for t in registry.EVENTS}
     try:
         pending = []
-        for e in events:
-            pending.append(await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
-                                               key=registry.partition_key(e).encode()))
-            sent += 1
-            ids.add(e.id)
+        for event_type, key, value, event_id in records:
+            for n, prefix in enumerate(prefixes):
+                if limits[n] is not None and sent[n] >= limits[n]:
+                    continue
+                pending.append(await producer.send(topics[event_type][prefix], value=value, key=key.encode()))
+                sent[n] += 1
+                ids[n].add(event_id)
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
                 pending = []
-            if limit is not None and sent >= limit:
-                break
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return sent, len(ids)
+    return [(sent[n], len(ids[n])) for n in range(len(prefixes))]
 
 
 # --- measurements --------------------------------------------------------------------
@@ -272,12 +294,18 @@ async def lag_p99(live: Live, prefix: str) -> tuple[float, int]:
     total = 1000 * LAG_SECONDS
     rng = random.Random(3)
 
+    topic = registry.spec_for("BriefSubmitted").topic(prefix)
+    briefs = [_record(registry.new_event(c.BriefSubmitted(
+        campaign_id=f"LAG{n:07d}", version=1, title="lag", team=TEAMS[n % len(TEAMS)], owner="o", requester="r",
+        objective="grow", channels=[rng.choice(CHANNELS)], target_launch_date=BASE.date(),
+        flight_start=BASE.date(), flight_end=BASE.date(),
+        budget_request=c.BudgetRequest(amount=c.Money(amount=Decimal(100), currency="EUR"), budget_line_id="L")),
+        source="marops/bench", time=BASE)) for n in range(total)]
+
     async def offer() -> None:
         started = time.perf_counter()
-        for n in range(total):
-            e = campaign_events(CAMPAIGNS + 10_000_000 + n, rng)[0]  # a BriefSubmitted of a new campaign
-            await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
-                                key=registry.partition_key(e).encode())
+        for n, (_, key, value, _) in enumerate(briefs):  # new campaigns' briefs
+            await producer.send(topic, value=value, key=key.encode())
             published.append(time.perf_counter())
             delay = started + (n + 1) / 1000 - time.perf_counter()
             if delay > 0:
@@ -311,8 +339,8 @@ async def main() -> None:
     await kafka.ensure_topics(BOOTSTRAP, kafka.all_topics(hist_prefix), partitions=PARTITIONS)
     await kafka.ensure_topics(BOOTSTRAP, kafka.all_topics(live_prefix), partitions=PARTITIONS)
     started = time.perf_counter()
-    total, _ = await publish(hist_prefix, history())
-    live_total, live_distinct = await publish(live_prefix, history(), limit=LIVE_EVENTS)
+    (total, _), (live_total, live_distinct) = await publish([hist_prefix, live_prefix], history(),
+                                                            [None, LIVE_EVENTS])
     print(f"  history: {total} records ({live_total} for the live run), generated and published in "
           f"{time.perf_counter() - started:.0f} s")
 
