@@ -9,6 +9,11 @@ PostgreSQL unreachable, migrations are retried in the background and requests ge
 with ``Retry-After`` until they are applied; with Kafka unreachable, the service serves
 HTTP (writes go to the outbox), readiness says ``degraded``, and topic creation, the
 relay and the consumer start in the background once the broker answers.
+
+With ``run_workers`` (the default, for a single-process install) the workers run inside
+the process: the outbox relay, one consumer runner and the housekeeping. With
+``<SERVICE>_RUN_WORKERS=false`` the process serves HTTP only and ``marops-worker <service>``
+(``worker.py``) runs the workers from the same ``ServiceSpec``.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marops_events import kafka
 from marops_events.consumer import ConsumerRunner, Handler, group_id_for
 from marops_events.outbox import OutboxRelay
 
-from . import db, logs, problems, responses, telemetry, whoami
+from . import db, idempotency, logs, problems, responses, telemetry, whoami
 from .auth import TokenVerifier
 from .health import DependencyMonitor
 from .idempotency import IdempotencyMiddleware
@@ -65,12 +72,23 @@ class Runtime:
     kafka_ready: bool = False  # topics exist and the producer is connected
 
 
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service is made of, kept on ``app.state.spec`` so a worker process can run it too."""
+
+    settings: ServiceSettings
+    migrations: Path
+    handlers: Mapping[str, Handler]
+    on_started: Callable[[Runtime], Awaitable[None]] | None = None
+
+
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.runtime.pool
+    # A request with an Idempotency-Key gets the connection whose transaction records the key.
+    return idempotency.request_pool(request.app.state.runtime.pool)  # type: ignore[return-value]
 
 
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]
@@ -101,19 +119,27 @@ def create_service_app(
             await stop_runtime(runtime)
             log.info("%s stopped", settings.service_name)
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  telemetry=telemetry.fastapi_telemetry())
     app.state.settings = settings
+    app.state.spec = ServiceSpec(settings, migrations, handlers or {}, on_started)
     app.state.token_verifier = TokenVerifier(settings)
     problems.install(app)
-    app.add_middleware(IdempotencyMiddleware)
-    _install_database_gate(app)
-    _install_http_metrics(app, settings.service_name)
+    # Pure ASGI middleware, innermost first. The body limit is Starlette's RequestBodyLimitMiddleware
+    # (it counts bodies as they stream; reading past the limit raises a 413 the problem handlers render);
+    # DeclaredTooLarge, outside it, answers a too-large Content-Length before any byte is read, as
+    # problem+json (Starlette's own answer to that case is plain text).
+    app.add_middleware(IdempotencyMiddleware, ttl_seconds=settings.idempotency_ttl_seconds,
+                       wait_seconds=settings.idempotency_wait_seconds)
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_size)
+    app.add_middleware(problems.DeclaredTooLarge, max_body_size=settings.max_body_size)
+    app.add_middleware(DatabaseGate)
+    app.add_middleware(HttpMetrics, service=settings.service_name)
     app.include_router(_operations_router())
     app.include_router(whoami.router)
     for router in routers:
         app.include_router(router)
     responses.install(app)
-    telemetry.instrument_app(app)
     return app
 
 
@@ -221,6 +247,7 @@ def _start_workers(runtime: Runtime) -> None:
         name=settings.service_name,
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(runtime.stop), name="outbox-relay"))
+    runtime.tasks.append(asyncio.create_task(_housekeeping(runtime), name="housekeeping"))
     if runtime.consumer is not None:
         runtime.tasks.append(asyncio.create_task(_supervise(runtime.consumer, runtime.stop), name="consumer"))
 
@@ -253,6 +280,20 @@ async def prepare_schema(settings: ServiceSettings, sets: list[db.MigrationSet])
 async def _supervise(consumer: ConsumerRunner, stop: asyncio.Event) -> None:
     """Restart the consumer loop after unexpected failures; the runner reports them."""
     await consumer.supervise(stop)
+
+
+async def _housekeeping(runtime: Runtime) -> None:
+    """Delete expired Idempotency-Keys now and then (one process per deployment is enough: the workers)."""
+    settings = runtime.settings
+    while not runtime.stop.is_set():
+        try:
+            await idempotency.delete_expired(runtime.pool, settings.idempotency_ttl_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database being away is not a reason to stop; try again next time
+            log.warning("expired idempotency keys not deleted this round", exc_info=True)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(runtime.stop.wait(), timeout=settings.housekeeping_interval_seconds)
 
 
 async def stop_runtime(runtime: Runtime, timeout: float = 20.0) -> None:
@@ -306,27 +347,52 @@ def readiness(runtime: Runtime) -> JSONResponse:
     return JSONResponse({"status": status, **body})
 
 
-def _install_database_gate(app: FastAPI) -> None:
-    """Until the database is migrated, only the operations endpoints answer; the rest 503."""
-    open_paths = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-
-    @app.middleware("http")
-    async def gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        if runtime is not None and not runtime.database_ready and request.url.path not in open_paths:
-            return problems.problem_response(
-                problems.problem_body(503, "Service unavailable", "the database is unreachable; retry later",
-                                      slug="unavailable"),
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        return await call_next(request)
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                        "/redoc"})
 
 
-def _install_http_metrics(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class DatabaseGate:
+    """Until the database is migrated, only the operations endpoints answer; the rest 503 (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+            if runtime is not None and not runtime.database_ready:
+                response = problems.problem_response(
+                    problems.problem_body(503, "Service unavailable", "the database is unreachable; retry later",
+                                          slug="unavailable"),
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class HttpMetrics:
+    """Request count and latency per route, as pure ASGI (no task or body buffering per request)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(service, route).observe(time.perf_counter() - started)
-        return response
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, route).observe(time.perf_counter() - started)

@@ -1,8 +1,10 @@
 """JWT bearer authentication with the roles of SPEC section 5.
 
-Tokens carry ``sub`` (the user id), ``roles`` (a list) and ``team``. HS256 with a local
+Tokens carry ``sub`` (the user id), ``roles`` (a list), ``team`` and, for ``service``
+principals, ``source_systems`` (the systems whose spend it may record). HS256 with a local
 secret is the default (``MAROPS_JWT_SECRET``); RS256 verifies with a PEM public key
-(``MAROPS_JWT_PUBLIC_KEY``) or a JWKS endpoint (``MAROPS_JWT_JWKS_URL``).
+(``MAROPS_JWT_PUBLIC_KEY``) or a JWKS endpoint (``MAROPS_JWT_JWKS_URL``), fetched
+asynchronously and cached (``jwks.py``). Claims of the wrong shape are 401, never 500.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
-from .problems import Forbidden, Unauthorized
+from .jwks import JwksCache
+from .problems import Forbidden, Problem, Unauthorized
 from .settings import ServiceSettings
+
+MAX_CLAIM_LENGTH = 200
 
 
 class Role(StrEnum):
@@ -34,6 +40,7 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     team: str | None = None
+    source_systems: frozenset[str] = frozenset()  # for `service` principals: whose spend they may record
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -46,36 +53,84 @@ class Principal:
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self._settings = settings
-        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._jwks = JwksCache(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
         if settings.jwt_algorithm == "HS256" and settings.jwt_secret is None:
             raise RuntimeError("MAROPS_JWT_SECRET (or <SERVICE>_JWT_SECRET) must be set for HS256 tokens")
         if settings.jwt_algorithm == "RS256" and not (settings.jwt_public_key or self._jwks):
             raise RuntimeError("RS256 needs MAROPS_JWT_PUBLIC_KEY or MAROPS_JWT_JWKS_URL")
 
-    def _key(self, token: str) -> Any:
+    async def verify(self, token: str) -> Principal:
+        """Verify a bearer token; with JWKS, an unknown key id may fetch the key set (not blocking)."""
+        if self._jwks is not None:
+            return self._decode(token, await self._jwks.key_for(token))
+        return self.verify_local(token)
+
+    def verify_local(self, token: str) -> Principal:
+        """Verify without any network call (a shared secret, a PEM key, or a cached JWKS key)."""
         s = self._settings
         if s.jwt_algorithm == "HS256":
             assert s.jwt_secret is not None
-            return s.jwt_secret.get_secret_value()
+            return self._decode(token, s.jwt_secret.get_secret_value())
         if self._jwks is not None:
-            return self._jwks.get_signing_key_from_jwt(token).key
-        return s.jwt_public_key
+            return self._decode(token, self._jwks.cached_key_for(token))
+        return self._decode(token, s.jwt_public_key)
 
-    def verify(self, token: str) -> Principal:
+    def _decode(self, token: str, key: Any) -> Principal:
         s = self._settings
         try:
             claims = jwt.decode(
-                token, self._key(token), algorithms=[s.jwt_algorithm], audience=s.jwt_audience,
+                token, key, algorithms=[s.jwt_algorithm], audience=s.jwt_audience,
                 issuer=s.jwt_issuer, options={"require": ["sub", "exp"]},
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid bearer token: {exc}") from None
-        raw_roles = claims.get("roles") or []
-        if not isinstance(raw_roles, list):
-            raise Unauthorized("invalid bearer token: roles must be a list")
-        roles = frozenset(Role(r) for r in raw_roles if r in Role.__members__)
-        team = claims.get("team")
-        return Principal(subject=str(claims["sub"]), roles=roles, team=str(team) if team else None)
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The principal a verified token names; any claim of the wrong shape is a 401."""
+    subject = claims.get("sub")
+    if not _is_name(subject):
+        raise Unauthorized(f"invalid bearer token: sub must be a non-empty string of at most {MAX_CLAIM_LENGTH}")
+    roles = _names(claims.get("roles"), "roles")
+    team = claims.get("team")
+    if team is not None and team != "" and not _is_name(team):
+        raise Unauthorized("invalid bearer token: team must be a string")
+    systems = _names(claims.get("source_systems"), "source_systems")
+    return Principal(subject=subject, roles=frozenset(Role(r) for r in roles if r in Role.__members__),
+                     team=team or None, source_systems=frozenset(systems))
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_CLAIM_LENGTH
+
+
+def _names(value: object, claim: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > 100 or not all(_is_name(v) for v in value):
+        raise Unauthorized(f"invalid bearer token: {claim} must be a list of strings")
+    return value
+
+
+_SCOPE_KEY = "marops.principal"
+
+
+async def authenticate_scope(scope: Scope) -> Principal | None:
+    """The verified principal of a request's bearer token, or None; verified once per request."""
+    # The scope itself, not scope["state"]: servers may share that dict between requests.
+    if _SCOPE_KEY in scope:
+        return scope[_SCOPE_KEY]
+    principal = None
+    header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode(errors="replace")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        try:
+            principal = await scope["app"].state.token_verifier.verify(credentials.strip())
+        except Problem:
+            principal = None
+    scope[_SCOPE_KEY] = principal
+    return principal
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -87,8 +142,10 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    principal = request.scope.get(_SCOPE_KEY)
+    if principal is None:  # not verified yet (or invalid: verify again for the reason)
+        verifier: TokenVerifier = request.app.state.token_verifier
+        principal = await verifier.verify(credentials.credentials)
     request.state.principal = principal
     if not principal.roles:
         # SPEC section 5: a token with no known role reads nothing (and writes nothing).
@@ -111,7 +168,8 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def mint(settings: ServiceSettings, subject: str, roles: list[str], team: str | None = None,
-         ttl_seconds: int = 8 * 3600, private_key: str | None = None) -> str:
+         ttl_seconds: int = 8 * 3600, private_key: str | None = None,
+         source_systems: list[str] | None = None) -> str:
     """A signed token for local use (tests, the CLI, the demo)."""
     import time
 
@@ -120,6 +178,8 @@ def mint(settings: ServiceSettings, subject: str, roles: list[str], team: str | 
                               "aud": settings.jwt_audience, "iss": settings.jwt_issuer}
     if team:
         claims["team"] = team
+    if source_systems:
+        claims["source_systems"] = source_systems
     if settings.jwt_algorithm == "RS256":
         if not private_key:
             raise ValueError("RS256 minting needs a private key")

@@ -21,7 +21,7 @@ def _add_trace_ids(_: object, __: str, event: dict) -> dict:
     return event
 
 
-def configure(service: str, level: str = "INFO", json: bool = True) -> None:
+def configure(service: str, level: str = "INFO", json: bool = True, access_log: bool = False) -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -49,3 +49,5 @@ def configure(service: str, level: str = "INFO", json: bool = True) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # Rendering a JSON line per request costs more than many handlers; off unless asked for.
+    logging.getLogger("uvicorn.access").disabled = not access_log

@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # Starlette's body limit counted past max_body_size while reading
+            return problem_response(too_large_body(request.scope))
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
                  409: "Conflict"}.get(exc.status_code, "HTTP error")
         detail = exc.detail if isinstance(exc.detail, str) else None
@@ -156,3 +160,30 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(problem_body(500, "Internal error", "An unexpected error occurred.",
                                              instance=request.url.path))
+
+
+def too_large_body(scope: Scope) -> dict[str, Any]:
+    limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+    detail = f"the request body is larger than {limit} bytes" if limit is not None else "the request body is too large"
+    return problem_body(413, "Content too large", detail, slug="content-too-large", instance=scope.get("path"))
+
+
+class DeclaredTooLarge:
+    """413 problem+json for a Content-Length above the limit, before any byte is read.
+
+    Counting bodies as they stream is Starlette's ``RequestBodyLimitMiddleware`` (inside this
+    one); left alone, it answers a declared-too-large body in plain text.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+                body = too_large_body({**scope, MAX_BODY_SIZE_SCOPE_KEY: self.max_body_size})
+                await problem_response(body)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

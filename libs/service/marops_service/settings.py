@@ -57,6 +57,10 @@ class ServiceSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    max_body_size: int = 1_048_576  # bytes; larger request bodies get 413 before they are read
+    idempotency_ttl_seconds: float = 86_400.0  # how long an Idempotency-Key is remembered
+    idempotency_wait_seconds: float = 10.0  # how long a retry waits for the same key still in progress
+    housekeeping_interval_seconds: float = 300.0  # expired keys are deleted this often (by the workers)
 
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr | None = None
@@ -67,6 +71,7 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    access_log: bool = False  # one log line per HTTP request (Prometheus counts them anyway)
     otel_exporter: Literal["none", "otlp", "console"] = "none"
     otel_endpoint: str = "http://127.0.0.1:4318"
 

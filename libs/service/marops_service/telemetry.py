@@ -1,18 +1,25 @@
 """OpenTelemetry for FastAPI, asyncpg and Kafka; the exporter is off unless configured.
 
 A tracer provider is always installed, so trace ids exist for logs and propagate through
-the outbox and Kafka even when nothing is exported.
+the outbox and Kafka even when nothing is exported: each request gets one server span from
+FastAPI's own telemetry (``fastapi_telemetry``), the only HTTP wrapper (OpenTelemetry's
+ASGI instrumentation on top of it would create a second span and one per ASGI message).
+The per-query asyncpg spans and aiokafka's client spans are only worth their cost when
+someone looks at them, so they are instrumented only with an exporter.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from .settings import ServiceSettings
+
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/status"})
 
 _instrumented = False
 
@@ -29,7 +36,7 @@ def configure(settings: ServiceSettings) -> None:
         elif settings.otel_exporter == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         trace.set_tracer_provider(provider)
-    if not _instrumented:
+    if settings.otel_exporter != "none" and not _instrumented:
         from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
@@ -38,7 +45,11 @@ def configure(settings: ServiceSettings) -> None:
         _instrumented = True
 
 
-def instrument_app(app: FastAPI) -> None:
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+def _untraced(scope: dict[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+def fastapi_telemetry() -> dict[str, Any]:
+    """FastAPI's native telemetry: a server span per request (probes excluded); HTTP metrics are
+    Prometheus' (``HttpMetrics``) and logs go through structlog, so those two stay off."""
+    return {"tracing": True, "metrics": False, "logs": False, "exclude": _untraced}

@@ -214,13 +214,13 @@ def test_settings_fall_back_to_shared_prefix(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.database_url == "postgresql://own/intake"
 
 
-def test_token_cli_mints_a_verifiable_token(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+async def test_token_cli_mints_a_verifiable_token(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from marops_service.auth import TokenVerifier
 
     monkeypatch.setenv("MAROPS_JWT_SECRET", TEST_JWT_SECRET)
     token_cli(["--sub", "alice", "--role", "requester", "--role", "viewer", "--team", "growth"])
     token = capsys.readouterr().out.strip()
-    principal = TokenVerifier(ServiceSettings()).verify(token)
+    principal = await TokenVerifier(ServiceSettings()).verify(token)
     assert principal == Principal("alice", frozenset({Role.requester, Role.viewer}), "growth")
 
 

@@ -28,12 +28,14 @@ def service_settings(settings_cls: type[ServiceSettings], *, pg_dsn: str, kafka_
     return settings_cls(**values)
 
 
-def token(settings: ServiceSettings, subject: str, *roles: str, team: str | None = None) -> str:
-    return mint(settings, subject, list(roles), team)
+def token(settings: ServiceSettings, subject: str, *roles: str, team: str | None = None,
+          source_systems: list[str] | None = None) -> str:
+    return mint(settings, subject, list(roles), team, source_systems=source_systems)
 
 
-def auth(settings: ServiceSettings, subject: str, *roles: str, team: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(settings, subject, *roles, team=team)}"}
+def auth(settings: ServiceSettings, subject: str, *roles: str, team: str | None = None,
+         source_systems: list[str] | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(settings, subject, *roles, team=team, source_systems=source_systems)}"}
 
 
 @asynccontextmanager
