@@ -96,7 +96,7 @@ as "$ALICE" -X POST "$G/campaigns/$CID/launch" | jq -c '{campaign_id, brief_vers
 await "launched in intake" "as '$ALICE' '$I/campaigns/$CID' | jq -e '.status == \"launched\"'"
 
 step "spend arrives: once through the API, once from another system straight onto Kafka"
-SVC=$(token --sub ads-bridge --role service)
+SVC=$(token --sub ads-bridge --role service --source-system google-ads)
 as "$SVC" -X POST "$B/spend" -d '{"campaign_id": "'"$CID"'", "source_system": "google-ads",
   "source_reference": "gads-'"$RUN"'-1", "amount": {"amount": "5000.00", "currency": "EUR"},
   "incurred_on": "'"$(date -u +%F)"'"}' | jq -c '{status: (.status // "recorded")}'

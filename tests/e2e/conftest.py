@@ -143,8 +143,9 @@ class Stack:
         """`marops.<kebab-type>.v1` behind this stack's prefix."""
         return f"{self.topic_prefix}{name}"
 
-    def auth(self, subject: str, *roles: str, team: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint(self.settings, subject, list(roles), team)}"}
+    def auth(self, subject: str, *roles: str, team: str | None = None,
+             source_systems: list[str] | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(self.settings, subject, list(roles), team, source_systems=source_systems)}"}
 
     def log_tails(self, lines: int = 30) -> str:
         return "\n\n".join(f"--- {name} ({s.log_path}) ---\n{tail(s.log_path, lines)}"

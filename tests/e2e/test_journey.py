@@ -103,8 +103,9 @@ class Api:
     def __init__(self, stack: Any, client: httpx.AsyncClient) -> None:
         self.stack, self.client = stack, client
 
-    def who(self, subject: str, *roles: str, team: str | None = None) -> dict[str, str]:
-        return self.stack.auth(subject, *roles, team=team)
+    def who(self, subject: str, *roles: str, team: str | None = None,
+            source_systems: list[str] | None = None) -> dict[str, str]:
+        return self.stack.auth(subject, *roles, team=team, source_systems=source_systems)
 
     async def call(self, method: str, service: str, path: str, who: dict[str, str], *, expect: int = 200,
                    **kwargs: Any) -> Any:
@@ -420,7 +421,7 @@ async def campaign_d(api: Api, j: Journey) -> None:
 async def spend(api: Api, j: Journey) -> None:
     """Through the budget API (an ad platform, finance) and from the ERP straight onto Kafka."""
     a, b, c = j.ids["A"], j.ids["B"], j.ids["C"]
-    gads, fiona, vic = api.who("gads-sync", "service"), api.who("fiona", "finance"), api.who("vic", "viewer")
+    gads, fiona, vic = api.who("gads-sync", "service", source_systems=["google-ads"]), api.who("fiona", "finance"), api.who("vic", "viewer")
     first = {"campaign_id": a, "source_system": "google-ads", "source_reference": "gads-a-0001",
              "amount": money("2500.00"), "incurred_on": j.today.isoformat()}
     recorded = await api.post("budget", "/spend", gads, first, expect=201)

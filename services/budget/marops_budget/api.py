@@ -17,7 +17,7 @@ from marops_service.access import can_read_campaign, is_filtered, reads_everythi
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
 from marops_service.exports import csv_response, wants_csv
-from marops_service.problems import Conflict, NotFound, Unprocessable
+from marops_service.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 from . import queries, service
 from . import repository as repo
@@ -55,6 +55,11 @@ async def may_read_campaign(conn: asyncpg.Connection, who: Principal, campaign_i
     arrived first) is readable only by the roles that read everything."""
     parties = await repo.parties_of(conn, campaign_id)
     return can_read_campaign(who, parties) if parties is not None else reads_everything(who)
+
+
+def may_record_for(who: Principal, source_system: str) -> bool:
+    """Finance (and ops_admin) record for any source; a service account only for the systems its token names."""
+    return who.has(Role.finance, Role.ops_admin) or source_system in who.source_systems
 
 
 def get_rules(request: Request) -> Rules:
@@ -183,12 +188,16 @@ async def list_reallocations(pool: Pool, _: Reader,
              responses={200: {"description": "Already recorded: the same source reference was sent before"}})
 async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: BudgetRules,
                        response: Response) -> SpendRecordedOut:
+    if not may_record_for(who, body.source_system):
+        raise Forbidden(f"this service account may record spend for {sorted(who.source_systems) or 'no source system'}"
+                        f", not {body.source_system!r} (the token's source_systems claim)",
+                        slug="source-system-not-allowed")
     spend = Spend(campaign_id=body.campaign_id, source_system=body.source_system,
                   source_reference=body.source_reference, amount=body.amount.amount, currency=body.amount.currency,
                   incurred_on=body.incurred_on, budget_line_id=body.budget_line_id,
                   corrects_reference=body.corrects_reference, description=body.description)
     with problems():
-        result = await in_transaction(pool, lambda conn: service.record_spend(
+        result = await in_transaction(pool, lambda conn: service.record_api_spend(
             conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=who.subject,
             cause=Cause(correlation_id=body.campaign_id), rules=rules, publish=True))
     if not result.recorded:

@@ -355,6 +355,32 @@ def check_resolution(resolution: ReconciliationResolution, *, unreconciled: bool
         raise RuleViolation(f"finance resolves by booking or excluding, not {resolution.value!r}")
 
 
+@dataclass(frozen=True)
+class CorrectedSpend:
+    """The spend a correction names, with every correction recorded against it so far."""
+
+    campaign_id: str
+    currency: str
+    remaining: Decimal  # its amount plus those corrections
+
+
+def check_correction(spend: Spend, original: CorrectedSpend | None) -> None:
+    """A correction names an existing spend of the same source system, campaign and currency,
+    and never takes it below zero."""
+    if spend.corrects_reference is None:
+        return
+    named = f"{spend.source_system}/{spend.corrects_reference}"
+    if original is None:
+        raise RuleViolation(f"corrects_reference names no recorded spend ({named})")
+    if original.campaign_id != spend.campaign_id:
+        raise RuleViolation(f"the corrected spend {named} belongs to another campaign")
+    if original.currency != spend.currency:
+        raise RuleViolation(f"the corrected spend {named} is in {original.currency}, not {spend.currency}")
+    if original.remaining + spend.amount < 0:
+        raise RuleViolation(f"the correction would take {named} below zero (it stands at "
+                            f"{original.remaining} {original.currency})")
+
+
 def crossed_thresholds(committed: Decimal, spent: Decimal, thresholds: Iterable[int],
                        already: Iterable[int]) -> list[int]:
     """Thresholds (percent of the commitment) that spend has reached and nobody was told of."""

@@ -15,7 +15,18 @@ from marops_events.contracts import ReconciliationResolution, ReconciliationStat
 from marops_service.access import CampaignParties, SqlCondition, readable_sql
 from marops_service.auth import Principal
 
-from .domain import Brief, CampaignFacts, Hold, HoldStatus, LineBalance, LineState, Reconciliation, Spend, SpendCopy
+from .domain import (
+    Brief,
+    CampaignFacts,
+    CorrectedSpend,
+    Hold,
+    HoldStatus,
+    LineBalance,
+    LineState,
+    Reconciliation,
+    Spend,
+    SpendCopy,
+)
 
 Row = asyncpg.Record
 
@@ -366,6 +377,22 @@ async def find_spend(conn: asyncpg.Connection, source_system: str, source_refere
     return await conn.fetchrow(
         "SELECT * FROM spend_ledger WHERE source_system = $1 AND source_reference = $2",
         source_system, source_reference)
+
+
+async def corrected_spend(conn: asyncpg.Connection, source_system: str,
+                          source_reference: str) -> CorrectedSpend | None:
+    """The spend a correction names, and what is left of it after the corrections recorded so far."""
+    row = await conn.fetchrow(
+        """
+        SELECT s.campaign_id, s.currency,
+               s.amount + coalesce((SELECT sum(c.amount) FROM spends c
+                                    WHERE c.source_system = s.source_system
+                                      AND c.corrects_reference = s.source_reference
+                                      AND c.currency = s.currency), 0) AS remaining
+        FROM spends s WHERE s.source_system = $1 AND s.source_reference = $2
+        """,
+        source_system, source_reference)
+    return None if row is None else CorrectedSpend(row["campaign_id"], row["currency"], row["remaining"])
 
 
 async def counted_line_currency(conn: asyncpg.Connection, campaign_id: str,

@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
@@ -37,6 +38,7 @@ from .domain import (
     SpendCopy,
     brief_problem,
     check_adjustment,
+    check_correction,
     check_reallocation,
     check_resolution,
     check_spend,
@@ -343,6 +345,18 @@ async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str],
     if alerts:
         for campaign_id in campaign_ids:
             await evaluate_thresholds(conn, campaign_id, cause, rules)
+
+
+async def record_api_spend(conn: asyncpg.Connection, spend: Spend, **recording: Any) -> SpendResult:
+    """A spend sent to the API: a correction must name a spend it can correct (``check_correction``).
+
+    The campaign lock is taken first, so two corrections of one spend cannot both pass the check.
+    A re-send of a correction already recorded is answered as a re-send, not checked again.
+    """
+    await repo.lock_campaign(conn, spend.campaign_id)
+    if spend.corrects_reference and await repo.find_spend(conn, spend.source_system, spend.source_reference) is None:
+        check_correction(spend, await repo.corrected_spend(conn, spend.source_system, spend.corrects_reference))
+    return await record_spend(conn, spend, **recording)
 
 
 async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecorded], rules: Rules) -> None:

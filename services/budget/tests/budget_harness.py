@@ -97,6 +97,10 @@ class Harness:
     def auth(self, subject: str, *roles: str) -> dict[str, str]:
         return auth(self.settings, subject, *roles)
 
+    def service_account(self, subject: str, *source_systems: str) -> dict[str, str]:
+        """A `service` token allowed to record spend for ``source_systems``."""
+        return auth(self.settings, subject, "service", source_systems=list(source_systems))
+
     @property
     def finance(self) -> dict[str, str]:
         return self.auth("fiona", "finance")

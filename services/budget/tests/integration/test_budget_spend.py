@@ -49,7 +49,7 @@ async def test_spend_sent_twice_on_kafka_and_again_through_the_api_counts_once(h
     await h.processed(spend, resent)
 
     again = await h.client.post("/spend", json=spend_body(campaign, "inv-001", "250.00"),
-                                headers=h.auth("erp", "service"))
+                                headers=h.service_account("erp", "google-ads"))
     assert again.status_code == 200, again.text
     assert again.json()["already_recorded"] is True
     assert again.json()["origin"] == "kafka"
@@ -184,7 +184,7 @@ async def test_spend_for_an_unknown_campaign_waits_unattributed_until_it_appears
     await h.publish(early)
     await h.processed(early)
     api = await h.client.post("/spend", json=spend_body(campaign, "inv-early-api", "24.50"),
-                              headers=h.auth("erp", "service"))
+                              headers=h.service_account("erp", "google-ads"))
     assert api.status_code == 201, api.text
     assert (api.json()["attribution"], api.json()["counted_on_line_id"]) == ("unattributed", None)
     unattributed = await ledger(h, attribution="unattributed", campaign_id=campaign)
@@ -339,7 +339,7 @@ async def test_spend_api_checks_roles_input_and_conflicting_re_sends(harness: Ha
         assert response.status_code == 422, (payload, response.text)
         assert response.headers["content-type"] == "application/problem+json"
 
-    headers = {**h.auth("erp", "service"), "Idempotency-Key": "spend-key-1"}
+    headers = {**h.service_account("erp", "google-ads"), "Idempotency-Key": "spend-key-1"}
     first = await h.client.post("/spend", json=body, headers=headers)
     replay = await h.client.post("/spend", json=body, headers=headers)
     assert (first.status_code, replay.status_code) == (201, 201)
