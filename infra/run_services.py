@@ -1,12 +1,16 @@
 """Run the whole system locally: native infrastructure plus the four services.
 
 Used by `make run`; `make demo` (infra/demo.py) reuses its functions. Starts PostgreSQL
-and Kafka with infra/up.sh (idempotent), then each installed service as
-`python -m uvicorn --factory marops_<name>.main:create_app`, waits for its /healthz, streams
+and Kafka with infra/up.sh (idempotent), then each installed service as two processes: the
+API, `python -m uvicorn --factory marops_<name>.main:create_app --workers N` with
+<NAME>_RUN_WORKERS=false (HTTP only), and its worker, `marops-worker <name>` (outbox relay,
+consumers, housekeeping). <NAME>_RUN_WORKERS=true (or MAROPS_RUN_WORKERS=true) runs one
+process doing both instead, the mode for tiny installs. Waits for each /healthz, streams
 the logs prefixed by service name, and on Ctrl-C / SIGTERM stops the services (SIGTERM,
 grace period, then SIGKILL). The infrastructure keeps running (`make stop` stops it).
 
-Environment: <NAME>_HTTP_PORT (8001..8004), MAROPS_PG_PORT, MAROPS_KAFKA_PORT,
+Environment: <NAME>_HTTP_PORT (8001..8004), <NAME>_HTTP_WORKERS or MAROPS_HTTP_WORKERS (API
+processes per service, 2), <NAME>_RUN_WORKERS, MAROPS_PG_PORT, MAROPS_KAFKA_PORT,
 MAROPS_INFRA_DIR, MAROPS_JWT_SECRET (default: a dev secret kept in <infra dir>/jwt-secret),
 MAROPS_STARTUP_TIMEOUT (seconds per service, 60). A <NAME>_DATABASE_URL or
 MAROPS_KAFKA_BOOTSTRAP_SERVERS already set in the environment is kept.
@@ -74,26 +78,58 @@ def installed(name: str) -> bool:
     return any((Path(loc) / "main.py").exists() for loc in spec.submodule_search_locations)
 
 
+def _flag(env: dict[str, str], name: str, field: str, default: str) -> str:
+    return env.get(f"{name.upper()}_{field}", env.get(f"MAROPS_{field}", default)).strip().lower()
+
+
 class Service:
+    """One service: its API process and, unless it runs in single-process mode, its worker."""
+
     def __init__(self, name: str, port: int, env: dict[str, str]) -> None:
         self.name, self.port = name, port
-        cmd = [
+        self.single_process = _flag(env, name, "RUN_WORKERS", "false") in ("1", "true", "yes")
+        http_workers = int(_flag(env, name, "HTTP_WORKERS", "2"))
+        api = [
             sys.executable, "-m", "uvicorn", "--factory", f"marops_{name}.main:create_app",
-            "--host", "127.0.0.1", "--port", str(port),
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
         ]
+        api_env = dict(env)
+        if not self.single_process:
+            api += ["--workers", str(http_workers)]
+            api_env[f"{name.upper()}_RUN_WORKERS"] = "false"
+        self.proc = self._spawn(api, api_env, name)
+        self.worker: subprocess.Popen[str] | None = None
+        if not self.single_process:
+            self.worker = self._spawn([sys.executable, "-m", "marops_service.worker", name], env, f"{name}-wrk")
+
+    def _spawn(self, cmd: list[str], env: dict[str, str], label: str) -> subprocess.Popen[str]:
         # its own session: a terminal Ctrl-C reaches only us, and we stop the services in order
-        self.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             cmd, env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, bufsize=1, text=True, errors="replace",
         )
-        self._pump = threading.Thread(target=self._stream_logs, daemon=True)
-        self._pump.start()
+        pump = threading.Thread(target=self._stream_logs, args=(proc, label), daemon=True)
+        pump.start()
+        self._pumps = [*getattr(self, "_pumps", []), pump]
+        return proc
 
-    def _stream_logs(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    @property
+    def procs(self) -> list[subprocess.Popen[str]]:
+        return [self.proc] + ([self.worker] if self.worker is not None else [])
+
+    def poll(self) -> int | None:
+        """None while every process of the service runs, else the exit code of one that ended."""
+        for proc in self.procs:
+            if proc.poll() is not None:
+                return proc.returncode
+        return None
+
+    @staticmethod
+    def _stream_logs(proc: subprocess.Popen[str], label: str) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             with _print_lock:
-                sys.stdout.write(f"{self.name:<10} | {line}")
+                sys.stdout.write(f"{label:<14} | {line}")
                 sys.stdout.flush()
 
     @property
@@ -108,15 +144,21 @@ class Service:
             return False
 
     def signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
 def stop_all(services: list[Service]) -> None:
-    running = [s for s in services if s.proc.poll() is None]
+    running = [s for s in services if any(p.poll() is None for p in s.procs)]
     if not running:
         return
     say("stopping " + ", ".join(s.name for s in running))
@@ -125,13 +167,15 @@ def stop_all(services: list[Service]) -> None:
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     for s in running:
         try:
-            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            s.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             say(f"{s.name} did not stop within {STOP_GRACE_SECONDS:.0f}s; killing it")
             s.signal(signal.SIGKILL)
-            s.proc.wait()
+            for proc in s.procs:
+                proc.wait()
     for s in running:
-        s._pump.join(timeout=2)
+        for pump in s._pumps:
+            pump.join(timeout=2)
 
 
 class Started:
@@ -203,7 +247,7 @@ def start(stop_requested: threading.Event) -> Started | int:
     pending = list(services)
     while pending and not stop_requested.is_set():
         for s in list(pending):
-            rc = s.proc.poll()
+            rc = s.poll()
             if rc is not None:
                 say(f"ERROR: {s.name} exited with code {rc} during startup (its log is above)")
                 stop_all(services)
@@ -231,7 +275,8 @@ def print_banner(started: Started) -> None:
         secret_hint = f'MAROPS_JWT_SECRET="$(cat {secret_file})" '
     lines = ["", "marops is running:"]
     for s in started.services:
-        lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs)")
+        mode = "one process" if s.single_process else "API + marops-worker"
+        lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs; {mode})")
     for name in started.skipped:
         lines.append(f"  {name:<10} not installed yet, skipped")
     lines += [
@@ -250,10 +295,10 @@ def supervise(services: list[Service], stop_requested: threading.Event) -> int:
     """Until Ctrl-C / SIGTERM (0) or a service dies (1); then stop them all."""
     rc = 0
     while not stop_requested.wait(0.5):
-        dead = [s for s in services if s.proc.poll() is not None]
+        dead = [s for s in services if s.poll() is not None]
         if dead:
             for s in dead:
-                say(f"ERROR: {s.name} exited with code {s.proc.returncode}; stopping the others")
+                say(f"ERROR: {s.name} exited with code {s.poll()}; stopping the others")
             rc = 1
             break
     stop_all(services)
