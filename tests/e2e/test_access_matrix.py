@@ -189,7 +189,9 @@ class Calls:
 
     def headers(self, caller: str | tuple[str, tuple[str, ...], str | None]) -> dict[str, str]:
         subject, roles, team = TOKENS[caller] if isinstance(caller, str) else caller
-        return self.stack.auth(subject, *roles, team=team)
+        # a service account's token names the source systems it records spend for
+        systems = ["gads-sync"] if "service" in roles else None
+        return self.stack.auth(subject, *roles, team=team, source_systems=systems)
 
     async def call(self, service: str, method: str, path: str, caller: Any, body: Any = None,
                    params: dict[str, str] | None = None) -> httpx.Response:
