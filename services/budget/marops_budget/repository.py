@@ -160,6 +160,15 @@ async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, te
         brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
         brief.flight_start, brief.flight_end, submitted_at, event_id,
     )
+    # The campaign row carries its highest version's line, so reading a spend's line is a
+    # key lookup (the caller holds the campaign lock, so the row exists).
+    await conn.execute(
+        """
+        UPDATE campaigns SET brief_version = $2, budget_line_id = $3
+        WHERE campaign_id = $1 AND (brief_version IS NULL OR brief_version < $2)
+        """,
+        brief.campaign_id, brief.version, brief.budget_line_id,
+    )
 
 
 async def record_parties(conn: asyncpg.Connection, campaign_id: str, *, version: int, team: str, owner: str,
@@ -493,7 +502,11 @@ async def reconciliations_of(conn: asyncpg.Connection, campaign_ids: list[str]) 
                st.budget_line_id AS published_line_id
         FROM spend_ledger s
         LEFT JOIN spend_reconciliation_state st USING (source_system, source_reference)
-        WHERE s.campaign_id = ANY($1::text[]) OR st.campaign_id = ANY($1::text[])
+        WHERE s.id IN (SELECT id FROM spends WHERE campaign_id = ANY($1::text[])
+                       UNION
+                       SELECT sp.id FROM spend_reconciliation_state x
+                       JOIN spends sp USING (source_system, source_reference)
+                       WHERE x.campaign_id = ANY($1::text[]))
         ORDER BY s.id
         """,
         campaign_ids,
