@@ -212,6 +212,12 @@ start() {
   write_config
   format_storage
   [ -f "$LOG" ] && mv -f "$LOG" "$LOG.1"
+  # A broker killed with -9 leaves its pidfile behind; waiting below for "a pidfile" would
+  # find that one, see its process dead and report a failed start. Only the new one counts.
+  rm -f "$PIDFILE"
+  if [ -f "$DATA/.lock" ] && ! [ -f "$DATA/.kafka_cleanshutdown" ]; then
+    say "the last broker did not stop cleanly (killed?): it recovers its logs first, which takes longer"
+  fi
   say "starting broker on $BOOTSTRAP (controller 127.0.0.1:$CTRL_PORT), log $LOG"
   # every partition holds file descriptors and memory maps: allow as many as we may
   ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

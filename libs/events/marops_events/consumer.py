@@ -181,6 +181,8 @@ class ConsumerRunner:
         max_records: int = 500,
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
+        inbox_retention_days: int | None = None,
+        housekeeping_interval: float = 3600.0,
     ) -> None:
         self._pool = pool
         self._consumer_factory = consumer_factory
@@ -191,6 +193,9 @@ class ConsumerRunner:
         self._max_records = max_records
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
+        self._inbox_retention_days = inbox_retention_days
+        self._housekeeping_interval = housekeeping_interval
+        self._cleaned_at: float | None = None
         self._topic_types = {registry.spec_for(t).topic(topic_prefix): t for t in self._handlers}
         self.consumer: AIOKafkaConsumer | None = None
         self.last_event_time: dict[str, datetime] = {}
@@ -232,6 +237,7 @@ class ConsumerRunner:
                 await self._record_lag()
                 self.health.last_batch_at = datetime.now(UTC)
                 self.health.enter("consuming")
+                await self._housekeeping()
         except BatchAbandoned as exc:
             log.info("consumer %s: %s", self.group_id, exc)
         finally:
@@ -464,6 +470,34 @@ class ConsumerRunner:
             lag = max(highwater - await self.consumer.position(tp), 0)
             self.lag[(tp.topic, tp.partition)] = lag
             CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
+
+    async def _housekeeping(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._inbox_retention_days is None or (
+                self._cleaned_at is not None and now - self._cleaned_at < self._housekeeping_interval):
+            return
+        self._cleaned_at = now
+        try:
+            deleted = await self.clean_inbox()
+        except Exception as exc:  # housekeeping never stops consumption; next round retries
+            log.warning("inbox clean-up of %s failed: %r", self.group_id, exc)
+            return
+        if deleted:
+            log.info("inbox clean-up of %s: %d rows past %d days", self.group_id, deleted,
+                     self._inbox_retention_days)
+
+    async def clean_inbox(self) -> int:
+        """Delete inbox rows past the retention that Kafka will not redeliver: below the
+        committed offsets of the partitions this consumer owns right now."""
+        if self.consumer is None or self._inbox_retention_days is None:
+            return 0
+        committed: dict[tuple[str, int], int] = {}
+        for tp in self.consumer.assignment():
+            offset = await self.consumer.committed(tp)
+            if offset is not None and offset > 0:
+                committed[(tp.topic, tp.partition)] = offset
+        async with self._pool.acquire() as conn:
+            return await inbox.clean(conn, self.group_id, committed, self._inbox_retention_days)
 
     def _seconds_since_batch(self) -> float:
         last = self.health.last_batch_at

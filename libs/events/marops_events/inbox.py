@@ -55,3 +55,24 @@ async def record_dead_letters(conn: asyncpg.Connection, group: str,
         [e.id for _, e in items], [e.type for _, e in items], [r.topic for r, _ in items],
         [r.partition for r, _ in items], [r.offset for r, _ in items],
     )
+
+
+async def clean(conn: asyncpg.Connection, group: str, committed: dict[tuple[str, int], int],
+                older_than_days: int) -> int:
+    """Delete this group's rows that can never be needed again: older than the retention
+    AND below the group's committed offset of their partition, so Kafka will not redeliver
+    them (a partition this process does not own is left to its owner). Returns the count."""
+    if not committed:
+        return 0
+    keys = list(committed.items())
+    status = await conn.execute(
+        """
+        DELETE FROM inbox AS i
+        USING unnest($2::text[], $3::integer[], $4::bigint[]) AS c(topic, kafka_partition, committed_offset)
+        WHERE i.consumer_group = $1 AND i.topic = c.topic AND i.kafka_partition = c.kafka_partition
+          AND i.kafka_offset < c.committed_offset
+          AND i.processed_at < now() - make_interval(days => $5)
+        """,
+        group, [t for (t, _), _ in keys], [p for (_, p), _ in keys], [o for _, o in keys], older_than_days,
+    )
+    return int(status.split()[-1])

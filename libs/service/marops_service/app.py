@@ -165,6 +165,7 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
             handlers=handlers,
             topic_prefix=settings.topic_prefix,
             max_records=settings.consumer_max_records,
+            inbox_retention_days=settings.inbox_retention_days,
         )
     migration_sets = [*db.library_migrations(), db.MigrationSet(settings.service_name, migrations)]
 
@@ -244,7 +245,7 @@ def _start_workers(runtime: Runtime) -> None:
         settings.database_url,
         lambda: kafka.producer(settings.kafka_connection(), client_id=f"{settings.service_name}-relay"),
         topic_prefix=settings.topic_prefix, poll_interval=settings.outbox_poll_interval,
-        name=settings.service_name,
+        retention_hours=settings.outbox_retention_hours, name=settings.service_name,
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(runtime.stop), name="outbox-relay"))
     runtime.tasks.append(asyncio.create_task(_housekeeping(runtime), name="housekeeping"))

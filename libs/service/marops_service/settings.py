@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from marops_events.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
@@ -54,6 +54,12 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = 500
     # /readyz answers from dependency checks run this often in the background (seconds).
     readiness_check_interval: float = 2.0
+    # Housekeeping (docs/operations.md). Inbox rows go only once older than this AND below
+    # the group's committed offset, so no redelivery can find its event id missing; at
+    # least a day, far beyond any redelivery (a batch is redelivered within minutes).
+    inbox_retention_days: int = Field(default=30, ge=1)
+    # Published outbox rows are kept this long for inspection, then deleted.
+    outbox_retention_hours: int = Field(default=168, ge=1)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
