@@ -232,7 +232,9 @@ async def ensure_topics(
                 # Another service created them between our list and create.
                 pass
             log.info("created topics %s", missing)
-            await _wait_for_leaders(client, missing)
+        # Also when another service created them a moment ago: producing or fetching before
+        # partitions have leaders only logs errors and retries.
+        await _wait_for_leaders(client, list(dict.fromkeys(topics)))
         return missing
     finally:
         await client.close()

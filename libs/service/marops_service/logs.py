@@ -21,6 +21,21 @@ def _add_trace_ids(_: object, __: str, event: dict) -> dict:
     return event
 
 
+# aiokafka logs a partition without a (known) leader at WARNING/ERROR and retries it by
+# itself; right after topics are created, or while a broker fails over, that is expected.
+# Logged at INFO, so a fresh `make run` does not look like failure; the consumer's health
+# (/readyz) says when consumption really stops.
+_RETRIED_BY_AIOKAFKA = ("NotLeaderForPartitionError", "LeaderNotAvailableError", "UnknownTopicOrPartitionError")
+
+
+def _retried_noise_as_info(record: logging.LogRecord) -> bool:
+    if record.name.startswith("aiokafka") and record.levelno > logging.INFO:
+        message = record.getMessage()
+        if any(name in message for name in _RETRIED_BY_AIOKAFKA):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+    return True
+
+
 def configure(service: str, level: str = "INFO", json: bool = True, access_log: bool = False) -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -42,6 +57,7 @@ def configure(service: str, level: str = "INFO", json: bool = True, access_log: 
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info, renderer],
     ))
+    handler.addFilter(_retried_noise_as_info)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
