@@ -18,7 +18,8 @@ A crash anywhere before step 5 redelivers the batch: the inbox absorbs what step
 already committed, and a refused event, having no inbox row until step 4, is refused
 and dead-lettered again, so no dead letter is ever lost (at worst it is on the DLQ
 twice). A ``dead_lettered`` inbox row does not count as processed: a re-driven copy of
-the event (``marops dlq replay``) is claimed and applied once.
+the event (``marops dlq replay``) is claimed and applied once; a re-driven record whose
+``dlq.replay.group`` header names another group is skipped.
 
 Transient failures (connection loss, serialization conflicts) are retried with backoff
 for as long as the database is unreachable; a "transient" error while the database
@@ -90,6 +91,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 def group_id_for(service_name: str, topic_prefix: str = "") -> str:
     """The consumer group of a service (the DLQ tooling finds its letters by it)."""
     return f"{topic_prefix}marops-{service_name}"
+
+
+# Serialization failures and deadlocks happen while the database answers; retried always.
+CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
 class Unprocessable(Exception):
@@ -327,8 +332,8 @@ class ConsumerRunner:
         really unreachable: the same error class with the database answering is a bug."""
         if not isinstance(exc, TRANSIENT_ERRORS):
             return False
-        if attempt < self._max_attempts:
-            return True
+        if attempt < self._max_attempts or isinstance(exc, CONFLICTS):
+            return True  # a conflict with a concurrent transaction is never the event's fault
         try:
             async with self._pool.acquire(timeout=5) as conn:
                 await conn.fetchval("SELECT 1", timeout=5)
