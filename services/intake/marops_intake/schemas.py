@@ -199,3 +199,4 @@ class CampaignDetail(CampaignSummary):
 class CampaignPage(BaseModel):
     items: list[CampaignSummary]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    filtered: bool = Field(False, description="true: campaigns you may not read are left out")

@@ -182,7 +182,8 @@ class IntakeService:
             last = page[-1]
             value = last["target_launch_date"] if sort.by_target_date else last["last_changed_at"]
             next_cursor = Cursor(sort, value, last["id"]).encode()
-        return {"items": [_summary(r) for r in page], "next_cursor": next_cursor}
+        return {"items": [_summary(r) for r in page], "next_cursor": next_cursor,
+                "filtered": access.is_filtered(who)}
 
     async def version(self, who: Principal, campaign_id: str, number: int) -> dict[str, Any]:
         async with self._pool.acquire() as conn:

@@ -9,11 +9,11 @@ caller may not read is answered as not found, so ids are not disclosed.
 
 from __future__ import annotations
 
-from marops_service.access import CampaignParties, can_read_campaign, readable_sql, reads_everything
+from marops_service.access import CampaignParties, can_read_campaign, is_filtered, readable_sql, reads_everything
 from marops_service.auth import Principal, Role
 
-__all__ = ["CampaignParties", "can_close", "can_create_for", "can_edit", "can_read_campaign", "readable_sql",
-           "reads_everything"]
+__all__ = ["CampaignParties", "can_close", "can_create_for", "can_edit", "can_read_campaign", "is_filtered",
+           "readable_sql", "reads_everything"]
 
 
 def can_create_for(p: Principal, team: str) -> bool:

@@ -91,8 +91,9 @@ async def test_every_author_is_published_and_reads_the_campaign_from_another_tea
     # An author who moved to another team still reads what they wrote (and sees it listed)...
     moved = intake.as_("edna", "requester", team=team())
     assert (await intake.http.get(f"/campaigns/{campaign['id']}", headers=moved)).status_code == 200
-    listed = (await intake.http.get("/campaigns", headers=moved)).json()["items"]
-    assert campaign["id"] in [c["id"] for c in listed]
+    listed = (await intake.http.get("/campaigns", headers=moved)).json()
+    assert campaign["id"] in [c["id"] for c in listed["items"]] and listed["filtered"] is True
+    assert (await intake.http.get("/campaigns", headers=intake.as_("vic", "viewer"))).json()["filtered"] is False
     # ...but a colleague who never touched it does not, once in another team.
     stranger = intake.as_("ravo", "requester", team=team())
     assert (await intake.http.get(f"/campaigns/{campaign['id']}", headers=stranger)).status_code == 404
