@@ -161,14 +161,6 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("metrics", "GET", "/admin/rebuilds/{run_id}"): ADMIN_ONLY,
 }
 
-# What metrics does not enforce yet: its object-level filtering is being rewritten (issue 12).
-# Each pair must still FAIL here; once it passes, this set must lose it (the suite says so).
-PENDING: set[tuple[tuple[str, str, str], str]] = {
-    (("metrics", "GET", "/campaigns"), "other_team"),
-    (("metrics", "GET", "/campaigns/{campaign_id}/timeline"), "other_team"),
-}
-
-
 @dataclass
 class World:
     """The fixtures the matrix's calls refer to."""
@@ -350,7 +342,7 @@ async def test_the_matrix_covers_every_route_of_the_four_openapi_documents(calls
 async def test_each_caller_gets_what_the_access_model_says(route: tuple[str, str, str], calls: Calls,
                                                            world: World) -> None:
     service, method, _ = route
-    wrong, pending_passed = [], []
+    wrong = []
     # callers expected to be refused first: an allowed command must not change what they see
     order = sorted(CALLERS, key=lambda caller: MATRIX[route][caller] in (OK, LISTED))
     for caller in order:
@@ -359,11 +351,6 @@ async def test_each_caller_gets_what_the_access_model_says(route: tuple[str, str
         response = await calls.call(service, method, path, caller, body, params)
         if response.status_code >= 400:
             assert response.headers["content-type"] == "application/problem+json", (caller, response.text)
-        matched = outcome(expected, response, method, world.x)
-        if (route, caller) in PENDING:
-            if matched:
-                pending_passed.append(caller)
-        elif not matched:
+        if not outcome(expected, response, method, world.x):
             wrong.append(f"{caller}: expected {expected}, got {response.status_code} {response.text[:200]}")
     assert wrong == [], f"{method} {service}{route[2]}"
-    assert pending_passed == [], f"{route}: now enforced; remove these callers from PENDING"
