@@ -121,6 +121,11 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a kill -9 the restarted controller refuses the broker's new registration
+# (DUPLICATE_BROKER_REGISTRATION) until the dead incarnation's session expires; 9 s by
+# default. One node on loopback needs no slack for network hiccups (docs/operations.md).
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
 auto.create.topics.enable=false
 delete.topic.enable=true
 EOF
