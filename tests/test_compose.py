@@ -730,3 +730,17 @@ def test_dockerfile_labels_the_version_and_ships_the_licence(dockerfile) -> None
     build = " ".join(arg for op, arg in _stages(dockerfile)[0] if op == "RUN")
     assert "m.version('marops-${SERVICE}')" in build and '"$VERSION" = "$installed"' in build, (
         "the build must refuse a VERSION that is not the package's")
+
+
+def test_each_service_runs_as_an_api_and_a_worker(full: dict) -> None:
+    services = full["services"]
+    for name in SPEC_SERVICES:
+        api, worker = services[name], services[f"{name}-worker"]
+        assert api["environment"][f"{name.upper()}_RUN_WORKERS"] == "false", f"{name}: the API serves HTTP only"
+        assert worker["command"] == ["marops-worker", name]
+        assert worker["image"] == api["image"] and "build" not in worker
+        assert worker["environment"][f"{name.upper()}_DATABASE_URL"] == api["environment"][f"{name.upper()}_DATABASE_URL"]
+        assert worker["environment"][f"{name.upper()}_MIGRATE_ON_START"] == "false"
+        assert worker["depends_on"][f"{name}-migrate"]["condition"] == "service_completed_successfully"
+        assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert not worker.get("ports"), "a worker serves no HTTP"

@@ -212,3 +212,22 @@ def test_services_can_be_left_out(tools) -> None:
     objs = objects(render(sets=("services.metrics.enabled=false",)))
     assert not [k for k in objs if "metrics" in k[1]]
     assert ("Deployment", "marops-intake-api") in objs
+
+
+@pytest.mark.parametrize("which", VALUES)
+def test_every_command_the_chart_runs_is_installed_by_the_image(tools, which: str) -> None:
+    """Each container's command is a console script of a package the Dockerfile installs
+    (events, service, importer and the service itself): checked against this checkout's
+    installed entry points, so a renamed command fails here, not in a cluster."""
+    from importlib.metadata import distribution
+
+    image_packages = ["marops-events", "marops-service", "marops-import", *(f"marops-{s}" for s in SERVICES),
+                      "uvicorn"]
+    scripts = {ep.name for p in image_packages for ep in distribution(p).entry_points if ep.group == "console_scripts"}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for lib in ("libs/events", "libs/service", "libs/importer"):
+        assert f"/src/{lib}" in dockerfile, f"the image must install {lib}"
+    for (kind, name), obj in objects(render(*VALUES[which])).items():
+        if kind in ("Deployment", "Job"):
+            for c in obj["spec"]["template"]["spec"]["containers"]:
+                assert c["command"][0] in scripts, f"{name} runs {c['command'][0]}, which no image package installs"
