@@ -19,6 +19,7 @@ its SLA and the brief version it decides; a launch carries its readiness snapsho
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -72,6 +73,32 @@ InputAmount = Annotated[
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.00"],
                     "description": "Decimal string of ASCII digits, optional leading -; no exponent"}),
 ]
+def _iso_date(value: object) -> object:
+    """Before-validator: a calendar date is an ISO ``YYYY-MM-DD`` string (or a ``date``).
+
+    pydantic's lax mode would also take an integer as seconds since 1970 (``0`` becomes
+    1970-01-01) and "2026-03-05T00:00" as a date; neither is what a sender means.
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("a date must be an ISO 8601 calendar date string, YYYY-MM-DD")
+    return value
+
+
+def _json_int(value: object) -> object:
+    """Before-validator: an integer is a JSON integer. Not a string ("5"), not a boolean;
+    a number with a zero fraction (5.0) is one, as JSON Schema has it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer, not a string or a boolean")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 UserId = Annotated[str, Field(min_length=1, max_length=200, description="User id (JWT subject)")]
 
@@ -236,9 +263,9 @@ class BriefSubmitted(Contract):
     objective: str = Field(min_length=1)
     target_audience: str | None = None
     channels: list[Channel] = Field(min_length=1)
-    target_launch_date: dt.date
-    flight_start: dt.date
-    flight_end: dt.date
+    target_launch_date: IsoDate
+    flight_start: IsoDate
+    flight_end: IsoDate
     kpis: list[Kpi] = Field(default_factory=list)
     tracking_plan: TrackingPlan | None = None
     budget_request: BudgetRequest
@@ -344,7 +371,7 @@ class SpendRecorded(Contract):
     source_system: Identifier = Field(examples=["google-ads"])
     source_reference: Identifier = Field(examples=["invoice-2026-0042"])
     amount: Money
-    incurred_on: dt.date
+    incurred_on: IsoDate
     budget_line_id: Identifier | None = None
     corrects_reference: Identifier | None = None
     description: str | None = None

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from marops_events import contracts as c
 from marops_events.envelope import utcnow
+from marops_service import responses as documented
 from marops_service.access import can_read_campaign, is_filtered, reads_everything
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
@@ -115,7 +116,7 @@ async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: Budg
     return queries.line_out(row)
 
 
-@router.get("/budget-lines", response_model=list[BudgetLineOut], tags=["budget lines"],
+@router.get("/budget-lines", response_model=list[BudgetLineOut], responses=documented.csv_export(), tags=["budget lines"],
             summary="Line balances (JSON, or CSV with ?format=csv)")
 async def list_lines(request: Request, pool: Pool, _: Reader,
                      fiscal_year: Annotated[int | None, Query(ge=2000, le=2200)] = None,
@@ -131,7 +132,7 @@ async def list_lines(request: Request, pool: Pool, _: Reader,
     return [queries.line_out(r) for r in rows]
 
 
-@router.get("/budget-lines/{line_id}", response_model=BudgetLineOut, tags=["budget lines"])
+@router.get("/budget-lines/{line_id}", response_model=BudgetLineOut, responses=documented.problems(404), tags=["budget lines"])
 async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
     async with pool.acquire() as conn:
         row = await repo.line_balance(conn, line_id)
@@ -140,7 +141,8 @@ async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
     return queries.line_out(row)
 
 
-@router.post("/budget-lines/{line_id}/adjustments", response_model=BudgetLineOut, tags=["budget lines"],
+@router.post("/budget-lines/{line_id}/adjustments", response_model=BudgetLineOut, responses=documented.problems(404),
+             tags=["budget lines"],
              summary="Set a line's amount (finance); never below what it holds and spent")
 async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance) -> BudgetLineOut:
     with problems():
@@ -149,7 +151,8 @@ async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: 
     return queries.line_out(row)
 
 
-@router.get("/budget-lines/{line_id}/history", response_model=list[LineChangeOut], tags=["budget lines"],
+@router.get("/budget-lines/{line_id}/history", response_model=list[LineChangeOut], responses=documented.problems(404),
+            tags=["budget lines"],
             summary="Every change of the line's amount: creation, adjustments, reallocations")
 async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineChangeOut]:
     async with pool.acquire() as conn:
@@ -185,7 +188,9 @@ async def list_reallocations(pool: Pool, _: Reader,
 
 @router.post("/spend", status_code=201, response_model=SpendRecordedOut, tags=["spend"],
              summary="Record a spend (finance or a service account) -> SpendRecorded",
-             responses={200: {"description": "Already recorded: the same source reference was sent before"}})
+             responses={200: {"model": SpendRecordedOut,
+                              "description": "Already recorded: the same source reference was sent before"},
+                        **documented.problems(404)})
 async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: BudgetRules,
                        response: Response) -> SpendRecordedOut:
     if not may_record_for(who, body.source_system):
@@ -208,7 +213,7 @@ async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: Bu
     return SpendRecordedOut(**queries.spend_fields(result.row), already_recorded=not result.recorded)
 
 
-@router.get("/spend", response_model=LedgerPage, tags=["spend"],
+@router.get("/spend", response_model=LedgerPage, responses=documented.csv_export(), tags=["spend"],
             summary="The spend ledger (JSON pages, or the whole ledger as CSV with ?format=csv)")
 async def ledger(request: Request, pool: Pool, who: Reader,
                  campaign_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -219,8 +224,8 @@ async def ledger(request: Request, pool: Pool, who: Reader,
                  reconciliation: Annotated[
                      Literal["reconciled", "unreconciled", "historical"] | None,
                      Query(description="unreconciled: what finance still has to resolve")] = None,
-                 incurred_from: dt.date | None = None,
-                 incurred_to: dt.date | None = None,
+                 incurred_from: c.IsoDate | None = None,
+                 incurred_to: c.IsoDate | None = None,
                  cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  format: Format = None) -> object:
@@ -241,7 +246,7 @@ async def ledger(request: Request, pool: Pool, who: Reader,
 SpendId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-@router.get("/spend/{spend_id}", response_model=SpendDetailOut, tags=["spend"],
+@router.get("/spend/{spend_id}", response_model=SpendDetailOut, responses=documented.problems(404), tags=["spend"],
             summary="One ledger entry with finance's resolutions and the copies it superseded")
 async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOut:
     async with pool.acquire() as conn:
@@ -252,7 +257,8 @@ async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOu
                                     await repo.superseded_copies(conn, spend_id))
 
 
-@router.post("/spend/{spend_id}/resolution", response_model=SpendDetailOut, tags=["spend"],
+@router.post("/spend/{spend_id}/resolution", response_model=SpendDetailOut, responses=documented.problems(404),
+             tags=["spend"],
              summary="Resolve an unreconciled spend (finance): book it on a line, or exclude it")
 async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, who: Finance,
                         rules: BudgetRules) -> SpendDetailOut:
@@ -266,11 +272,12 @@ async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, wh
 # ------------------------------------------------------------------- reports
 
 
-@router.get("/campaigns/{campaign_id}/budget", response_model=CampaignBudgetOut, tags=["reports"],
+@router.get("/campaigns/{campaign_id}/budget", response_model=CampaignBudgetOut, responses=documented.problems(404),
+            tags=["reports"],
             summary="A campaign's reservation, commitment, spend, variance and pacing")
 async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
                           who: Reader, rules: BudgetRules,
-                          as_of: Annotated[dt.date | None, Query(description="Pacing date (default today, UTC)")]
+                          as_of: Annotated[c.IsoDate | None, Query(description="Pacing date (default today, UTC)")]
                           = None) -> CampaignBudgetOut:
     async with pool.acquire() as conn:
         readable = await may_read_campaign(conn, who, campaign_id)
@@ -281,7 +288,7 @@ async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_len
     return out
 
 
-@router.get("/reports/monthly", response_model=list[MonthOut], tags=["reports"],
+@router.get("/reports/monthly", response_model=list[MonthOut], responses=documented.csv_export(), tags=["reports"],
             summary="Spend per calendar month (of incurrence) and budget line, with running totals")
 async def monthly(request: Request, pool: Pool, who: Reader,
                   from_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,

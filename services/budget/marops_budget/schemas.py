@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from marops_events.contracts import Channel, Identifier, Money, MoneyInput
+from marops_events.contracts import Channel, Identifier, IsoDate, JsonInt, Money, MoneyInput
 from marops_events.money import format_amount
 
 LineId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
@@ -26,8 +26,8 @@ class Request(BaseModel):
 class NewBudgetLine(Request):
     id: LineId | None = Field(default=None, description="Chosen by finance; generated when omitted")
     name: str | None = Field(default=None, max_length=200)
-    fiscal_year: int = Field(ge=2000, le=2200)
-    quarter: int = Field(ge=1, le=4)
+    fiscal_year: JsonInt = Field(ge=2000, le=2200)
+    quarter: JsonInt = Field(ge=1, le=4)
     team: Identifier
     channel: Channel
     amount: MoneyInput
@@ -52,7 +52,7 @@ class NewSpend(Request):
     source_system: Identifier = Field(examples=["finance-manual"])
     source_reference: Identifier = Field(examples=["invoice-2026-0042"])
     amount: MoneyInput = Field(description="Negative for a refund or correction (then corrects_reference is required)")
-    incurred_on: dt.date
+    incurred_on: IsoDate
     budget_line_id: Identifier | None = Field(default=None, description="Defaults to the campaign's line")
     corrects_reference: Identifier | None = None
     description: str | None = Field(default=None, max_length=2000)

@@ -12,9 +12,25 @@ from marops_events.envelope import utcnow
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
 from marops_service.problems import NotFound, Problem, problem_response
+from marops_service.responses import problems
 
 from . import repository, service
 from .domain import DecisionRequest, Refusal, RefusalCode
+from .outputs import (
+    AuditList,
+    CampaignAudit,
+    CampaignOut,
+    DecisionOut,
+    GateList,
+    LaunchOut,
+    PolicyList,
+    PolicyOut,
+    QueueOut,
+    RaciOut,
+    ReadinessOut,
+    RiskList,
+    RiskOut,
+)
 from .schemas import (
     Acceptance,
     DecisionBody,
@@ -71,7 +87,8 @@ async def refusal_handler(request: Request, exc: Exception) -> JSONResponse:
 # --- policy ----------------------------------------------------------------------------
 
 
-@router.get("/policy", tags=["policy"], summary="The policy version in force now")
+@router.get("/policy", response_model=PolicyOut, responses=problems(404),
+            tags=["policy"], summary="The policy version in force now")
 async def current_policy(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     async with pool.acquire() as conn:
         row = await repository.policy_row(conn)
@@ -80,14 +97,16 @@ async def current_policy(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     return policy_view(row)
 
 
-@router.get("/policy/versions", tags=["policy"], summary="Every policy version, oldest first")
+@router.get("/policy/versions", response_model=PolicyList,
+            tags=["policy"], summary="Every policy version, oldest first")
 async def policy_versions(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     async with pool.acquire() as conn:
         rows = await repository.policy_rows(conn)
     return {"items": [policy_view(r) for r in rows]}
 
 
-@router.get("/policy/versions/{version}", tags=["policy"], summary="One policy version")
+@router.get("/policy/versions/{version}", response_model=PolicyOut, responses=problems(404),
+            tags=["policy"], summary="One policy version")
 async def policy_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool: Pool,
                          _: CurrentPrincipal) -> dict[str, Any]:
     async with pool.acquire() as conn:
@@ -97,14 +116,14 @@ async def policy_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool
     return policy_view(row)
 
 
-@router.post("/policy/versions", tags=["policy"], status_code=201,
+@router.post("/policy/versions", response_model=PolicyOut, tags=["policy"], status_code=201,
              summary="Publish a new policy version (ops_admin); it governs briefs submitted from now on")
 async def new_policy_version(body: NewPolicy, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
     row = await service.create_policy(pool, actor, body.document(), body.reason, utcnow())
     return policy_view(row)
 
 
-@router.get("/policy/audit", tags=["policy"], summary="Audit trail of policy changes")
+@router.get("/policy/audit", response_model=AuditList, tags=["policy"], summary="Audit trail of policy changes")
 async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     async with pool.acquire() as conn:
         rows = await repository.policy_audit(conn)
@@ -114,12 +133,14 @@ async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
 # --- campaigns and gates ---------------------------------------------------------------
 
 
-@router.get("/campaigns/{campaign_id}", tags=["gates"], summary="Governance state of a campaign")
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=problems(404),
+            tags=["gates"], summary="Governance state of a campaign")
 async def get_campaign(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     return campaign_view(await service.campaign(pool, campaign_id, who), utcnow())
 
 
-@router.get("/campaigns/{campaign_id}/gates", tags=["gates"], summary="Gates of the current brief version")
+@router.get("/campaigns/{campaign_id}/gates", response_model=GateList, responses=problems(404),
+            tags=["gates"], summary="Gates of the current brief version")
 async def get_gates(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     found = await service.campaign(pool, campaign_id, who)
     now = utcnow()
@@ -127,7 +148,8 @@ async def get_gates(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) 
             "policy_version": found.policy_version, "items": [gate_view(g, now) for g in found.gates]}
 
 
-@router.post("/campaigns/{campaign_id}/gates/{gate_id}/decisions", tags=["gates"], status_code=201,
+@router.post("/campaigns/{campaign_id}/gates/{gate_id}/decisions", response_model=DecisionOut, responses=problems(404),
+             tags=["gates"], status_code=201,
              summary="Approve, or reject with a reason and a kind, the gate open for decision")
 async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[DecisionBody, Body()], pool: Pool,
                  actor: CurrentPrincipal) -> dict[str, Any]:
@@ -148,7 +170,8 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
     }
 
 
-@router.get("/queue", tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
+@router.get("/queue", response_model=QueueOut,
+            tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
 async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
     now = utcnow()
     items = await service.queue(pool, actor, now)
@@ -158,13 +181,15 @@ async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
 # --- readiness and launch ----------------------------------------------------------------
 
 
-@router.get("/campaigns/{campaign_id}/readiness", tags=["launch"], summary="Every unmet launch condition")
+@router.get("/campaigns/{campaign_id}/readiness", response_model=ReadinessOut, responses=problems(404),
+            tags=["launch"], summary="Every unmet launch condition")
 async def get_readiness(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     found, readiness = await service.readiness(pool, campaign_id, who)
     return readiness_view(found, readiness)
 
 
-@router.post("/campaigns/{campaign_id}/launch", tags=["launch"], status_code=201,
+@router.post("/campaigns/{campaign_id}/launch", response_model=LaunchOut, responses=problems(404),
+             tags=["launch"], status_code=201,
              summary="Launch (owner or ops_admin) when ready; 409 with the unmet conditions otherwise")
 async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
                  body: Annotated[LaunchBody | None, Body()] = None) -> dict[str, Any]:
@@ -176,12 +201,14 @@ async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
 # --- RACI ------------------------------------------------------------------------------
 
 
-@router.get("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Who is responsible, accountable, ...")
+@router.get("/campaigns/{campaign_id}/raci", response_model=RaciOut, responses=problems(404),
+            tags=["raci"], summary="Who is responsible, accountable, ...")
 async def get_raci(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     return await service.raci(pool, campaign_id, who)
 
 
-@router.put("/campaigns/{campaign_id}/raci", tags=["raci"], summary="Replace the RACI (ops_admin)")
+@router.put("/campaigns/{campaign_id}/raci", response_model=RaciOut, responses=problems(404),
+            tags=["raci"], summary="Replace the RACI (ops_admin)")
 async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
     await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, utcnow())
     return await service.raci(pool, campaign_id, actor)
@@ -190,20 +217,23 @@ async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: O
 # --- risks -------------------------------------------------------------------------------
 
 
-@router.get("/campaigns/{campaign_id}/risks", tags=["risks"], summary="The campaign's risk register")
+@router.get("/campaigns/{campaign_id}/risks", response_model=RiskList, responses=problems(404),
+            tags=["risks"], summary="The campaign's risk register")
 async def list_risks(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     found, items = await service.risks(pool, campaign_id, who)
     return {"campaign_id": campaign_id, "blocking_risk_score": found.policy.blocking_risk_score,
             "items": [risk_view(r, found) for r in items]}
 
 
-@router.post("/campaigns/{campaign_id}/risks", tags=["risks"], status_code=201, summary="Register a risk")
+@router.post("/campaigns/{campaign_id}/risks", response_model=RiskOut, responses=problems(404),
+             tags=["risks"], status_code=201, summary="Register a risk")
 async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: RiskEditor) -> dict[str, Any]:
     found, created = await service.add_risk(pool, campaign_id, actor, utcnow(), **body.model_dump())
     return risk_view(created, found)
 
 
-@router.patch("/campaigns/{campaign_id}/risks/{risk_id}", tags=["risks"],
+@router.patch("/campaigns/{campaign_id}/risks/{risk_id}", response_model=RiskOut, responses=problems(404, 409),
+              tags=["risks"],
               summary="Change a risk (description, owner, scores, mitigation, status); closing, mitigating or "
                       "down-scoring a risk that blocks launch: an approver who is no party, with a reason")
 async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool,
@@ -213,7 +243,8 @@ async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskCha
     return risk_view(updated, found)
 
 
-@router.post("/campaigns/{campaign_id}/risks/{risk_id}/accept", tags=["risks"],
+@router.post("/campaigns/{campaign_id}/risks/{risk_id}/accept", response_model=RiskOut, responses=problems(404, 409),
+             tags=["risks"],
              summary="Accept a risk: a decision with a reason (approver or ops_admin, never the campaign's own people)")
 async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool,
                       actor: RiskDecider) -> dict[str, Any]:
@@ -224,7 +255,7 @@ async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Accepta
 # --- audit -------------------------------------------------------------------------------
 
 
-@router.get("/campaigns/{campaign_id}/audit", tags=["audit"],
+@router.get("/campaigns/{campaign_id}/audit", response_model=CampaignAudit, responses=problems(404), tags=["audit"],
             summary="Immutable audit trail of the campaign, in business-time order")
 async def audit_trail(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
     rows, policy_changes = await service.audit_trail(pool, campaign_id, who)

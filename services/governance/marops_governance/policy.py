@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from marops_events.contracts import Channel, GateKind, Money, MoneyInput, UserId
+from marops_events.contracts import Channel, GateKind, JsonInt, Money, MoneyInput, UserId
 from marops_service.auth import Role
 
 _M = TypeVar("_M", bound=Money)
@@ -95,15 +95,15 @@ class GateDefinition(_Strict):
     kind: GateKind = GateKind.review
     condition: GateCondition = Field(default_factory=Always)
     deciders: list[DecisionRight] = Field(min_length=1, max_length=50)
-    approvals_required: int = Field(default=1, ge=1, le=10)
-    sla_hours: int = Field(ge=1, le=24 * 365)
+    approvals_required: JsonInt = Field(default=1, ge=1, le=10)
+    sla_hours: JsonInt = Field(ge=1, le=24 * 365)
     escalation_role: Role = Role.ops_admin
 
 
 class PolicyDocument(_Strict):
     """What ops_admin edits: the gates in order and the risk score that blocks launch."""
 
-    blocking_risk_score: int = Field(default=15, ge=1, le=25,
+    blocking_risk_score: JsonInt = Field(default=15, ge=1, le=25,
                                      description="An open risk scoring at least this blocks launch")
     gates: list[GateDefinition] = Field(min_length=1, max_length=20)
 
@@ -125,6 +125,37 @@ class PolicyDocument(_Strict):
 
     def gate(self, gate_id: str) -> GateDefinition | None:
         return next((g for g in self.gates if g.id == gate_id), None)
+
+
+# Roles whose holders may decide gates (SPEC section 5): viewers only read, requesters are
+# the campaign's own side of four-eyes, and service accounts are systems, not people.
+DECIDING_ROLES = frozenset({Role.approver, Role.finance, Role.ops_admin})
+
+
+def undecidable(document: PolicyDocument) -> list[str]:
+    """Why some gate of ``document`` could never be decided (empty when every gate can).
+
+    Checked when ops_admin publishes a version, not when a stored one is read: a gate that
+    nobody may decide would block every campaign it governs.
+    """
+    reasons = []
+    for position, gate in enumerate(document.gates):
+        where = f"gates[{position}] ({gate.id})"
+        for right in gate.deciders:
+            if right.role is not None and right.role not in DECIDING_ROLES:
+                reasons.append(f"{where}: role {right.role.value!r} may not decide gates "
+                               f"(deciding roles: {', '.join(sorted(r.value for r in DECIDING_ROLES))}, "
+                               "or a named user)")
+        if gate.escalation_role not in DECIDING_ROLES:
+            reasons.append(f"{where}: escalation role {gate.escalation_role.value!r} may not decide gates")
+        roles = [r for r in gate.deciders if r.role in DECIDING_ROLES]
+        users = {r.user for r in gate.deciders if r.user is not None}
+        if not roles and not users:
+            reasons.append(f"{where}: no role or user may decide this gate")
+        elif not roles and len(users) < gate.approvals_required:
+            reasons.append(f"{where}: needs {gate.approvals_required} approvals but only {len(users)} "
+                           f"named user{'s' if len(users) != 1 else ''} may decide it")
+    return reasons
 
 
 def _limits(role: Role, amount: str) -> list[DecisionRight]:

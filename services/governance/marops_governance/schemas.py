@@ -11,14 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from marops_events import contracts as c
 
 from .domain import Campaign, GateState, QueueItem, Readiness
-from .policy import PolicyDocument
+from .policy import PolicyDocument, undecidable
 from .risks import Risk, RiskStatus, blocks_launch
 
 MAX_INT = 2**31 - 1
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Version = Annotated[int, Field(ge=1, le=MAX_INT)]
-Score = Annotated[int, Field(ge=1, le=5)]
+Version = Annotated[c.JsonInt, Field(ge=1, le=MAX_INT)]
+Score = Annotated[c.JsonInt, Field(ge=1, le=5)]
 
 
 def _refuse_nul(value: Any) -> None:
@@ -57,6 +57,13 @@ class NewPolicy(PolicyDocument):
     def _no_nul(cls, data: Any) -> Any:
         _refuse_nul(data)
         return data
+
+    @model_validator(mode="after")
+    def _decidable(self) -> NewPolicy:
+        reasons = undecidable(self)
+        if reasons:
+            raise ValueError("every gate must be decidable: " + "; ".join(reasons))
+        return self
 
     def document(self) -> PolicyDocument:
         return PolicyDocument.model_validate(self.model_dump(exclude={"reason"}))

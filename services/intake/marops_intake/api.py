@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
 
-from marops_events.contracts import Channel
+from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
+from marops_service.responses import problems
 
 from .domain.brief import Brief, Text
 from .domain.status import Status
@@ -57,8 +57,8 @@ async def list_campaigns(
     team: QueryText = None,
     owner: QueryText = None,
     channel: Channel | None = None,
-    target_from: Annotated[dt.date | None, Query(description="target launch date on or after")] = None,
-    target_to: Annotated[dt.date | None, Query(description="target launch date on or before")] = None,
+    target_from: Annotated[IsoDate | None, Query(description="target launch date on or after")] = None,
+    target_to: Annotated[IsoDate | None, Query(description="target launch date on or before")] = None,
     q: Annotated[Text | None, Query(max_length=200, description="text in the title")] = None,
     sort: Sort = Sort.last_changed_desc,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -69,20 +69,20 @@ async def list_campaigns(
     return await service.list_campaigns(who, filters, sort=sort, cursor=cursor, limit=limit)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignDetail,
+@router.get("/campaigns/{campaign_id}", response_model=CampaignDetail, responses=problems(404),
             summary="One campaign: its brief, versions, status history and governance decisions")
 async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
     return await service.get(who, campaign_id)
 
 
-@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail,
+@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail, responses=problems(404),
               summary="Edit the draft brief (fields sent replace the stored ones; null clears)")
 async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrincipal,
                      service: Service) -> dict[str, Any]:
     return await service.edit(who, campaign_id, body.brief_fields())
 
 
-@router.get("/campaigns/{campaign_id}/completeness", response_model=CheckOut,
+@router.get("/campaigns/{campaign_id}/completeness", response_model=CheckOut, responses=problems(404),
             summary="Check the draft without submitting: every missing or invalid field")
 async def check_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
     return _check_out(await service.check(who, campaign_id))
@@ -94,47 +94,47 @@ async def check_brief(body: BriefBody, _: CurrentPrincipal, service: Service) ->
     return _check_out(service.check_brief(Brief.model_validate(body.brief_fields())))
 
 
-@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail,
+@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail, responses=problems(404),
              summary="Submit the draft as the next version (422 listing what is missing)")
 async def submit(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
     return await service.submit(who, campaign_id)
 
 
-@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignDetail,
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignDetail, responses=problems(404),
              summary="Cancel the campaign (owner or ops_admin)")
 async def cancel(campaign_id: CampaignId, who: CurrentPrincipal, service: Service,
                  body: CancelBody | None = None) -> dict[str, Any]:
     return await service.cancel(who, campaign_id, body.reason if body else None)
 
 
-@router.post("/campaigns/{campaign_id}/owner", response_model=CampaignDetail,
+@router.post("/campaigns/{campaign_id}/owner", response_model=CampaignDetail, responses=problems(404),
              summary="Transfer ownership (current owner or ops_admin); audited, published on the next version")
 async def transfer_owner(campaign_id: CampaignId, body: OwnerTransferBody, who: CurrentPrincipal,
                          service: Service) -> dict[str, Any]:
     return await service.transfer_ownership(who, campaign_id, body.owner, body.reason)
 
 
-@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignDetail,
+@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignDetail, responses=problems(404),
              summary="Complete a launched campaign with its actual result per KPI (owner or ops_admin)")
 async def complete(campaign_id: CampaignId, body: CompleteBody, who: CurrentPrincipal,
                    service: Service) -> dict[str, Any]:
     return await service.complete(who, campaign_id, [r.model_dump() for r in body.results])
 
 
-@router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary],
+@router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary], responses=problems(404),
             summary="Every submitted version, with what changed from the one before")
 async def list_versions(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> list[dict[str, Any]]:
     return (await service.get(who, campaign_id))["versions"]
 
 
-@router.get("/campaigns/{campaign_id}/versions/{version}", response_model=VersionOut,
+@router.get("/campaigns/{campaign_id}/versions/{version}", response_model=VersionOut, responses=problems(404),
             summary="One submitted version, exactly as submitted")
 async def get_version(campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal,
                       service: Service) -> dict[str, Any]:
     return await service.version(who, campaign_id, version)
 
 
-@router.get("/campaigns/{campaign_id}/versions/{version}/diff", response_model=DiffOut,
+@router.get("/campaigns/{campaign_id}/versions/{version}/diff", response_model=DiffOut, responses=problems(404),
             summary="What changed between two versions (default: from the previous one)")
 async def diff_versions(
     campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal, service: Service,

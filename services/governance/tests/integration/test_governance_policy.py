@@ -83,6 +83,35 @@ async def test_invalid_policies_are_refused_with_field_errors(gov, body: dict) -
     assert (await gov.get("/policy")).json()["version"] == 1
 
 
+@pytest.mark.parametrize(("change", "reason"), [
+    # the bug report: three approvals from one eligible decider would block every campaign
+    (lambda b: b["gates"][2].update(approvals_required=3), "needs 3 approvals but only 1 named user"),
+    (lambda b: b["gates"][2].update(deciders=[{"user": CEO}, {"user": CEO}], approvals_required=2),
+     "needs 2 approvals but only 1 named user"),
+    (lambda b: b["gates"][0].update(deciders=[{"role": "viewer"}]), "role 'viewer' may not decide gates"),
+    (lambda b: b["gates"][0].update(deciders=[{"role": "service"}]), "role 'service' may not decide gates"),
+    (lambda b: b["gates"][0].update(deciders=[{"role": "requester"}]), "role 'requester' may not decide gates"),
+    (lambda b: b["gates"][3].update(escalation_role="viewer"), "escalation role 'viewer' may not decide gates"),
+    (lambda b: b["gates"][0].update(sla_hours=0), "greater than or equal to 1"),
+    (lambda b: b["gates"][3].update(condition={"type": "field_equals", "field": "title", "value": "x"}),
+     "does not match any of the expected tags"),
+    (lambda b: b["gates"][2]["condition"].update(field="title"), "Extra inputs are not permitted"),
+])
+async def test_a_policy_whose_gates_cannot_be_decided_is_refused_with_the_reason(gov, change, reason: str) -> None:
+    response = await gov.client.post("/policy/versions", json=broken(change), headers=gov.as_(ADMIN))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert any(reason in e["message"] for e in response.json()["errors"]), response.json()["errors"]
+    assert (await gov.get("/policy")).json()["version"] == 1
+
+
+async def test_the_default_policy_and_the_example_are_decidable() -> None:
+    from marops_governance.policy import DEFAULT_POLICY, PolicyDocument, undecidable
+
+    assert undecidable(DEFAULT_POLICY) == []
+    assert undecidable(PolicyDocument.model_validate({k: v for k, v in POLICY_V2.items() if k != "reason"})) == []
+
+
 async def test_only_ops_admin_edits_the_policy(gov) -> None:
     for who, roles in ((APPROVER, ("approver",)), (FINANCE, ("finance", "approver", "requester", "viewer"))):
         response = await gov.client.post("/policy/versions", json=POLICY_V2, headers=gov.as_(who, *roles))

@@ -7,14 +7,13 @@ presence and business rules are left to the completeness check, which blocks sub
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
 
 from marops_events import contracts as c
-from marops_events.contracts import Channel, InputAmount
+from marops_events.contracts import Channel, InputAmount, IsoDate
 from marops_events.money import format_amount
 
 __all__ = ["Brief", "BudgetRequestDraft", "Channel", "KpiDraft", "MoneyDraft", "RaciDraft", "TrackingPlanDraft",
@@ -93,9 +92,9 @@ class Brief(_Part):
     objective: LongText | None = None
     target_audience: LongText | None = None
     channels: list[Channel] | None = Field(default=None, max_length=len(Channel))
-    target_launch_date: dt.date | None = None
-    flight_start: dt.date | None = None
-    flight_end: dt.date | None = None
+    target_launch_date: IsoDate | None = None
+    flight_start: IsoDate | None = None
+    flight_end: IsoDate | None = None
     kpis: list[KpiDraft] | None = Field(default=None, max_length=20)
     tracking_plan: TrackingPlanDraft | None = None
     budget_request: BudgetRequestDraft | None = None
