@@ -9,7 +9,7 @@ asynchronously and cached (``jwks.py``). Claims of the wrong shape are 401, neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -153,15 +153,50 @@ async def current_principal(
     return principal
 
 
+def _check_roles(principal: Principal, roles: tuple[Role, ...]) -> None:
+    if not principal.has(*roles, Role.ops_admin):
+        raise Forbidden(f"requires one of the roles: {', '.join(sorted(r.value for r in roles))}")
+
+
 def require(*roles: Role) -> Callable[..., Any]:
     """Dependency: the caller has at least one of ``roles`` (ops_admin always passes)."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.has(*roles, Role.ops_admin):
-            raise Forbidden(f"requires one of the roles: {', '.join(sorted(r.value for r in roles))}")
+        _check_roles(principal, roles)
         return principal
 
+    dependency.required_roles = roles  # type: ignore[attr-defined]  # read by refusal_before_input
     return dependency
+
+
+async def refusal_before_input(request: Request) -> Problem | None:
+    """The 401 or 403 the matched route would answer, or None.
+
+    FastAPI parses and validates the body before it runs dependencies, so without this a
+    caller with no token or the wrong role would learn about our validation rules (400/422)
+    before being told they may not call the route at all.
+    """
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return None
+    calls = [d.call for d in _dependants(dependant)]
+    if current_principal not in calls:
+        return None
+    try:
+        principal = await current_principal(request, await _bearer(request))
+        for call in calls:
+            roles = getattr(call, "required_roles", None)
+            if roles is not None:
+                _check_roles(principal, roles)
+    except Problem as refusal:
+        return refusal
+    return None
+
+
+def _dependants(dependant: Any) -> Iterator[Any]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -114,13 +115,32 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path.
+
+    Starlette's 405 names only the methods of the first route whose path matched, while
+    a path usually has several routes (GET and POST of /campaigns are two).
+    """
+    routes = request.app.router.routes
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.body(instance=request.url.path), headers=exc.headers)
 
+    from .auth import refusal_before_input  # auth builds on this module
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refusal = await refusal_before_input(request)
+        if refusal is not None:
+            return problem_response(refusal.body(instance=request.url.path), headers=refusal.headers)
         return problem_response(problem_body(
             422, "Validation failed", "The request is invalid; see errors for every field.",
             slug="validation-error", instance=request.url.path, errors=field_errors(list(exc.errors())),
@@ -130,11 +150,18 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:  # Starlette's body limit counted past max_body_size while reading
             return problem_response(too_large_body(request.scope))
+        if exc.status_code == 400:  # a body FastAPI could not parse (e.g. not UTF-8)
+            refusal = await refusal_before_input(request)
+            if refusal is not None:
+                return problem_response(refusal.body(instance=request.url.path), headers=refusal.headers)
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
                  409: "Conflict"}.get(exc.status_code, "HTTP error")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
         return problem_response(problem_body(exc.status_code, title, detail, instance=request.url.path),
-                                headers=getattr(exc, "headers", None))
+                                headers=headers or None)
 
     @app.exception_handler(asyncpg.DataError)
     async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
