@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 # every package of the monorepo that exists yet (services appear as they are written)
 PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/importer/pyproject.toml libs/testkit/pyproject.toml services/*/pyproject.toml))
 PYTEST_ARGS ?=
+# openapi-typescript (npm) for tests/test_typed_clients.py; pinned, cached in the ignored .infra/
+OPENAPI_TS_VERSION := 7.13.0
+OPENAPI_TS_DIR := .infra/openapi-ts
+OPENAPI_TS_STAMP := $(OPENAPI_TS_DIR)/.installed-$(OPENAPI_TS_VERSION)
 # `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
@@ -17,7 +21,20 @@ help: ## show this list
 	@echo "marops make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 
-install: $(STAMP) ## create .venv (Python 3.11+) and install every package editable
+install: $(STAMP) $(OPENAPI_TS_STAMP) ## create .venv (Python 3.11+), install every package editable, and openapi-typescript
+
+$(OPENAPI_TS_STAMP):
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs and npm with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || exit 1; \
+	  else echo "make install: npm is required (install nodejs and npm)" >&2; exit 1; fi; \
+	fi
+	@echo "installing openapi-typescript $(OPENAPI_TS_VERSION) into $(OPENAPI_TS_DIR)"
+	@mkdir -p $(OPENAPI_TS_DIR)
+	@npm install --no-audit --no-fund --loglevel=error --prefix $(OPENAPI_TS_DIR) openapi-typescript@$(OPENAPI_TS_VERSION) >$(OPENAPI_TS_DIR)/install.log 2>&1 \
+	  || { tail -n 20 $(OPENAPI_TS_DIR)/install.log >&2; echo "make install: npm install failed" >&2; exit 1; }
+	@touch $@
 
 $(STAMP): $(addsuffix /pyproject.toml,$(PKG_DIRS))
 	@if [ ! -x $(PY) ]; then \

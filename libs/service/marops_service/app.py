@@ -315,7 +315,8 @@ def _operations_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: database, Kafka and the consumer, as last checked in the background")
+    @router.get("/readyz", summary="Readiness: database, Kafka and the consumer, as last checked in the background",
+                responses={200: {"model": responses.Readiness}})
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime = request.app.state.runtime
         return readiness(runtime)

@@ -19,7 +19,7 @@ Every error is ``application/problem+json`` (RFC 9457) with the ``Problem`` sche
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,6 +66,14 @@ class ProblemDetails(BaseModel):
     errors: list[FieldError] | None = Field(default=None, description="Field-level detail (validation)")
 
 
+class Readiness(BaseModel):
+    """``/readyz``: 200 ready or degraded (reads served, writes wait in the outbox)."""
+
+    status: Literal["ready", "degraded"]
+    checks: dict[str, str] = Field(description="database, kafka, ...: ok or the error")
+    consumer: dict[str, Any] | None = Field(default=None, description="The consumer group's health")
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
 
@@ -79,7 +87,7 @@ def problems(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]
     return out
 
 
-def csv_export(description: str = "The same rows as a CSV file (?format=csv or Accept: text/csv)",
+def csv_export(description: str = "JSON, or the same rows as a CSV file with ?format=csv (or Accept: text/csv)",
                status: int = 200) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that also answers CSV: merged with its JSON response."""
     return {status: {"description": description,
