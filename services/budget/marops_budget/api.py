@@ -48,6 +48,9 @@ Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.
 Finance = Annotated[Principal, Depends(require(Role.finance))]
 SpendRecorder = Annotated[Principal, Depends(require(Role.finance, Role.service))]
 LinePath = Annotated[str, Path(min_length=1, max_length=200)]
+# YYYY-MM in ASCII digits, year 0001-9999: what the schema allows is what _month accepts
+# (\d would also match other scripts' digits, and year 0000 is no calendar year).
+MONTH_PATTERN = r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"
 Format = Annotated[Literal["json", "csv"] | None, Query(description="csv for a spreadsheet export")]
 
 
@@ -291,8 +294,8 @@ async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_len
 @router.get("/reports/monthly", response_model=list[MonthOut], responses=documented.csv_export(), tags=["reports"],
             summary="Spend per calendar month (of incurrence) and budget line, with running totals")
 async def monthly(request: Request, pool: Pool, who: Reader,
-                  from_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-                  to_month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+                  from_month: Annotated[str | None, Query(pattern=MONTH_PATTERN, examples=["2026-03"])] = None,
+                  to_month: Annotated[str | None, Query(pattern=MONTH_PATTERN, examples=["2026-03"])] = None,
                   budget_line_id: Annotated[str | None, Query(max_length=200)] = None,
                   campaign_id: Annotated[str | None, Query(max_length=200)] = None,
                   team: Annotated[str | None, Query(max_length=200)] = None,

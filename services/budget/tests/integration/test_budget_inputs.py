@@ -49,3 +49,10 @@ async def test_a_valid_date_is_still_accepted(harness: Harness) -> None:
     response = await harness.client.post("/spend", json=spend(), headers=harness.finance)
     assert response.status_code == 201, response.text
     assert response.json()["incurred_on"] == "2026-03-05"
+
+
+@pytest.mark.parametrize("month", ["0000-01", "٢٠٢٦-03", "2026-13", "2026-3"])
+async def test_a_month_outside_the_calendar_is_a_validation_error(harness: Harness, month: str) -> None:
+    response = await harness.client.get("/reports/monthly", params={"from_month": month}, headers=harness.viewer)
+    assert response.status_code == 422, response.text
+    assert [e["path"] for e in response.json()["errors"]] == ["query.from_month"]
