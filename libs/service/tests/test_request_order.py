@@ -51,7 +51,7 @@ def app() -> FastAPI:
     application = FastAPI()
     application.state.token_verifier = TokenVerifier(SETTINGS)
     problems.install(application)
-    application.add_middleware(IdempotencyMiddleware)
+    application.add_middleware(IdempotencyMiddleware, ttl_seconds=3600, wait_seconds=1)
     application.include_router(router)
     return application
 
