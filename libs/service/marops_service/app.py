@@ -82,11 +82,12 @@ class ServiceSpec:
     on_started: Callable[[Runtime], Awaitable[None]] | None = None
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are async: FastAPI runs a plain `def` dependency in a thread, a hop per request.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     # A request with an Idempotency-Key gets the connection whose transaction records the key.
     return idempotency.request_pool(request.app.state.runtime.pool)  # type: ignore[return-value]
 

@@ -9,6 +9,7 @@ asynchronously and cached (``jwks.py``). Claims of the wrong shape are 401, neve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,7 @@ from .problems import Forbidden, Problem, Unauthorized
 from .settings import ServiceSettings
 
 MAX_CLAIM_LENGTH = 200
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class Role(StrEnum):
@@ -58,9 +60,15 @@ class TokenVerifier:
             raise RuntimeError("MAROPS_JWT_SECRET (or <SERVICE>_JWT_SECRET) must be set for HS256 tokens")
         if settings.jwt_algorithm == "RS256" and not (settings.jwt_public_key or self._jwks):
             raise RuntimeError("RS256 needs MAROPS_JWT_PUBLIC_KEY or MAROPS_JWT_JWKS_URL")
+        # A client sends the same token with every request: verifying its signature once and
+        # remembering the principal until the token expires saves the decode on every call.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         """Verify a bearer token; with JWKS, an unknown key id may fetch the key set (not blocking)."""
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            return cached[0]
         if self._jwks is not None:
             return self._decode(token, await self._jwks.key_for(token))
         return self.verify_local(token)
@@ -84,7 +92,12 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid bearer token: {exc}") from None
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        if isinstance(claims["exp"], int | float):
+            self._verified[token] = (principal, float(claims["exp"]))
+        return principal
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -206,8 +219,6 @@ def mint(settings: ServiceSettings, subject: str, roles: list[str], team: str | 
          ttl_seconds: int = 8 * 3600, private_key: str | None = None,
          source_systems: list[str] | None = None) -> str:
     """A signed token for local use (tests, the CLI, the demo)."""
-    import time
-
     now = int(time.time())
     claims: dict[str, Any] = {"sub": subject, "roles": roles, "iat": now, "exp": now + ttl_seconds,
                               "aud": settings.jwt_audience, "iss": settings.jwt_issuer}

@@ -50,6 +50,7 @@ def _untraced(scope: dict[str, Any]) -> bool:
 
 
 def fastapi_telemetry() -> dict[str, Any]:
-    """FastAPI's native telemetry: a server span per request (probes excluded); HTTP metrics are
-    Prometheus' (``HttpMetrics``) and logs go through structlog, so those two stay off."""
-    return {"tracing": True, "metrics": False, "logs": False, "exclude": _untraced}
+    """FastAPI's native telemetry: one server span per request (probes excluded; no second span
+    per operation); HTTP metrics are Prometheus' (``HttpMetrics``) and logs go through
+    structlog, so those two stay off."""
+    return {"tracing": True, "metrics": False, "logs": False, "operation_spans": False, "exclude": _untraced}

@@ -66,7 +66,7 @@ def may_record_for(who: Principal, source_system: str) -> bool:
     return who.has(Role.finance, Role.ops_admin) or source_system in who.source_systems
 
 
-def get_rules(request: Request) -> Rules:
+async def get_rules(request: Request) -> Rules:  # async: no thread hop per request
     return Rules.from_settings(request.app.state.settings)
 
 

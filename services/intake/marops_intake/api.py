@@ -36,7 +36,7 @@ VersionNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Brief versi
 Requester = Annotated[Principal, Depends(require(Role.requester))]
 
 
-def get_service(pool: Pool) -> IntakeService:
+async def get_service(pool: Pool) -> IntakeService:  # async: no thread hop per request
     return IntakeService(pool)
 
 
