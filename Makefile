@@ -73,6 +73,7 @@ lint: install ## ruff (also part of make test)
 bench: install ## start infra and run the benchmarks
 	bash infra/up.sh
 	@if [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; else echo "no benchmarks yet"; fi
+	$(PY) benchmarks/http_bench.py
 
 contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI)
 	$(PY) -m marops_events.contracts_gen
