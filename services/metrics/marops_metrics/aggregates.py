@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from marops_events.money import format_amount
+
 from .domain import (
     UNKNOWN,
     Campaign,
@@ -248,8 +250,11 @@ def data_completeness(campaigns: Sequence[Campaign], filters: Filters, group_by:
 # --- money ---------------------------------------------------------------------------
 
 
-def money(amount: Decimal) -> str:
-    """A decimal string with at least two decimals (``4500.00``), never a float."""
+def money(amount: Decimal, currency: str | None = None) -> str:
+    """The platform's one money text (``marops_events.money``: the currency's minor units,
+    never exponent, never rounded); without a currency, at least two decimals."""
+    if currency is not None:
+        return format_amount(amount, currency)
     if amount.as_tuple().exponent > -2:
         try:
             return str(amount.quantize(Decimal("0.01")))
@@ -274,11 +279,12 @@ class Variance:
         if spend.unreconciled:
             self.unreconciled += spend.amount
 
-    def body(self) -> dict[str, Any]:
+    def body(self, currency: str | None = None) -> dict[str, Any]:
         variance = self.actual - self.committed
         pct = percent_of(variance, self.committed)
-        return {"committed": money(self.committed), "actual": money(self.actual), "variance": money(variance),
-                "variance_pct": str(pct) if pct is not None else None, "unreconciled": money(self.unreconciled)}
+        return {"committed": money(self.committed, currency), "actual": money(self.actual, currency),
+                "variance": money(variance, currency), "variance_pct": str(pct) if pct is not None else None,
+                "unreconciled": money(self.unreconciled, currency)}
 
 
 def campaign_variance(c: Campaign) -> dict[str, Variance]:
@@ -307,7 +313,7 @@ def _totals(variances: Iterable[tuple[str, Variance]]) -> list[dict[str, Any]]:
     totals: dict[str, Variance] = defaultdict(Variance)
     for currency, v in variances:
         totals[currency].add(v)
-    return [{"currency": cur, **totals[cur].body()} for cur in sorted(totals)]
+    return [{"currency": cur, **totals[cur].body(cur)} for cur in sorted(totals)]
 
 
 VARIANCE_COLUMNS = ["currency", "committed", "actual", "variance", "variance_pct", "unreconciled"]
@@ -323,14 +329,14 @@ def variance_by_campaign(campaigns: Sequence[Campaign], filters: Filters, group_
     if group_by is None:
         rows = [{"campaign_id": c.campaign_id, "title": c.latest.title if c.latest else None, "team": c.team,
                  "budget_line_id": c.committed_line or (c.latest.budget_line_id if c.latest else None),
-                 "currency": cur, **v.body()} for c, cur, v in per_campaign]
+                 "currency": cur, **v.body(cur)} for c, cur, v in per_campaign]
         columns = ["campaign_id", "title", "team", "budget_line_id", *VARIANCE_COLUMNS]
     else:
         sums: dict[tuple[str, str], Variance] = defaultdict(Variance)
         for c, cur, v in per_campaign:
             for key in group_keys(c, group_by, basis):
                 sums[(key, cur)].add(v)
-        rows = [{"group": key, "currency": cur, **v.body()} for (key, cur), v in sorted(sums.items())]
+        rows = [{"group": key, "currency": cur, **v.body(cur)} for (key, cur), v in sorted(sums.items())]
         columns = ["group", *VARIANCE_COLUMNS]
     body["rows"] = rows
     return Report(body, columns, rows)
@@ -339,7 +345,7 @@ def variance_by_campaign(campaigns: Sequence[Campaign], filters: Filters, group_
 def variance_by_line(campaigns: Sequence[Campaign], filters: Filters) -> Report:
     basis = QuarterBasis.submission
     lines = line_variance(_select(campaigns, filters, basis))
-    rows = [{"budget_line_id": line, "currency": cur, **v.body()} for (line, cur), v in lines.items()]
+    rows = [{"budget_line_id": line, "currency": cur, **v.body(cur)} for (line, cur), v in lines.items()]
     body = {"metric": "budget_variance", "by": "budget_line", "quarter_basis": basis.value,
             "filters": filters.echo(), "totals": _totals((cur, v) for (_, cur), v in lines.items()), "rows": rows}
     return Report(body, ["budget_line_id", *VARIANCE_COLUMNS], rows)
@@ -354,7 +360,7 @@ def spend_by_month(campaigns: Sequence[Campaign], filters: Filters, group_by: Gr
         for s in c.spends:
             for key in keys:
                 sums[(key, month_of(s.incurred_on), s.currency)] += s.amount
-    rows = [{"group": key, "month": month, "currency": cur, "actual": money(amount)}
+    rows = [{"group": key, "month": month, "currency": cur, "actual": money(amount, cur)}
             for (key, month, cur), amount in sorted(sums.items())]
     body = {"metric": "actual_spend", "by": "month", "quarter_basis": basis.value, "filters": filters.echo(),
             "group_by": group_by.value if group_by else None, "rows": rows}
@@ -382,8 +388,9 @@ def campaign_row(c: Campaign) -> dict[str, Any]:
         "launched_at": c.launched_at, "on_time": c.on_time, "cycle_time_hours": c.cycle_time_hours,
         "data_complete": c.data_complete, "cancelled_at": c.cancelled_at, "completed_at": c.completed_at,
         "budget_line_id": c.committed_line or (c.latest.budget_line_id if c.latest else None),
-        "committed": money(c.committed) if c.commitment else None, "committed_currency": c.committed_currency,
-        "actual_spend": [{"currency": cur, "amount": money(spend[cur])} for cur in sorted(spend)],
+        "committed": money(c.committed, c.commitment.currency) if c.commitment else None,
+        "committed_currency": c.committed_currency,
+        "actual_spend": [{"currency": cur, "amount": money(spend[cur], cur)} for cur in sorted(spend)],
     }
 
 

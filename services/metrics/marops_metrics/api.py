@@ -17,6 +17,7 @@ from marops_events.contracts import Channel
 from marops_service.app import Pool, Runtime, get_runtime
 from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
+from marops_service.responses import csv_export, problems
 
 from . import readside, schemas, service
 from .aggregates import Filters, GroupBy
@@ -30,7 +31,7 @@ def documented(model: type, *, csv: bool = True, status: int = 200) -> dict[int 
     """``responses=`` of a report: its JSON schema, and its CSV variant."""
     content: dict[str, Any] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
     if csv:
-        content["text/csv"] = {"schema": {"type": "string", "format": "binary"}}
+        content.update(csv_export(status=status)[status]["content"])
     return {status: {"model": model, "content": content}}
 
 Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
@@ -84,7 +85,7 @@ async def campaign_table(
 @router.get("/campaigns/{campaign_id}/timeline", tags=["campaigns"],
             summary="Every event of a campaign in business-time order, with durations between steps",
             responses={**documented(schemas.Timeline, csv=False),
-                       404: {"description": "No such campaign, or not readable by the caller"}})
+                       **problems(404)})
 async def campaign_timeline(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
                             who: Reader,
                             limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="events per page")] = 500,
@@ -148,13 +149,13 @@ async def status(runtime: Annotated[Runtime, Depends(get_runtime)], _: Reader) -
 @router.post("/admin/rebuild", status_code=202, tags=["operations"],
              summary="Rebuild the read model from the topics and swap it in atomically",
              responses={**documented(schemas.RebuildStarted, csv=False, status=202),
-                        409: {"description": "A rebuild is already running"}}, response_model=None)
+                        **problems((409, "A rebuild is already running"))}, response_model=None)
 async def rebuild(runtime: Annotated[Runtime, Depends(get_runtime)], who: Admin) -> dict[str, Any]:
     return await service.start_rebuild(runtime, who.subject)
 
 
 @router.get("/admin/rebuilds/{run_id}", tags=["operations"], summary="A rebuild run and its outcome",
-            responses={**documented(schemas.RebuildRun, csv=False), 404: {"description": "No such run"}},
+            responses={**documented(schemas.RebuildRun, csv=False), **problems((404, "No such rebuild run"))},
             response_model=None)
 async def rebuild_run(run_id: uuid.UUID, pool: Pool, _: Admin) -> dict[str, Any]:
     return await service.rebuild_run(pool, run_id)

@@ -291,7 +291,7 @@ async def gate_report(pool: asyncpg.Pool, name: str, scope: Scope, group_by: Gro
 
 
 def _totals(sums: dict[str, Variance]) -> list[dict[str, Any]]:
-    return [{"currency": cur, **sums[cur].body()} for cur in sorted(sums)]
+    return [{"currency": cur, **sums[cur].body(cur)} for cur in sorted(sums)]
 
 
 async def _currency_totals(conn: asyncpg.Connection, scope: Scope) -> dict[str, Variance]:
@@ -337,12 +337,12 @@ async def variance_by_campaign(pool: asyncpg.Pool, scope: Scope, group_by: Group
     if group_by is None:
         out = [{"campaign_id": r["campaign_id"], "title": r["title"], "team": r["team"],
                 "budget_line_id": r["budget_line_id"], "currency": r["currency"],
-                **_variance(r).body()}
+                **_variance(r).body(r["currency"])}
                for r in sorted(rows, key=lambda r: (r["campaign_id"], r["currency"]))]
         columns = ["campaign_id", "title", "team", "budget_line_id", *VARIANCE_COLUMNS]
     else:
         out = [{"group": r["key"], "currency": r["currency"],
-                **_variance(r).body()}
+                **_variance(r).body(r["currency"])}
                for r in sorted(rows, key=lambda r: (r["key"], r["currency"]))]
         columns = ["group", *VARIANCE_COLUMNS]
     body["rows"] = out
@@ -379,7 +379,7 @@ async def variance_by_line(pool: asyncpg.Pool, scope: Scope) -> Report:
     totals: dict[str, Variance] = defaultdict(Variance)
     for (_, cur), v in lines.items():
         totals[cur].add(v)
-    rows = [{"budget_line_id": line, "currency": cur, **v.body()} for (line, cur), v in sorted(lines.items())]
+    rows = [{"budget_line_id": line, "currency": cur, **v.body(cur)} for (line, cur), v in sorted(lines.items())]
     body = {"metric": "budget_variance", "by": "budget_line", "quarter_basis": basis.value, **scope.echo(),
             "totals": _totals(totals), "rows": rows}
     return Report(body, ["budget_line_id", *VARIANCE_COLUMNS], rows)
@@ -396,7 +396,7 @@ async def spend_by_month(pool: asyncpg.Pool, scope: Scope, group_by: GroupBy | N
         f"SELECT g.key, to_char(s.incurred_on, 'YYYY-MM') AS month, s.currency, sum(s.amount) AS actual "
         f"{source} AND {keep} GROUP BY 1, 2, 3", *params))
     out = [{"group": r["key"] if r["key"] is not None else ALL, "month": r["month"], "currency": r["currency"],
-            "actual": money(r["actual"])}
+            "actual": money(r["actual"], r["currency"])}
            for r in sorted(rows, key=lambda r: (r["key"] or ALL, r["month"], r["currency"]))]
     body = {"metric": "actual_spend", "by": "month", "quarter_basis": basis.value, **scope.echo(),
             "group_by": group_by.value if group_by else None, "rows": out}
@@ -425,9 +425,9 @@ def campaign_row(r: asyncpg.Record, spend: list[asyncpg.Record]) -> dict[str, An
         "target_launch_date": r["target_launch_date"], "launched_at": r["launched_at"], "on_time": r["on_time"],
         "cycle_time_hours": r["cycle_time_hours"], "data_complete": r["data_complete"],
         "cancelled_at": r["cancelled_at"], "completed_at": r["completed_at"], "budget_line_id": r["budget_line_id"],
-        "committed": money(r["committed"]) if r["committed"] is not None else None,
+        "committed": money(r["committed"], r["committed_currency"]) if r["committed"] is not None else None,
         "committed_currency": r["committed_currency"],
-        "actual_spend": [{"currency": m["currency"], "amount": money(m["actual"])}
+        "actual_spend": [{"currency": m["currency"], "amount": money(m["actual"], m["currency"])}
                          for m in sorted(spend, key=lambda m: m["currency"])],
     }
 
