@@ -68,6 +68,7 @@ class RebuildResult:
     high_watermarks: dict[str, int] = field(default_factory=dict)
     skipped_records: list[dict[str, Any]] = field(default_factory=list)
     campaigns_derived: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def skip(self, record: ConsumerRecord, reason: str) -> None:
         """Count a record the live consumer dead-letters too, and note where it is."""
@@ -79,7 +80,9 @@ class RebuildResult:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": str(self.run_id), "status": "succeeded", "events_applied": self.applied,
                 "records_skipped": self.skipped, "skipped_records": self.skipped_records,
-                "campaigns_derived": self.campaigns_derived, "partitions": len(self.high_watermarks),
+                "campaigns_derived": self.campaigns_derived,
+                "phase_seconds": {k: round(v, 3) for k, v in self.phase_seconds.items()},
+                "partitions": len(self.high_watermarks),
                 "high_watermarks_total": sum(self.high_watermarks.values())}
 
 
@@ -93,6 +96,7 @@ class Rebuild:
         self.run_id = run_id
         self._lock_conn = lock_conn
         self._result = RebuildResult(run_id)
+        self._topic_types: dict[str, str] | None = None
 
     @classmethod
     async def begin(cls, settings: Settings, pool: asyncpg.Pool, *, trigger: str,
@@ -120,13 +124,21 @@ class Rebuild:
             self._result.high_watermarks = {f"{tp.topic}:{tp.partition}": off for tp, off in sorted(end.items())}
             log.info("rebuild %s: replaying %d records from %d partitions", self.run_id, sum(end.values()),
                      len(partitions))
+            phases = self._result.phase_seconds
+            started = time.monotonic()
             await self._replay(consumer, end, stop)
+            phases["replay"] = time.monotonic() - started
             # Facts first, derived rows once at the end: each campaign is derived once, not
             # once per batch that touched it (the catch-up below derives what it touches).
+            started = time.monotonic()
             self._result.campaigns_derived = await derive.refresh_all(self.pool, REBUILD_SCHEMA)
+            phases["derive"] = time.monotonic() - started
+            started = time.monotonic()
             await self._catch_up_and_swap(consumer, partitions, stop)
-            log.info("rebuild %s: swapped in (%d events applied, %d records skipped)", self.run_id,
-                     self._result.applied, self._result.skipped)
+            phases["catch_up_and_swap"] = time.monotonic() - started
+            log.info("rebuild %s: swapped in (%d events applied, %d records skipped; %s)", self.run_id,
+                     self._result.applied, self._result.skipped,
+                     ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
             return self._result
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -202,6 +214,8 @@ class Rebuild:
         dead letter re-driven for another consumer group is ignored as it ignores it."""
         prefix = self.settings.topic_prefix
         group = f"{prefix}marops-{self.settings.service_name}".encode()
+        if self._topic_types is None:
+            self._topic_types = {spec.topic(prefix): spec.type for spec in registry.EVENTS.values()}
         events = []
         for record in records:
             try:
@@ -213,7 +227,7 @@ class Rebuild:
                 continue
             try:
                 event = registry.decode(record.value, headers,
-                                        expected_type=registry.type_for_topic(record.topic, prefix) or "?")
+                                        expected_type=self._topic_types.get(record.topic, "?"))
             except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's
                 self._result.skip(record, str(exc) if isinstance(exc, InvalidEvent)
                                   else f"undecodable record: {exc!r}")
