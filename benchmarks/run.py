@@ -5,6 +5,8 @@ Prints figures; asserts nothing. Each run uses a fresh database and its own topi
 - decode: registry.decode (JSON -> validated envelope), events/s, CPU only
 - outbox relay: rows appended in one transaction -> published to Kafka and marked, events/s
 - consumer: records on Kafka -> applied in batches with the inbox, events/s
+- metrics at scale (metrics_scale.py): live projection and rebuild beside a bare aiokafka
+  consumer, lag, rebuild RSS, query p95 — each with its target
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ def main() -> None:
     print(f"marops benchmarks ({N} events; python {sys.version.split()[0]}; {os.cpu_count()} cores)")
     bench_decode()
     asyncio.run(bench_outbox_and_consumer())
+    import metrics_scale  # beside this file; BENCH_SCALE=small|full
+
+    asyncio.run(metrics_scale.main())
 
 
 if __name__ == "__main__":
