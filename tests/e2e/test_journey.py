@@ -329,7 +329,7 @@ async def campaign_a(api: Api, j: Journey) -> None:
     committed = await api.budget_campaign(cid, "committed")
     assert (committed["brief_version"], committed["committed"]) == (2, money("9000.00"))
     line = await api.get("budget", f"/budget-lines/{GROWTH}", finn)
-    assert (line["reserved"], line["committed"]) == (money("0"), money("9000.00"))
+    assert (line["reserved"], line["committed"]) == (money("0.00"), money("9000.00"))
     await api.decide(cid, "brand_legal_review", 2, ally)
 
     # all but the last gate: still not ready, and now only for that reason
@@ -666,9 +666,9 @@ async def test_budget_ledger_counts_each_spend_once(journey: Journey, api: Api) 
     assert {k: (b["status"], b["committed"]["amount"] if b["committed"] else None, b["spent"]["amount"]
                 if b["spent"] else None) for k, b in budgets.items()} == {
         "A": ("committed", "9000.00", "6500.00"),
-        "B": ("released", "0", "750.00"),
+        "B": ("released", "0.00", "750.00"),
         "C": ("committed", "3000.00", "3400.00"),
-        "D": ("none", "0", "0"),  # its reservation was refused
+        "D": ("none", "0.00", "0.00"),  # its reservation was refused
     }
     assert budgets["C"]["thresholds_alerted"] == [80, 100, 110]  # 3 400 / 3 000 = 113.3 %
     assert budgets["A"]["thresholds_alerted"] == []  # 6 500 / 9 000 = 72.2 %
