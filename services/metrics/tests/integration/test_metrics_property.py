@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from marops_metrics.readside import Scope
 from marops_metrics.rebuild import prepare_schema
 from marops_metrics.settings import MIGRATIONS_DIR
 from marops_service import db
+from marops_testkit.compare import same
 
 GATES = ["brief-review", "budget", "brand-legal"]  # the scenario's policy (conftest)
 TEAMS = ["brand", "growth", "product"]
@@ -136,22 +136,6 @@ def plain(body: dict[str, Any]) -> Any:
     for key in ("filtered", "limit", "next_cursor"):
         out.pop(key, None)
     return out
-
-
-def same(a: Any, b: Any, path: str = "") -> None:
-    """Equal, floats to 1e-9 (SQL sums floats in another order than math.fsum)."""
-    if isinstance(a, float) or isinstance(b, float):
-        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
-    elif isinstance(a, dict) and isinstance(b, dict):
-        assert a.keys() == b.keys(), (path, sorted(a), sorted(b))
-        for k in a:
-            same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), (path, a, b)
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            same(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
 
 
 async def database_reports(pool: asyncpg.Pool) -> dict[str, Any]:
