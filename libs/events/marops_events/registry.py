@@ -179,9 +179,20 @@ def _decode(value: bytes | str | None, headers: Mapping[str, bytes | None], expe
     if expected_type is not None and event_type != expected_type:
         raise InvalidEvent(f"event type {event_type!r} does not belong on the {expected_type} topic")
     try:
-        return Envelope[spec.model].model_validate(raw)  # type: ignore[name-defined]
+        return _envelope_of(spec).model_validate(raw)
     except ValidationError as exc:
         raise InvalidEvent(f"{event_type} failed validation: {_summarise(exc)}") from None
+
+
+_ENVELOPES: dict[str, type[Envelope]] = {}
+
+
+def _envelope_of(spec: EventSpec) -> type[Envelope]:
+    """``Envelope[model]``, looked up once per type (pydantic's own cache costs a key build per call)."""
+    envelope = _ENVELOPES.get(spec.type)
+    if envelope is None:
+        envelope = _ENVELOPES[spec.type] = Envelope[spec.model]  # type: ignore[name-defined]
+    return envelope
 
 
 def parse_json(value: bytes | str | None) -> Any:
@@ -197,14 +208,31 @@ def parse_json(value: bytes | str | None) -> Any:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"value is not JSON: it is not UTF-8 ({exc})") from None
+    if text.startswith("\ufeff"):  # what json.loads says of a BOM, word for word
+        bom = json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        raise InvalidEvent(f"value is not JSON: {bom}")
     try:
-        raw = json.loads(text, parse_int=_bounded(int), parse_float=_bounded(float), parse_constant=_no_constant)
+        raw = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidEvent(f"value is not JSON: {exc}") from None
     except RecursionError:
         raise InvalidEvent(f"JSON nested too deep (limit {MAX_JSON_DEPTH} levels)") from None
+    if not _tree_needs_check(value):
+        return raw
     _check_tree(raw)
     return raw
+
+
+def _tree_needs_check(value: bytes) -> bool:
+    """Whether ``_check_tree`` could refuse what parsed from ``value``, judged on the bytes.
+
+    A NUL or a lone surrogate can only come from a backslash escape (the UTF-8 decoder
+    refuses encoded surrogates, the JSON parser refuses raw control characters); no string
+    holds more characters than the value has bytes; no container nests deeper than the
+    value has opening brackets. Ordinary events pass all three, and skip the tree walk.
+    """
+    return (len(value) > MAX_STRING_CHARS or b"\\" in value
+            or value.count(b"{") + value.count(b"[") > MAX_JSON_DEPTH)
 
 
 def _bounded(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -218,6 +246,10 @@ def _bounded(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def _no_constant(name: str) -> Any:
     raise InvalidEvent(f"JSON number {name} is not allowed")
+
+
+# Built once: json.loads builds a decoder (and its scanner) per call when given hooks.
+_DECODER = json.JSONDecoder(parse_int=_bounded(int), parse_float=_bounded(float), parse_constant=_no_constant)
 
 
 def _check_tree(root: Any) -> None:
