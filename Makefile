@@ -67,8 +67,9 @@ test: install ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
 	bash deploy/tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff (also part of make test)
+lint: install ## ruff and mypy (mypy.ini: strict on libs/, the default checks on services; also part of make test)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: install ## start infra and run the benchmarks
 	bash infra/up.sh

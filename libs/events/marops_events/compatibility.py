@@ -206,7 +206,8 @@ def _resolve(node: Any, root: Schema) -> Schema:
     for _ in range(_MAX_REF_DEPTH):
         ref = node.get("$ref")
         if ref is None:
-            return node
+            resolved: Schema = node
+            return resolved
         siblings = {k: v for k, v in node.items() if k != "$ref"}
         target = _pointer(root, ref)
         node = {**target, **siblings} if siblings else target

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -57,7 +58,7 @@ from .telemetry import (
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
 
 
 class BatchHandler:
@@ -69,10 +70,10 @@ class BatchHandler:
     so only that event is dead-lettered: then it is called with one event per call.
     """
 
-    def __init__(self, apply: Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]) -> None:
+    def __init__(self, apply: Callable[[asyncpg.Connection, list[Envelope[Any]]], Awaitable[None]]) -> None:
         self.apply = apply
 
-    async def __call__(self, conn: asyncpg.Connection, event: Envelope) -> None:
+    async def __call__(self, conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await self.apply(conn, [event])
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -125,7 +126,7 @@ class DeadLetter:
     record: ConsumerRecord
     reason: str
     kind: str = "invalid"  # invalid | refused | database-refused | handler-failed
-    event: Envelope | None = None  # set when the record decoded (its id goes to the inbox)
+    event: Envelope[Any] | None = None  # set when the record decoded (its id goes to the inbox)
 
 
 @dataclass
@@ -169,7 +170,7 @@ class ConsumerHealth:
 @dataclass
 class _Batch:
     records: list[ConsumerRecord]
-    events: list[tuple[ConsumerRecord, Envelope]] = field(default_factory=list)
+    events: list[tuple[ConsumerRecord, Envelope[Any]]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -308,7 +309,7 @@ class ConsumerRunner:
         for item in batch.events:
             batch.dead.extend(await self._apply_single(item, stop))
 
-    async def _apply_single(self, item: tuple[ConsumerRecord, Envelope],
+    async def _apply_single(self, item: tuple[ConsumerRecord, Envelope[Any]],
                             stop: asyncio.Event | None) -> list[DeadLetter]:
         attempt = failures = 0
         while True:
@@ -341,7 +342,7 @@ class ConsumerRunner:
             return True
         return False
 
-    async def _apply(self, items: list[tuple[ConsumerRecord, Envelope]]) -> list[DeadLetter]:
+    async def _apply(self, items: list[tuple[ConsumerRecord, Envelope[Any]]]) -> list[DeadLetter]:
         """One transaction for the batch. Handlers run without savepoints (a round trip each)
         unless one refuses an event: then the batch is redone with a savepoint per event."""
         try:
@@ -357,13 +358,13 @@ class ConsumerRunner:
         return dead
 
     async def _apply_in_transaction(
-        self, items: list[tuple[ConsumerRecord, Envelope]], *, isolate: bool
-    ) -> tuple[list[DeadLetter], list[Envelope]]:
+        self, items: list[tuple[ConsumerRecord, Envelope[Any]]], *, isolate: bool
+    ) -> tuple[list[DeadLetter], list[Envelope[Any]]]:
         dead: list[DeadLetter] = []
-        applied: list[Envelope] = []
+        applied: list[Envelope[Any]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             claimed = await inbox.claim_batch(conn, self.group_id, items)
-            batched: dict[int, tuple[BatchHandler, list[Envelope]]] = {}
+            batched: dict[int, tuple[BatchHandler, list[Envelope[Any]]]] = {}
             for record, event in items:
                 headers = tracing.headers_from_record(record.headers)
                 with tracing.consume_span(record.topic, record.partition, record.offset, headers):
@@ -518,11 +519,12 @@ class ConsumerRunner:
         await asyncio.sleep(self._backoff(attempt))
 
     def _backoff(self, attempt: int) -> float:
-        return min(self._retry_backoff * 2 ** (attempt - 1), 10.0) * (0.5 + random.random() / 2)
+        return min(self._retry_backoff * 2.0 ** (attempt - 1), 10.0) * (0.5 + random.random() / 2)
 
 
 def _header_map(headers: object) -> dict[str, bytes | None]:
     try:
-        return dict(headers or ())  # type: ignore[call-overload]
+        mapped: dict[str, bytes | None] = dict(headers or ())  # type: ignore[call-overload]
+        return mapped
     except (TypeError, ValueError):
         return {}

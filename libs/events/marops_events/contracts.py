@@ -129,7 +129,7 @@ class Money(Contract):
 class MoneyInput(Money):
     """Money as clients send it: ``AMOUNT_PATTERN`` strings only, ISO 4217 currencies."""
 
-    amount: InputAmount  # type: ignore[assignment]
+    amount: InputAmount
     currency: IsoCurrency
 
 

@@ -38,7 +38,8 @@ class Letter:
     def header(self, name: str) -> str | None:
         for key, value in self.record.headers or ():
             if key == name and value is not None:
-                return value.decode("utf-8", errors="replace")
+                text: str = value.decode("utf-8", errors="replace")
+                return text
         return None
 
     @property
@@ -77,7 +78,7 @@ async def read_letters(bootstrap: kafka.Connectable, topics: Iterable[str], grou
     partitions = [TopicPartition(t, p) for t, ps in layout.items() for p in ps]
     if not partitions:
         return []
-    consumer = kafka.consumer(bootstrap, None, client_id="marops-dlq")  # type: ignore[arg-type]
+    consumer = kafka.consumer(bootstrap, None, client_id="marops-dlq")
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -101,7 +102,7 @@ async def fetch_letter(bootstrap: kafka.Connectable, letter_id: str) -> Letter:
     if partition not in (await _partitions(bootstrap, [topic])).get(topic, []):
         raise DeadLetterError(f"no dead letter {letter_id}: there is no partition {partition} of {topic}")
     tp = TopicPartition(topic, partition)
-    consumer = kafka.consumer(bootstrap, None, client_id="marops-dlq")  # type: ignore[arg-type]
+    consumer = kafka.consumer(bootstrap, None, client_id="marops-dlq")
     await consumer.start()
     try:
         consumer.assign([tp])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
@@ -11,12 +12,12 @@ from .envelope import Envelope
 
 
 async def claim_batch(conn: asyncpg.Connection, group: str,
-                      items: list[tuple[ConsumerRecord, Envelope]]) -> set[uuid.UUID]:
+                      items: list[tuple[ConsumerRecord, Envelope[Any]]]) -> set[uuid.UUID]:
     """Claim a batch in one statement; returns the event ids this group has to apply.
 
     An id seen before is not returned, unless its row says ``dead_lettered``: that event
     was never applied, so a re-driven copy takes the row over and is applied once."""
-    first: dict[uuid.UUID, tuple[ConsumerRecord, Envelope]] = {}
+    first: dict[uuid.UUID, tuple[ConsumerRecord, Envelope[Any]]] = {}
     for record, event in items:
         first.setdefault(event.id, (record, event))  # ON CONFLICT DO UPDATE touches a row once
     unique = list(first.values())
@@ -43,7 +44,7 @@ async def withdraw(conn: asyncpg.Connection, group: str, event_id: uuid.UUID) ->
 
 
 async def record_dead_letters(conn: asyncpg.Connection, group: str,
-                              items: list[tuple[ConsumerRecord, Envelope]]) -> None:
+                              items: list[tuple[ConsumerRecord, Envelope[Any]]]) -> None:
     """After the DLQ acknowledged them: remember which events were dead-lettered (not applied)."""
     await conn.execute(
         """

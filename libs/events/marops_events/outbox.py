@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -28,7 +29,7 @@ NOTIFY_CHANNEL = "marops_outbox"
 RELAY_LOCK_KEY = 0x6D61726F7073  # "marops"; one lock per database, so a constant suffices
 
 
-async def add(conn: asyncpg.Connection, event: Envelope) -> None:
+async def add(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Append an event to the outbox in the caller's open transaction."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.add must run inside the transaction that changes state")

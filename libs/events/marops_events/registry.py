@@ -7,6 +7,7 @@ one broker without seeing each other's events.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import uuid
@@ -27,7 +28,7 @@ DLQ_SUFFIX = ".dlq"
 @dataclass(frozen=True)
 class EventSpec:
     type: str
-    model: type[BaseModel]
+    model: builtins.type[BaseModel]  # builtins': the field above is named type
     producer: str
     key: Callable[[Any], str]
     version: int = 1
@@ -43,7 +44,8 @@ class EventSpec:
 
 
 def _campaign(data: Any) -> str:
-    return data.campaign_id
+    campaign_id: str = data.campaign_id
+    return campaign_id
 
 
 def _spec(model: type[BaseModel], producer: str, key: Callable[[Any], str] = _campaign) -> EventSpec:
@@ -115,7 +117,7 @@ def new_event(
     correlation_id: str | None = None,
     causation_id: str | None = None,
     event_id: uuid.UUID | None = None,
-) -> Envelope:
+) -> Envelope[Any]:
     """Wrap a payload in an envelope; subject and type come from the registry."""
     spec = spec_of(data)
     return Envelope[spec.model](  # type: ignore[name-defined]
@@ -130,7 +132,7 @@ def new_event(
     )
 
 
-def partition_key(event: Envelope) -> str:
+def partition_key(event: Envelope[Any]) -> str:
     return spec_of(event.data).key(event.data)
 
 
@@ -145,7 +147,7 @@ _MAX_REASON_CHARS = 1000
 
 
 def decode(value: bytes | str | None, headers: Mapping[str, bytes | None] | None = None, *,
-           expected_type: str | None = None) -> Envelope:
+           expected_type: str | None = None) -> Envelope[Any]:
     """Parse and validate one record value into a typed envelope.
 
     Raises ``InvalidEvent`` with a human-readable reason for anything that is not a
@@ -162,7 +164,7 @@ def decode(value: bytes | str | None, headers: Mapping[str, bytes | None] | None
         raise InvalidEvent(f"undecodable record ({type(exc).__name__}: {exc})"[:_MAX_REASON_CHARS]) from None
 
 
-def _decode(value: bytes | str | None, headers: Mapping[str, bytes | None], expected_type: str | None) -> Envelope:
+def _decode(value: bytes | str | None, headers: Mapping[str, bytes | None], expected_type: str | None) -> Envelope[Any]:
     raw = parse_json(value)
     if not isinstance(raw, dict):
         raise InvalidEvent("value is not a JSON object")

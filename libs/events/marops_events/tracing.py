@@ -9,6 +9,7 @@ aiokafka instrumentation's consume span ends before our handler runs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind
@@ -33,7 +34,7 @@ def headers_from_record(headers: Iterable[tuple[str, bytes]] | None) -> dict[str
     return {k: v.decode(errors="replace") for k, v in (headers or ()) if v is not None}
 
 
-def publish_span(topic: str, event_type: str, parent: Mapping[str, str]):
+def publish_span(topic: str, event_type: str, parent: Mapping[str, str]) -> AbstractContextManager[trace.Span]:
     return tracer.start_as_current_span(
         f"publish {topic}",
         context=context_from(parent),
@@ -43,7 +44,7 @@ def publish_span(topic: str, event_type: str, parent: Mapping[str, str]):
     )
 
 
-def consume_span(topic: str, partition: int, offset: int, parent: Mapping[str, str]):
+def consume_span(topic: str, partition: int, offset: int, parent: Mapping[str, str]) -> AbstractContextManager[trace.Span]:
     return tracer.start_as_current_span(
         f"consume {topic}",
         context=context_from(parent),
@@ -53,7 +54,7 @@ def consume_span(topic: str, partition: int, offset: int, parent: Mapping[str, s
     )
 
 
-def handle_span(event_type: str, event_id: str):
+def handle_span(event_type: str, event_id: str) -> AbstractContextManager[trace.Span]:
     return tracer.start_as_current_span(
         f"handle {event_type}",
         attributes={"cloudevents.event_type": event_type, "cloudevents.event_id": event_id},

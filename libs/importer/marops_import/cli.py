@@ -15,6 +15,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
@@ -25,7 +26,7 @@ from .history import to_events
 from .rows import HistoryError, parse
 
 
-async def publish(events: list[Envelope], *, bootstrap: kafka.Connectable, topic_prefix: str,
+async def publish(events: list[Envelope[Any]], *, bootstrap: kafka.Connectable, topic_prefix: str,
                   transactional_id: str, partitions: int = 6) -> None:
     await kafka.ensure_topics(bootstrap, kafka.all_topics(topic_prefix), partitions=partitions)
     producer = kafka.producer(bootstrap, client_id="marops-import", transactional_id=transactional_id)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
 
 from marops_events import contracts as c
 from marops_events.envelope import HISTORICAL_SOURCE_PREFIX, Envelope
@@ -27,18 +30,18 @@ def event_id(*natural_key: object) -> uuid.UUID:
     return uuid.uuid5(ID_NAMESPACE, "|".join(str(part) for part in natural_key))
 
 
-def to_events(rows: Iterable[Row]) -> list[Envelope]:
+def to_events(rows: Iterable[Row]) -> list[Envelope[Any]]:
     by_campaign: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_campaign[row.campaign_id].append(row)
-    events: list[Envelope] = []
+    events: list[Envelope[Any]] = []
     for campaign_id in sorted(by_campaign):
         events.extend(_campaign_events(campaign_id, sorted(by_campaign[campaign_id], key=lambda r: (r.at, r.line))))
     return events
 
 
-def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope]:
-    events: list[Envelope] = []
+def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
+    events: list[Envelope[Any]] = []
     briefs: dict[int, c.BriefSubmitted] = {}
     gate_state: dict[int, tuple[int, object]] = {}  # version -> (gates approved so far, actionable since)
     last_approval = {
@@ -46,7 +49,7 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope]:
     }
     committed: c.Money | None = None
 
-    def emit(data: object, row: Row, *key: object) -> None:
+    def emit(data: BaseModel, row: Row, *key: object) -> None:
         events.append(new_event(data, source=SOURCE, time=row.at, correlation_id=campaign_id,
                                 event_id=event_id(campaign_id, row.event, *key)))
 

@@ -84,12 +84,13 @@ class ServiceSpec:
 
 # Dependencies are async: FastAPI runs a plain `def` dependency in a thread, a hop per request.
 async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
     # A request with an Idempotency-Key gets the connection whose transaction records the key.
-    return idempotency.request_pool(request.app.state.runtime.pool)  # type: ignore[return-value]
+    return idempotency.request_pool(request.app.state.runtime.pool)
 
 
 Pool = Annotated[asyncpg.Pool, Depends(get_pool)]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeGuard
 
 import jwt
 from fastapi import Depends, Request
@@ -114,7 +114,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
                      team=team or None, source_systems=frozenset(systems))
 
 
-def _is_name(value: object) -> bool:
+def _is_name(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= MAX_CLAIM_LENGTH
 
 
@@ -133,7 +133,8 @@ async def authenticate_scope(scope: Scope) -> Principal | None:
     """The verified principal of a request's bearer token, or None; verified once per request."""
     # The scope itself, not scope["state"]: servers may share that dict between requests.
     if _SCOPE_KEY in scope:
-        return scope[_SCOPE_KEY]
+        known: Principal | None = scope[_SCOPE_KEY]
+        return known
     principal = None
     header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode(errors="replace")
     scheme, _, credentials = header.partition(" ")

@@ -65,13 +65,15 @@ class RequestPool:
         return None
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        return await self._conn.execute(query, *args, timeout=timeout)
+        status: str = await self._conn.execute(query, *args, timeout=timeout)
+        return status
 
     async def executemany(self, command: str, args: Any, *, timeout: float | None = None) -> None:
         await self._conn.executemany(command, args, timeout=timeout)
 
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None, record_class: Any = None) -> list:
-        return await self._conn.fetch(query, *args, timeout=timeout, record_class=record_class)
+    async def fetch(self, query: str, *args: Any, timeout: float | None = None, record_class: Any = None) -> list[Any]:
+        rows: list[Any] = await self._conn.fetch(query, *args, timeout=timeout, record_class=record_class)
+        return rows
 
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None, record_class: Any = None) -> Any:
         return await self._conn.fetchrow(query, *args, timeout=timeout, record_class=record_class)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ MAX_REMEMBERED_MISSES = 10_000
 
 
 class JwksCache:
-    def __init__(self, url: str, *, clock: Any = time.monotonic) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._url = url
         self._clock = clock
         self._keys: dict[str, Any] = {}
@@ -57,7 +58,8 @@ class JwksCache:
             return False
         if len(self._missed) > MAX_REMEMBERED_MISSES:
             self._missed.clear()
-        return now - self._missed.get(kid, float("-inf")) >= REFRESH_PER_KID_SECONDS
+        missed: float = self._missed.get(kid, float("-inf"))
+        return now - missed >= REFRESH_PER_KID_SECONDS
 
     async def _fetch(self) -> None:
         self.fetches += 1

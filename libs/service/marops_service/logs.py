@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 from opentelemetry import trace
+from structlog.typing import Processor
 
 
-def _add_trace_ids(_: object, __: str, event: dict) -> dict:
+def _add_trace_ids(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event["trace_id"] = format(ctx.trace_id, "032x")
@@ -37,7 +40,7 @@ def _retried_noise_as_info(record: logging.LogRecord) -> bool:
 
 
 def configure(service: str, level: str = "INFO", json: bool = True, access_log: bool = False) -> None:
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

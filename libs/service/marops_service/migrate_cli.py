@@ -22,13 +22,14 @@ SERVICES = ("intake", "governance", "budget", "metrics")
 
 def service_settings(service: str) -> ServiceSettings:
     """The service's settings class (``marops_<service>.settings.Settings``), read from the environment."""
-    return importlib.import_module(f"marops_{service}.settings").Settings()
+    settings: ServiceSettings = importlib.import_module(f"marops_{service}.settings").Settings()
+    return settings
 
 
 def service_migration_sets(service: str) -> list[db.MigrationSet]:
     """Library tables, then the service's own ``migrations/`` (the order the service applies them in)."""
     package = importlib.import_module(f"marops_{service}")
-    return [*db.library_migrations(), db.MigrationSet(service, Path(package.__file__).parent / "migrations")]
+    return [*db.library_migrations(), db.MigrationSet(service, Path(str(package.__file__)).parent / "migrations")]
 
 
 async def migrate(service: str) -> list[str]:

@@ -10,8 +10,10 @@ someone looks at them, so they are instrumented only with an exporter.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,16 +42,16 @@ def configure(settings: ServiceSettings) -> None:
         from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-        AsyncPGInstrumentor().instrument()
+        AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
         AIOKafkaInstrumentor().instrument()
         _instrumented = True
 
 
-def _untraced(scope: dict[str, Any]) -> bool:
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in UNTRACED_PATHS
 
 
-def fastapi_telemetry() -> dict[str, Any]:
+def fastapi_telemetry() -> TelemetryConfig:
     """FastAPI's native telemetry: one server span per request (probes excluded; no second span
     per operation); HTTP metrics are Prometheus' (``HttpMetrics``) and logs go through
     structlog, so those two stay off."""

@@ -102,6 +102,11 @@ def _repo_root(config: pytest.Config) -> Path:
     raise AssertionError("unreachable")
 
 
+def _text(output: bytes | str | None) -> str:
+    # TimeoutExpired carries bytes even when the run asked for text
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def _start_native(config: pytest.Config) -> Infra:
     root = _repo_root(config)
     try:
@@ -110,7 +115,7 @@ def _start_native(config: pytest.Config) -> Infra:
             cwd=root, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900,
         )
     except subprocess.TimeoutExpired as exc:
-        _fail_session(f"infra/up.sh did not finish within 900s\n{exc.stdout or ''}{exc.stderr or ''}")
+        _fail_session(f"infra/up.sh did not finish within 900s\n{_text(exc.stdout)}{_text(exc.stderr)}")
     if proc.returncode != 0:
         _fail_session(f"infra/up.sh exited with {proc.returncode}:\n{proc.stdout}{proc.stderr}")
     pg_port = os.environ.get("MAROPS_PG_PORT", "15432")

@@ -86,13 +86,13 @@ def spend_fields(row: asyncpg.Record) -> dict[str, object]:
 
 
 def spend_out(row: asyncpg.Record) -> SpendOut:
-    return SpendOut(**spend_fields(row))  # type: ignore[arg-type]
+    return SpendOut(**spend_fields(row))
 
 
 def spend_detail(row: asyncpg.Record, resolutions: list[asyncpg.Record],
                  superseded: list[asyncpg.Record]) -> SpendDetailOut:
     return SpendDetailOut(
-        **spend_fields(row),  # type: ignore[arg-type]
+        **spend_fields(row),
         resolutions=[ResolutionOut(resolution=r["resolution"], budget_line_id=r["budget_line_id"],
                                    reason=r["reason"], resolved_by=r["resolved_by"], resolved_at=r["resolved_at"])
                      for r in resolutions],

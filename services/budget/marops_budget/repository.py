@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -28,7 +28,8 @@ from .domain import (
     SpendCopy,
 )
 
-Row = asyncpg.Record
+# asyncpg ships no type information: a row is Any to the type checker
+Row: TypeAlias = asyncpg.Record
 
 # ------------------------------------------------------------------- lines
 

@@ -255,7 +255,8 @@ def money(amount: Decimal, currency: str | None = None) -> str:
     never exponent, never rounded); without a currency, at least two decimals."""
     if currency is not None:
         return format_amount(amount, currency)
-    if amount.as_tuple().exponent > -2:
+    exponent = amount.as_tuple().exponent  # 'n', 'N' or 'F' for a non-finite amount
+    if isinstance(exponent, int) and exponent > -2:
         try:
             return str(amount.quantize(Decimal("0.01")))
         except InvalidOperation:  # more digits than the context holds: print it as it is

@@ -93,7 +93,7 @@ class Completeness(_Body):
 def _grouped(name: str, result: type[_Body], **extra: Any) -> type[BaseModel]:
     """``{head, overall: result, groups: [result + group]}``; groups only with group_by."""
     group = create_model(f"{result.__name__}Group", __base__=result, group=(str, ...))
-    return create_model(name, __base__=Head, overall=(result, ...), groups=(list[group] | None, None),  # type: ignore[valid-type]
+    return create_model(name, __base__=Head, overall=(result, ...), groups=(list[group] | None, None),
                         **extra)
 
 

@@ -180,7 +180,12 @@ async def start_rebuild(runtime: Runtime, requested_by: str) -> dict[str, Any]:
         raise Conflict(str(exc), slug="rebuild-running") from None
     task = asyncio.create_task(_quietly(run.execute(runtime.stop)), name=f"rebuild-{run.run_id}")
     runtime.tasks.append(task)
-    task.add_done_callback(lambda t: t in runtime.tasks and runtime.tasks.remove(t))
+
+    def forget(done: asyncio.Task[Any]) -> None:
+        if done in runtime.tasks:
+            runtime.tasks.remove(done)
+
+    task.add_done_callback(forget)
     return {"run_id": str(run.run_id), "status": "running", "href": f"/admin/rebuilds/{run.run_id}"}
 
 
