@@ -186,10 +186,10 @@ def _decode(value: bytes | str | None, headers: Mapping[str, bytes | None], expe
         raise InvalidEvent(f"{event_type} failed validation: {_summarise(exc)}") from None
 
 
-_ENVELOPES: dict[str, type[Envelope]] = {}
+_ENVELOPES: dict[str, type[Envelope[Any]]] = {}
 
 
-def _envelope_of(spec: EventSpec) -> type[Envelope]:
+def _envelope_of(spec: EventSpec) -> type[Envelope[Any]]:
     """``Envelope[model]``, looked up once per type (pydantic's own cache costs a key build per call)."""
     envelope = _ENVELOPES.get(spec.type)
     if envelope is None:
