@@ -6,16 +6,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # every package of the monorepo that exists yet (services appear as they are written)
-PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/importer/pyproject.toml libs/testkit/pyproject.toml services/*/pyproject.toml))
+PKG_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard libs/events/pyproject.toml libs/service/pyproject.toml libs/importer/pyproject.toml libs/testkit/pyproject.toml libs/gateway/pyproject.toml services/*/pyproject.toml))
 PYTEST_ARGS ?=
 # openapi-typescript (npm) for tests/test_typed_clients.py; pinned, cached in the ignored .infra/
 OPENAPI_TS_VERSION := 7.13.0
 OPENAPI_TS_DIR := .infra/openapi-ts
 OPENAPI_TS_STAMP := $(OPENAPI_TS_DIR)/.installed-$(OPENAPI_TS_VERSION)
+# the web console (console/): npm ci and vite build, each redone only when its inputs change
+CONSOLE_DEPS := console/node_modules/.installed
+CONSOLE_BUILD := console/dist/index.html
+CONSOLE_SOURCES := $(shell find console/src -type f -not -path '*/generated/*' 2>/dev/null) console/index.html console/vite.config.ts console/tsconfig.json
 # `docker compose` (plugin) if present, else the old `docker-compose`; evaluated only when used
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help install infra run test lint bench contracts up down stop demo images
+.PHONY: help install infra run test lint bench contracts up down stop demo images console chromium
 
 help: ## show this list
 	@echo "marops make targets:"
@@ -35,6 +39,26 @@ $(OPENAPI_TS_STAMP):
 	@npm install --no-audit --no-fund --loglevel=error --prefix $(OPENAPI_TS_DIR) openapi-typescript@$(OPENAPI_TS_VERSION) >$(OPENAPI_TS_DIR)/install.log 2>&1 \
 	  || { tail -n 20 $(OPENAPI_TS_DIR)/install.log >&2; echo "make install: npm install failed" >&2; exit 1; }
 	@touch $@
+
+$(CONSOLE_DEPS): console/package-lock.json $(OPENAPI_TS_STAMP)
+	@echo "installing the console's npm packages (npm ci; log in console/node_modules/install.log)"
+	@mkdir -p .infra && cd console && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >../.infra/console-npm.log 2>&1 \
+	  || { tail -n 20 ../.infra/console-npm.log >&2; echo "make console: npm ci failed" >&2; exit 1; }
+	@cp .infra/console-npm.log console/node_modules/install.log && touch $@
+
+$(CONSOLE_BUILD): $(CONSOLE_DEPS) $(CONSOLE_SOURCES)
+	@echo "building the console (vite build into console/dist)"
+	@cd console && node_modules/.bin/vite build --logLevel warn
+
+console: $(CONSOLE_BUILD) ## build the web console into console/dist (npm ci + vite build, cached)
+
+chromium: ## Debian's chromium for the console's browser tests (apt-get, as root, if missing)
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null || exit 1; \
+	  else echo "make chromium: Debian's chromium is required for the console's browser tests (apt-get install chromium)" >&2; exit 1; fi; \
+	fi
 
 $(STAMP): $(addsuffix /pyproject.toml,$(PKG_DIRS))
 	@if [ ! -x $(PY) ]; then \
@@ -59,10 +83,10 @@ $(STAMP): $(addsuffix /pyproject.toml,$(PKG_DIRS))
 infra: ## start native PostgreSQL and Kafka (idempotent; state in .infra/)
 	bash infra/up.sh
 
-run: install ## start infra and the four services locally (Ctrl-C stops them)
+run: install console ## start infra, the four services and the console on http://127.0.0.1:8000 (Ctrl-C stops them)
 	$(PY) infra/run_services.py
 
-test: install ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
+test: install console chromium ## start infra and run pytest (extra arguments: PYTEST_ARGS="...")
 	bash infra/up.sh
 	bash deploy/tools.sh
 	$(PY) -m pytest $(PYTEST_ARGS)

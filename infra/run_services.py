@@ -9,6 +9,12 @@ process doing both instead, the mode for tiny installs. Waits for each /healthz,
 the logs prefixed by service name, and on Ctrl-C / SIGTERM stops the services (SIGTERM,
 grace period, then SIGKILL). The infrastructure keeps running (`make stop` stops it).
 
+Then the console's gateway (`marops-gateway`, libs/gateway) on GATEWAY_HTTP_PORT (8000):
+the built console (console/dist, `make console`) and /api/<service>/ routed to the four
+services. With the generated local secret (MAROPS_JWT_SECRET not set) it also serves the
+development token endpoint the console's persona sign-in uses (GATEWAY_DEV_TOKENS, which
+can also be set explicitly; it is never on by default elsewhere).
+
 Environment: <NAME>_HTTP_PORT (8001..8004), <NAME>_HTTP_WORKERS or MAROPS_HTTP_WORKERS (API
 processes per service, 2), <NAME>_RUN_WORKERS, MAROPS_PG_PORT, MAROPS_KAFKA_PORT,
 MAROPS_INFRA_DIR, MAROPS_JWT_SECRET (default: a dev secret kept in <infra dir>/jwt-secret),
@@ -157,6 +163,19 @@ class Service:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
+class Gateway(Service):
+    """The console's gateway: one process, routing /api/<service>/ to the services started."""
+
+    def __init__(self, port: int, services: list[Service], env: dict[str, str], dev_tokens: bool) -> None:
+        self.name, self.port, self.single_process, self.worker = "gateway", port, True, None
+        gw_env = dict(env)
+        gw_env["GATEWAY_HTTP_PORT"] = str(port)
+        for s in services:
+            gw_env[f"GATEWAY_{s.name.upper()}_URL"] = s.url
+        gw_env.setdefault("GATEWAY_DEV_TOKENS", "true" if dev_tokens else "false")
+        self.proc = self._spawn([sys.executable, "-m", "marops_gateway.main"], gw_env, "gateway")
+
+
 def stop_all(services: list[Service]) -> None:
     running = [s for s in services if any(p.poll() is None for p in s.procs)]
     if not running:
@@ -216,6 +235,7 @@ def start(stop_requested: threading.Event) -> Started | int:
     kafka_port = os.environ.get("MAROPS_KAFKA_PORT", "19092")
     base_env = dict(os.environ)
     base_env.setdefault("MAROPS_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}")
+    local_secret = not os.environ.get("MAROPS_JWT_SECRET")  # the generated one of this machine
     base_env["MAROPS_JWT_SECRET"] = jwt_secret()
     base_env.setdefault("PYTHONUNBUFFERED", "1")
 
@@ -263,7 +283,40 @@ def start(stop_requested: threading.Event) -> Started | int:
     if stop_requested.is_set():
         stop_all(services)
         return 130
-    return Started(services, skipped, base_env)
+    gateway = start_gateway(services, base_env, local_secret, stop_requested)
+    if gateway is None:
+        stop_all(services)
+        return 1
+    return Started([*services, gateway], skipped, base_env)
+
+
+def start_gateway(services: list[Service], env: dict[str, str], local_secret: bool,
+                  stop_requested: threading.Event) -> Gateway | None:
+    """Start the console's gateway and wait for its /healthz; None if it cannot start."""
+    if importlib.util.find_spec("marops_gateway") is None:
+        say("ERROR: marops_gateway is not installed (did `make install` run?)")
+        return None
+    port = int(os.environ.get("GATEWAY_HTTP_PORT", "8000"))
+    if not port_free(port):
+        say(f"ERROR: port {port} for the console's gateway is already in use; set GATEWAY_HTTP_PORT")
+        return None
+    say(f"starting the console's gateway on port {port}")
+    gateway = Gateway(port, services, env, local_secret)
+    deadline = time.monotonic() + float(os.environ.get("MAROPS_STARTUP_TIMEOUT", "60"))
+    while not stop_requested.is_set():
+        if gateway.poll() is not None:
+            say(f"ERROR: the gateway exited with code {gateway.poll()} during startup (its log is above)")
+            return None
+        if gateway.healthy():
+            say(f"the console is up at {gateway.url}")
+            return gateway
+        if time.monotonic() > deadline:
+            say("ERROR: the gateway did not answer /healthz in time")
+            gateway.signal(signal.SIGTERM)
+            return None
+        time.sleep(0.25)
+    gateway.signal(signal.SIGTERM)
+    return None
 
 
 def print_banner(started: Started) -> None:
@@ -274,7 +327,12 @@ def print_banner(started: Started) -> None:
     if "MAROPS_JWT_SECRET" not in os.environ and secret_file != REPO_ROOT / ".infra" / "jwt-secret":
         secret_hint = f'MAROPS_JWT_SECRET="$(cat {secret_file})" '
     lines = ["", "marops is running:"]
+    gateway = started.service("gateway")
+    if gateway is not None:
+        lines.append(f"  console    {gateway.url}/   (API routes {gateway.url}/api/<service>/...)")
     for s in started.services:
+        if s is gateway:
+            continue
         mode = "one process" if s.single_process else "API + marops-worker"
         lines.append(f"  {s.name:<10} {s.url}   (API docs {s.url}/docs; {mode})")
     for name in started.skipped:

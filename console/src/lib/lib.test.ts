@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import { bar, inPeriod, monthPeriod, quarterPeriod, shift } from "./calendar";
+import { csvCell, toCsv } from "./csv";
+import { hours, percent, when } from "./format";
+import { formatMoney, groupDigits } from "./money";
+import { errorsByField, fieldPath, refusal } from "./problems";
+import { slaClock, sortQueue } from "./queue";
+import { href, parseRoute } from "./route";
+
+describe("money", () => {
+  it("groups digits of the decimal string without rounding it", () => {
+    expect(groupDigits("1234567.50")).toBe("1,234,567.50");
+    expect(groupDigits("-1000")).toBe("-1,000");
+    expect(groupDigits("0.0125")).toBe("0.0125");
+    expect(groupDigits("123")).toBe("123");
+  });
+  it("writes the currency after the amount, and a dash for none", () => {
+    expect(formatMoney({ amount: "8000.00", currency: "EUR" })).toBe("8,000.00 EUR");
+    expect(formatMoney(null)).toBe("—");
+  });
+});
+
+describe("format", () => {
+  it("hours under a day, days and hours above", () => {
+    expect(hours(5.25)).toBe("5.3 h");
+    expect(hours(50.5)).toBe("2 d 2.5 h");
+    expect(hours(48)).toBe("2 d");
+    expect(hours(null)).toBe("—");
+  });
+  it("rates as percentages, none as a dash", () => {
+    expect(percent(0.25)).toBe("25 %");
+    expect(percent(null)).toBe("—");
+  });
+  it("times in UTC", () => {
+    expect(when("2026-12-20T14:05:09+01:00")).toBe("2026-12-20 13:05 UTC");
+  });
+});
+
+describe("problems", () => {
+  it("maps field errors to the form's field names", () => {
+    expect(fieldPath("body.kpis.0.target")).toBe("kpis.0.target");
+    expect(errorsByField([{ path: "body.title", message: "a" }, { path: "body.title", message: "b" },
+      { path: "query.team", message: "c" }])).toEqual({ title: ["a", "b"], team: ["c"] });
+  });
+  it("says a refusal in words, with the service's reason", () => {
+    const problem = { type: "/problems/forbidden", title: "Forbidden", status: 403, instance: null, errors: null,
+      detail: "four-eyes: alice is a party to this campaign" };
+    expect(refusal(403, problem)).toBe("Not allowed: four-eyes: alice is a party to this campaign");
+    expect(refusal(404, null)).toBe("Not found, or not visible to you");
+  });
+});
+
+describe("queue", () => {
+  const at = (h: number) => new Date(Date.UTC(2026, 0, 1, h)).toISOString();
+  it("puts overdue first, then the earliest due, then gates without an SLA clock", () => {
+    const items = [
+      { id: "late-none", due_at: null, overdue: false, actionable_at: null },
+      { id: "soon", due_at: at(5), overdue: false, actionable_at: at(0) },
+      { id: "overdue-b", due_at: at(2), overdue: true, actionable_at: at(0) },
+      { id: "later", due_at: at(9), overdue: false, actionable_at: at(0) },
+      { id: "overdue-a", due_at: at(1), overdue: true, actionable_at: at(0) },
+    ];
+    expect(sortQueue(items).map((i) => i.id)).toEqual(["overdue-a", "overdue-b", "soon", "later", "late-none"]);
+  });
+  it("says how long until or since the SLA", () => {
+    const now = new Date(Date.UTC(2026, 0, 1, 0));
+    expect(slaClock(at(5), now)).toBe("due in 5 h");
+    expect(slaClock(new Date(Date.UTC(2025, 11, 29, 21)).toISOString(), now)).toBe("overdue by 2 d 3 h");
+    expect(slaClock(null, now)).toBe("no SLA");
+  });
+});
+
+describe("csv", () => {
+  it("quotes what needs quoting and defuses spreadsheet formulas", () => {
+    expect(csvCell('a "b", c')).toBe('"a ""b"", c"');
+    expect(csvCell("=SUM(A1)")).toBe('"=SUM(A1)"');
+    expect(csvCell(null)).toBe("");
+    expect(toCsv(["gate", "p90"], [["brief_review", 12.5]])).toBe("gate,p90\r\nbrief_review,12.5\r\n");
+  });
+});
+
+describe("route", () => {
+  it("reads the page, the id and the query of the hash", () => {
+    const r = parseRoute("#/campaigns/a%2Fb?status=draft");
+    expect(r.page).toBe("campaigns");
+    expect(r.id).toBe("a/b");
+    expect(r.query.get("status")).toBe("draft");
+    expect(href("campaigns", "a/b")).toBe("#/campaigns/a%2Fb");
+  });
+});
+
+describe("calendar", () => {
+  it("knows month and quarter bounds, leap years included", () => {
+    expect(monthPeriod(2028, 2)).toEqual({ start: "2028-02-01", end: "2028-02-29", label: "2028-02" });
+    expect(quarterPeriod(2026, 4)).toEqual({ start: "2026-10-01", end: "2026-12-31", label: "2026-Q4" });
+    expect(shift(monthPeriod(2026, 12), "month", 1).label).toBe("2027-01");
+    expect(shift(quarterPeriod(2026, 1), "quarter", -1).label).toBe("2025-Q4");
+  });
+  it("keeps campaigns whose flight overlaps or whose launch falls in the period", () => {
+    const p = monthPeriod(2026, 12);
+    const items = [
+      { id: "a", title: "a", target_launch_date: "2026-12-20", flight_start: null, flight_end: null },
+      { id: "b", title: "b", target_launch_date: "2026-11-01", flight_start: "2026-11-01", flight_end: "2027-01-31" },
+      { id: "c", title: "c", target_launch_date: "2027-02-01", flight_start: "2027-02-01", flight_end: "2027-03-01" },
+      { id: "d", title: "d", target_launch_date: null },
+    ];
+    expect(inPeriod(items, p).map((c) => c.id)).toEqual(["a", "b"]);
+    expect(bar(items[1], p)).toEqual({ left: 0, width: 100 });
+  });
+});
