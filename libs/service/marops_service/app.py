@@ -34,6 +34,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marops_events import kafka
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 HTTP_REQUESTS = Counter("marops_http_requests", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram("marops_http_request_duration_seconds", "HTTP request latency", ["service", "route"])
 
+
+# What a browser on another origin may send and read (CORS_ALLOW_ORIGINS).
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Accept", "traceparent")
+CORS_EXPOSED_HEADERS = ("Idempotent-Replayed", "Retry-After", "Location", "Allow", "Content-Disposition")
 
 RETRY_AFTER_SECONDS = problems.RETRY_AFTER_SECONDS
 DATABASE_UNREACHABLE = problems.DATABASE_UNREACHABLE
@@ -137,6 +143,11 @@ def create_service_app(
     app.add_middleware(problems.DeclaredTooLarge, max_body_size=settings.max_body_size)
     app.add_middleware(DatabaseGate)
     app.add_middleware(HttpMetrics, service=settings.service_name)
+    if origins := settings.cors_origins():
+        # outermost: a browser's preflight is answered before authentication or body checks
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=list(CORS_METHODS),
+                           allow_headers=list(CORS_REQUEST_HEADERS), expose_headers=list(CORS_EXPOSED_HEADERS),
+                           max_age=settings.cors_max_age_seconds)
     app.include_router(_operations_router())
     app.include_router(whoami.router)
     for router in routers:

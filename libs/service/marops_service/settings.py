@@ -75,6 +75,12 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "marops"
     jwt_issuer: str = "marops-local"
 
+    # Browser origins (comma-separated, e.g. "https://console.example.com") that may call
+    # this API from another origin (CORS). Empty: none; the console goes through its
+    # gateway, one origin, and needs none. "*" allows any origin (bearer tokens, no cookies).
+    cors_allow_origins: str = ""
+    cors_max_age_seconds: int = Field(default=600, ge=0)
+
     log_level: str = "INFO"
     log_json: bool = True
     access_log: bool = False  # one log line per HTTP request (Prometheus counts them anyway)
@@ -122,3 +128,6 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = EnvSettingsSource(settings_cls, env_prefix=SHARED_PREFIX)
         return init_settings, env_settings, shared, dotenv_settings, file_secret_settings
+
+    def cors_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_allow_origins.split(",") if o.strip()]

@@ -234,3 +234,33 @@ def test_logs_are_json_with_trace_ids(capsys) -> None:
     assert line["event"] == "hello world"
     assert line["service"] == "demo"
     assert line["trace_id"] == trace_id
+
+
+async def test_no_cross_origin_access_unless_configured(client) -> None:
+    resp = await client.options("/spends", headers={"Origin": "https://console.example.com",
+                                                    "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in resp.headers
+    got = await client.get("/healthz", headers={"Origin": "https://console.example.com"})
+    assert "access-control-allow-origin" not in got.headers
+
+
+async def test_a_configured_origin_may_call_the_api_from_a_browser(settings: ServiceSettings,
+                                                                   migrations: Path) -> None:
+    settings = settings.model_copy(update={"cors_allow_origins": "https://console.example.com, https://ops.example.com/"})
+    app = create_service_app(settings=settings, title="demo", description="demo", routers=[demo_router()],
+                             migrations=migrations)
+    async with running(app) as client:
+        preflight = await client.options("/spends", headers={
+            "Origin": "https://ops.example.com", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"})
+        assert preflight.status_code == 200  # answered before authentication
+        assert preflight.headers["access-control-allow-origin"] == "https://ops.example.com"
+        assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+        refused = await client.options("/spends", headers={"Origin": "https://evil.example.com",
+                                                           "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in refused.headers
+        spend = await client.post("/spends", json={"campaign_id": "c1", "amount": "5.00", "currency": "EUR"},
+                                  headers={**auth(settings, "finn", "finance"), "Origin": "https://console.example.com"})
+        assert spend.status_code == 201, spend.text
+        assert spend.headers["access-control-allow-origin"] == "https://console.example.com"
+        assert "idempotent-replayed" in spend.headers["access-control-expose-headers"].lower()
