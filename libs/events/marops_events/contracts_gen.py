@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -50,6 +51,7 @@ from .registry import (
     MAX_VALUE_BYTES,
     EventSpec,
 )
+from .subscriptions import Subscriptions
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
@@ -66,25 +68,20 @@ STALE_HINT = "run make contracts"
 # ("-12.50", "0.00") or exponent notation ("1E+3", "1.5E-7", "0E-8").
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?(E[+-][0-9]+)?$"
 
-# Who consumes what (SPEC section 3, "consumes" column). metrics consumes everything.
-# "budget reservation events" for governance: the reservation's whole lifecycle, since
-# the budget gate needs a reservation and launch readiness needs the commitment.
-CONSUMERS: dict[str, tuple[str, ...]] = {
-    "BriefSubmitted": ("governance", "budget", "metrics"),
-    "CampaignCancelled": ("governance", "budget", "metrics"),
-    "CampaignCompleted": ("metrics",),
-    "GateApproved": ("intake", "budget", "metrics"),
-    "GateRejected": ("intake", "metrics"),
-    "CampaignLaunched": ("intake", "metrics"),
-    "BudgetReserved": ("governance", "metrics"),
-    "BudgetReservationRejected": ("governance", "metrics"),
-    "BudgetCommitted": ("governance", "metrics"),
-    "BudgetReleased": ("governance", "metrics"),
-    "SpendRecorded": ("budget", "metrics"),
-    "BudgetReallocated": ("metrics",),
-    "BudgetThresholdExceeded": ("metrics",),
-    "SpendReconciliationChanged": ("metrics",),
-}
+# Who consumes what: every service declares its subscriptions once
+# (``marops_<service>.handlers.SUBSCRIPTIONS``, see marops_events.subscriptions); the
+# consumer runner gets its handlers from them and this document its consumers.
+SERVICES = ("intake", "governance", "budget", "metrics")
+
+
+def consumers() -> dict[str, tuple[str, ...]]:
+    """Event type -> the services that declare a subscription to it, in ``SERVICES`` order."""
+    declared: dict[str, list[str]] = {}
+    for service in SERVICES:
+        subscriptions: Subscriptions[Any] = importlib.import_module(f"marops_{service}.handlers").SUBSCRIPTIONS
+        for event_type in sorted(subscriptions.event_types):
+            declared.setdefault(event_type, []).append(subscriptions.consumer)
+    return {event_type: tuple(names) for event_type, names in declared.items()}
 
 # The payload field the record key (and envelope ``subject``) is taken from; it must
 # agree with ``EventSpec.key`` in the registry (the contract tests check it).
@@ -301,8 +298,9 @@ def asyncapi_document(events: Mapping[str, EventSpec] = EVENTS) -> dict[str, Any
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
 
+    consumed_by = consumers()
     for spec in specs:
-        consumers = list(CONSUMERS.get(spec.type, ("metrics",)))
+        consumers_of = list(consumed_by.get(spec.type, ()))
         key = _key_phrase(spec)
         dlq_name = f"{spec.type}DeadLetter"
         dlq_channel = f"{spec.type}Dlq"
@@ -375,9 +373,9 @@ def asyncapi_document(events: Mapping[str, EventSpec] = EVENTS) -> dict[str, Any
             "action": "receive",
             "channel": {"$ref": f"#/channels/{spec.type}"},
             "title": f"{spec.type} consumers",
-            "description": f"Consumed by: {', '.join(consumers)}.",
+            "description": f"Consumed by: {', '.join(consumers_of)}.",
             "messages": main_message,
-            "x-consumers": consumers,
+            "x-consumers": consumers_of,
         }
         operations[f"deadLetter{spec.type}"] = {
             "action": "send",
@@ -388,7 +386,7 @@ def asyncapi_document(events: Mapping[str, EventSpec] = EVENTS) -> dict[str, Any
                 "and carries on."
             ),
             "messages": [{"$ref": f"#/channels/{dlq_channel}/messages/{dlq_name}"}],
-            "x-producers": consumers,
+            "x-producers": consumers_of,
         }
 
     return {

@@ -92,10 +92,14 @@ def spec_for(event_type: str) -> EventSpec:
 
 
 def spec_of(data: BaseModel) -> EventSpec:
+    return spec_for_model(type(data))
+
+
+def spec_for_model(model: type[BaseModel]) -> EventSpec:
     try:
-        return _BY_MODEL[type(data)]
+        return _BY_MODEL[model]
     except KeyError:
-        raise UnknownEventType(type(data).__name__) from None
+        raise UnknownEventType(model.__name__) from None
 
 
 def topics(prefix: str = "", types: Iterable[str] | None = None) -> list[str]:

@@ -1,60 +1,68 @@
 """Consumed events -> use cases. Each handler runs inside the consumer's batch transaction.
 
 Imported history (``event.is_historical``) never reserves, commits or releases money:
-those handlers ignore it. Historical spend is still recorded in the ledger (it is money
-that was spent, and recording its source reference makes a later re-send a no-op) but
-it never raises threshold alerts.
+those handlers are live-only. Historical spend is still recorded in the ledger (it is
+money that was spent, and recording its source reference makes a later re-send a no-op)
+but it never raises threshold alerts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import asyncpg
 
 from marops_events import contracts as c
-from marops_events.consumer import Handler, Unprocessable
+from marops_events.consumer import Unprocessable
 from marops_events.envelope import Envelope
+from marops_events.subscriptions import DependentHandler, E, Subscriptions
 
 from . import service
 from .domain import RuleViolation
 from .service import Rules
 
-UseCase = Callable[[asyncpg.Connection, Envelope, Rules], Awaitable[None]]
+SUBSCRIPTIONS = Subscriptions("budget", deps=Rules)
 
 
-def build_handlers(rules: Rules) -> dict[str, Handler]:
-    async def refusing(use_case: UseCase, conn: asyncpg.Connection, event: Envelope) -> None:
-        """Run a use case; an event that breaks a budget rule goes to the dead-letter topic.
-        (One holding a value PostgreSQL refuses, asyncpg.DataError, the consumer runner
-        dead-letters by itself.)"""
+def refusing(use_case: DependentHandler[E, Rules]) -> DependentHandler[E, Rules]:
+    """An event that breaks a budget rule goes to the dead-letter topic. (One holding a
+    value PostgreSQL refuses, asyncpg.DataError, the consumer runner dead-letters by itself.)"""
+
+    async def handle(conn: asyncpg.Connection, event: Envelope[E], rules: Rules) -> None:
         try:
             await use_case(conn, event, rules)
         except RuleViolation as exc:
             raise Unprocessable(exc.message) from exc
 
-    def live_only(use_case: UseCase) -> Handler:
-        async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
-            if not event.is_historical:
-                await refusing(use_case, conn, event)
-        return handle
+    return handle
 
-    async def gate_approved(conn: asyncpg.Connection, event: Envelope, rules: Rules) -> None:
-        if event.data.gate_kind is c.GateKind.budget:
-            await service.budget_gate_approved(conn, event, rules)
 
-    async def gate_rejected(conn: asyncpg.Connection, event: Envelope, rules: Rules) -> None:
-        # "Changes requested" keeps the reservation: the resubmitted version adjusts it.
-        if event.data.kind is c.RejectionKind.rejected:
-            await service.rejected_outright(conn, event, rules)
+@SUBSCRIPTIONS.on(c.BriefSubmitted, live_only=True)
+@refusing
+async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted], rules: Rules) -> None:
+    await service.brief_submitted(conn, event, rules)
 
-    async def spend_recorded(conn: asyncpg.Connection, event: Envelope) -> None:
-        await refusing(service.spend_consumed, conn, event)
 
-    return {
-        "BriefSubmitted": live_only(service.brief_submitted),
-        "GateApproved": live_only(gate_approved),
-        "GateRejected": live_only(gate_rejected),
-        "CampaignCancelled": live_only(service.campaign_cancelled),
-        "SpendRecorded": spend_recorded,
-    }
+@SUBSCRIPTIONS.on(c.GateApproved, live_only=True)
+@refusing
+async def gate_approved(conn: asyncpg.Connection, event: Envelope[c.GateApproved], rules: Rules) -> None:
+    if event.data.gate_kind is c.GateKind.budget:
+        await service.budget_gate_approved(conn, event, rules)
+
+
+@SUBSCRIPTIONS.on(c.GateRejected, live_only=True)
+@refusing
+async def gate_rejected(conn: asyncpg.Connection, event: Envelope[c.GateRejected], rules: Rules) -> None:
+    # "Changes requested" keeps the reservation: the resubmitted version adjusts it.
+    if event.data.kind is c.RejectionKind.rejected:
+        await service.rejected_outright(conn, event, rules)
+
+
+@SUBSCRIPTIONS.on(c.CampaignCancelled, live_only=True)
+@refusing
+async def campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled], rules: Rules) -> None:
+    await service.campaign_cancelled(conn, event, rules)
+
+
+@SUBSCRIPTIONS.on(c.SpendRecorded)
+@refusing
+async def spend_recorded(conn: asyncpg.Connection, event: Envelope[c.SpendRecorded], rules: Rules) -> None:
+    await service.spend_consumed(conn, event, rules)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from marops_service.app import create_service_app
 
 from .api import router
-from .handlers import build_handlers
+from .handlers import SUBSCRIPTIONS
 from .service import Rules
 from .settings import Settings
 
@@ -24,5 +24,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=__doc__ or "",
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
-        handlers=build_handlers(Rules.from_settings(settings)),
+        handlers=SUBSCRIPTIONS.handlers(Rules.from_settings(settings)),
     )

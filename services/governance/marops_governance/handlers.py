@@ -8,17 +8,22 @@ history (``event.is_historical``) is ignored: governance must not open gates for
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from marops_events import contracts as c
-from marops_events.consumer import Handler, Unprocessable
+from marops_events.consumer import Unprocessable
 from marops_events.envelope import Envelope
+from marops_events.subscriptions import E, Subscriptions, TypedHandler
 
 from . import repository
 from .domain import BriefVersion, BudgetFact, BudgetFactKind, BudgetRelease, Cancellation, applicable_gates
 from .policy import check_amount
 
 BUDGET = "budget"
+
+SUBSCRIPTIONS = Subscriptions("governance")
 
 
 def _money(value: c.Money) -> c.Money:
@@ -28,12 +33,10 @@ def _money(value: c.Money) -> c.Money:
         raise Unprocessable(f"amount {value.amount} {value.currency}: {exc}") from None
 
 
-def _acting(handler: Handler) -> Handler:
-    """Skip imported history; dead-letter what PostgreSQL could never store."""
+def _storable(handler: TypedHandler[E]) -> TypedHandler[E]:
+    """Dead-letter what PostgreSQL could never store."""
 
-    async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
-        if event.is_historical:
-            return
+    async def handle(conn: asyncpg.Connection, event: Envelope[E]) -> None:
         if "\\u0000" in event.data.model_dump_json():
             raise Unprocessable("text contains the NUL character, which cannot be stored")
         await handler(conn, event)
@@ -41,6 +44,8 @@ def _acting(handler: Handler) -> Handler:
     return handle
 
 
+@SUBSCRIPTIONS.on(c.BriefSubmitted, live_only=True)
+@_storable
 async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted]) -> None:
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
@@ -62,6 +67,8 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
                                     "event_id": str(event.id)})
 
 
+@SUBSCRIPTIONS.on(c.CampaignCancelled, live_only=True)
+@_storable
 async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled]) -> None:
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
@@ -71,10 +78,13 @@ async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.Camp
                                at=event.time, reason=data.reason, details={"event_id": str(event.id)})
 
 
-def _budget_handler(kind: BudgetFactKind) -> Handler:
-    async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
+BudgetFactEvent = c.BudgetReserved | c.BudgetReservationRejected | c.BudgetCommitted
+
+
+def _budget_handler(kind: BudgetFactKind) -> TypedHandler[Any]:
+    async def handle(conn: asyncpg.Connection, event: Envelope[BudgetFactEvent]) -> None:
         data = event.data
-        amount = data.requested if kind is BudgetFactKind.reservation_rejected else data.amount
+        amount = data.requested if isinstance(data, c.BudgetReservationRejected) else data.amount
         fact = BudgetFact(
             brief_version=data.brief_version, kind=kind, budget_line_id=data.budget_line_id, amount=_money(amount),
             occurred_at=event.time, reason_code=getattr(data, "reason_code", None),
@@ -91,6 +101,14 @@ def _budget_handler(kind: BudgetFactKind) -> Handler:
     return handle
 
 
+for _model, _kind in ((c.BudgetReserved, BudgetFactKind.reserved),
+                      (c.BudgetReservationRejected, BudgetFactKind.reservation_rejected),
+                      (c.BudgetCommitted, BudgetFactKind.committed)):
+    SUBSCRIPTIONS.on(_model, live_only=True)(_storable(_budget_handler(_kind)))
+
+
+@SUBSCRIPTIONS.on(c.BudgetReleased, live_only=True)
+@_storable
 async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetReleased]) -> None:
     data = event.data
     await repository.lock_campaign(conn, data.campaign_id)
@@ -100,13 +118,3 @@ async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetR
                                at=event.time, reason=data.reason.value,
                                details={"budget_line_id": data.budget_line_id,
                                         "amount": data.amount.model_dump(mode="json"), "event_id": str(event.id)})
-
-
-HANDLERS: dict[str, Handler] = {
-    "BriefSubmitted": _acting(on_brief_submitted),
-    "CampaignCancelled": _acting(on_campaign_cancelled),
-    "BudgetReserved": _acting(_budget_handler(BudgetFactKind.reserved)),
-    "BudgetReservationRejected": _acting(_budget_handler(BudgetFactKind.reservation_rejected)),
-    "BudgetCommitted": _acting(_budget_handler(BudgetFactKind.committed)),
-    "BudgetReleased": _acting(on_budget_released),
-}

@@ -13,7 +13,7 @@ from marops_service.app import Runtime, create_service_app
 from . import service
 from .api import refusal_handler, router
 from .domain import Refusal
-from .handlers import HANDLERS
+from .handlers import SUBSCRIPTIONS
 from .settings import Settings
 
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=__doc__ or "",
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
-        handlers=HANDLERS,
+        handlers=SUBSCRIPTIONS.handlers(),
         on_started=_seed,
     )
     app.add_exception_handler(Refusal, refusal_handler)

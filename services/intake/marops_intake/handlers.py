@@ -2,10 +2,13 @@
 
 Intake consumes governance's decisions and launches only to show requesters where their
 campaign stands; each is kept as a fact and the status re-derived (see domain/status.py).
+Imported history is ignored: it is for metrics; intake holds no such campaigns.
 """
 
-from marops_events.consumer import Handler
+from marops_events import contracts as c
+from marops_events.subscriptions import Subscriptions
 
-from .service import GOVERNANCE_EVENTS, record_governance_fact
+from .service import record_governance_fact
 
-HANDLERS: dict[str, Handler] = {event_type: record_governance_fact for event_type in GOVERNANCE_EVENTS}
+SUBSCRIPTIONS = Subscriptions("intake")
+SUBSCRIPTIONS.add((c.GateApproved, c.GateRejected, c.CampaignLaunched), record_governance_fact, live_only=True)

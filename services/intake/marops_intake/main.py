@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from marops_service.app import create_service_app
 
 from .api import router
-from .handlers import HANDLERS
+from .handlers import SUBSCRIPTIONS
 from .settings import Settings
 
 
@@ -18,5 +18,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=__doc__ or "",
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
-        handlers=HANDLERS,
+        handlers=SUBSCRIPTIONS.handlers(),
     )

@@ -34,8 +34,6 @@ from .listing import Cursor, Filters, InvalidCursor, Sort, decode_cursor
 SOURCE = "marops/intake"
 Clock = Callable[[], dt.datetime]
 
-GOVERNANCE_EVENTS = ("GateApproved", "GateRejected", "CampaignLaunched")
-
 
 class BriefIncomplete(Unprocessable):
     title, slug = "Brief incomplete", "brief-incomplete"
@@ -282,10 +280,12 @@ def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
     }
 
 
-async def record_governance_fact(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Consumer side: keep a gate decision or launch as a fact and re-derive the status."""
-    if event.is_historical:
-        return  # imported history is for metrics; intake holds no such campaigns
+GovernanceFact = c.GateApproved | c.GateRejected | c.CampaignLaunched
+
+
+async def record_governance_fact(conn: asyncpg.Connection, event: Envelope[GovernanceFact]) -> None:
+    """Consumer side: keep a gate decision or launch as a fact and re-derive the status.
+    (Live events only: imported history is for metrics; intake holds no such campaigns.)"""
     data = event.data
     campaign_id = data.campaign_id
     # Locked first so a command of this campaign cannot derive its status without this fact.

@@ -16,6 +16,7 @@ import asyncpg
 from marops_events.consumer import BatchHandler, Handler
 from marops_events.envelope import Envelope
 from marops_events.registry import EVENTS
+from marops_events.subscriptions import Subscriptions
 
 from . import derive, projection
 
@@ -33,4 +34,6 @@ async def project_batch(conn: asyncpg.Connection, events: list[Envelope]) -> Non
 
 
 project = BatchHandler(project_batch)  # project(conn, event) applies one event the same way
-HANDLERS: dict[str, Handler] = {event_type: project for event_type in EVENTS}
+SUBSCRIPTIONS = Subscriptions("metrics")
+SUBSCRIPTIONS.add((spec.model for spec in EVENTS.values()), project)
+HANDLERS: dict[str, Handler] = SUBSCRIPTIONS.handlers()
