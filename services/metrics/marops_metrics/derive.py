@@ -21,7 +21,7 @@ import asyncpg
 from . import repository
 from .aggregates import campaign_variance
 from .domain import Campaign, QuarterBasis, build_campaigns, utc_date
-from .projection import checked
+from .projection import bump_revision, checked
 
 CAMPAIGN_LOCK_SPACE = 0x6D65  # first key of the two-key advisory locks on campaigns
 CHUNK = 2000  # campaigns derived per round when deriving everything
@@ -126,6 +126,7 @@ async def refresh_missing(pool: asyncpg.Pool, schema: str) -> int:
     for i in range(0, len(ids), CHUNK):
         async with pool.acquire() as conn, conn.transaction():
             await refresh(conn, s, ids[i:i + CHUNK])
+            await bump_revision(conn, s)
     return len(ids)
 
 

@@ -31,6 +31,7 @@ async def project_batch(conn: asyncpg.Connection, events: list[Envelope]) -> Non
     await hold_swap_lock_shared(conn)
     touched = await projection.apply_batch(conn, events, projection.LIVE_SCHEMA)
     await derive.refresh(conn, projection.LIVE_SCHEMA, touched)
+    await projection.bump_revision(conn, projection.LIVE_SCHEMA)
 
 
 project = BatchHandler(project_batch)  # project(conn, event) applies one event the same way

@@ -28,6 +28,8 @@ LIVE_SCHEMA = "readmodel"
 REBUILD_SCHEMA = "readmodel_rebuild"
 RETIRED_SCHEMA = "readmodel_retired"
 _SCHEMAS = frozenset({LIVE_SCHEMA, REBUILD_SCHEMA})
+# Tables of a read-model schema that hold no facts or measures (compare read models without them).
+BOOKKEEPING_TABLES = ["revision"]
 # Authors are user ids, which may hold commas: they travel joined by the unit separator.
 _UNIT = "\x1f"
 
@@ -36,6 +38,14 @@ def checked(schema: str) -> str:
     if schema not in _SCHEMAS:  # the name is spliced into SQL: only our own schemas
         raise ValueError(f"unknown read-model schema {schema!r}")
     return schema
+
+
+async def bump_revision(conn: asyncpg.Connection, schema: str = LIVE_SCHEMA) -> None:
+    """Mark ``schema`` changed (a new revision token). Taken last in a transaction: the row
+    lock it holds until commit is then never held while waiting for a campaign lock."""
+    await conn.execute(
+        f"INSERT INTO {checked(schema)}.revision AS r (singleton, token) VALUES (true, gen_random_uuid()) "
+        f"ON CONFLICT (singleton) DO UPDATE SET token = EXCLUDED.token")
 
 
 def _campaign_of(event: Envelope) -> str | None:

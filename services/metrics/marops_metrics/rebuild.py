@@ -275,6 +275,7 @@ class Rebuild:
             await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {RETIRED_SCHEMA}")
             await conn.execute(f"ALTER SCHEMA {REBUILD_SCHEMA} RENAME TO {LIVE_SCHEMA}")
             await conn.execute(f"DROP SCHEMA {RETIRED_SCHEMA} CASCADE")
+            await projection.bump_revision(conn, LIVE_SCHEMA)  # reports cached before the swap are stale
 
 
 async def prepare_schema(pool: asyncpg.Pool) -> None:

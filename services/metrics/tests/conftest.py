@@ -24,7 +24,7 @@ from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
 from marops_metrics.main import create_app
-from marops_metrics.projection import LIVE_SCHEMA
+from marops_metrics.projection import BOOKKEEPING_TABLES, LIVE_SCHEMA
 from marops_metrics.settings import Settings
 from marops_testkit.apps import running, service_settings
 from marops_testkit.kafka import wait_for
@@ -434,7 +434,8 @@ async def read_model_tables(dsn: str) -> dict[str, list[str]]:
     """Every read-model table of the live schema, rows as sorted JSON lines."""
     conn = await asyncpg.connect(dsn)
     try:
-        names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", LIVE_SCHEMA)
+        names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> ALL($2) ORDER BY 1", LIVE_SCHEMA,
+                                 BOOKKEEPING_TABLES)
         assert names, "the read model has no tables"
         return {
             name: sorted(json.dumps(dict(r), default=str, sort_keys=True)

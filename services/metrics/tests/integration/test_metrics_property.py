@@ -25,7 +25,7 @@ from marops_metrics import aggregates, derive, handlers, projection, readside
 from marops_metrics.aggregates import Filters, GroupBy
 from marops_metrics.domain import build_campaigns
 from marops_metrics.facts import facts_of
-from marops_metrics.projection import LIVE_SCHEMA, REBUILD_SCHEMA
+from marops_metrics.projection import BOOKKEEPING_TABLES, LIVE_SCHEMA, REBUILD_SCHEMA
 from marops_metrics.readside import Scope
 from marops_metrics.rebuild import prepare_schema
 from marops_metrics.settings import MIGRATIONS_DIR
@@ -176,7 +176,8 @@ def pure_reports(events: list[Envelope]) -> dict[str, Any]:
 
 
 async def tables(conn: asyncpg.Connection, schema: str) -> dict[str, list[str]]:
-    names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", schema)
+    names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename <> ALL($2) ORDER BY 1", schema,
+                             BOOKKEEPING_TABLES)
     return {r["tablename"]: sorted(json.dumps(dict(row), default=str, sort_keys=True)
                                    for row in await conn.fetch(f"SELECT * FROM {schema}.{r['tablename']}"))
             for r in names}
