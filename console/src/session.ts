@@ -1,5 +1,6 @@
 // The signed-in person: their token (kept for this browser tab only) and who the services take them for.
-import { get, setToken } from "./api/client";
+import { setToken } from "./api/client";
+import { apiGet } from "./api/typed";
 import type { Me } from "./api/types";
 
 const KEY = "marops.token";
@@ -29,7 +30,7 @@ export function storedToken(): string | null {
 export async function signIn(token: string): Promise<Me> {
   setToken(token);
   try {
-    const me = await get<Me>("intake", "/me");
+    const me = await apiGet("intake", "/me");
     sessionStorage.setItem(KEY, token);
     return me;
   } catch (e) {

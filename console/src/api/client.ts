@@ -29,9 +29,13 @@ export interface CallOptions {
   accept?: string;
 }
 
-export function url(service: Service, path: string, query?: Record<string, string | undefined>): string {
+export type Query = Record<string, string | string[] | undefined>;
+
+export function url(service: Service, path: string, query?: Query): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== "") q.set(k, v);
+  for (const [k, v] of Object.entries(query ?? {})) {
+    for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined && one !== "") q.append(k, one);
+  }
   const qs = q.toString();
   return `/api/${service}${path}${qs ? `?${qs}` : ""}`;
 }
@@ -45,7 +49,7 @@ export function headers(opts: CallOptions = {}): Record<string, string> {
 }
 
 export async function call<T>(service: Service, path: string, opts: CallOptions = {},
-                              query?: Record<string, string | undefined>): Promise<T> {
+                              query?: Query): Promise<T> {
   const resp = await fetch(url(service, path, query), {
     method: opts.method ?? "GET",
     headers: headers(opts),
@@ -65,7 +69,7 @@ export async function call<T>(service: Service, path: string, opts: CallOptions 
   return (text ? JSON.parse(text) : null) as T;
 }
 
-export const get = <T>(service: Service, path: string, query?: Record<string, string | undefined>) =>
+export const get = <T>(service: Service, path: string, query?: Query) =>
   call<T>(service, path, {}, query);
 export const post = <T>(service: Service, path: string, body?: unknown, idempotencyKey?: string) =>
   call<T>(service, path, { method: "POST", body, idempotencyKey });

@@ -108,3 +108,30 @@ describe("calendar", () => {
     expect(bar(items[1], p)).toEqual({ left: 0, width: 100 });
   });
 });
+
+import { briefBody, findingsByField, formField, formFromBrief } from "./brief";
+
+describe("brief form", () => {
+  it("round-trips a brief through the form", () => {
+    const brief = {
+      objective: "Win back", target_audience: "Lapsed", target_launch_date: "2026-12-20",
+      kpis: [{ metric: "reactivated", target: "500", unit: "customers", timeframe: "4 weeks" }],
+      tracking_plan: { campaign_code: "ar", conversion_events: ["purchase", "signup"], reporting_destination: "GD" },
+      budget_request: { amount: { amount: "8000.00", currency: "EUR" }, budget_line_id: "growth-email" },
+      raci: { responsible: ["alice"] },
+    };
+    const body = briefBody(formFromBrief("Autumn", ["email"], brief));
+    expect(body).toEqual({ title: "Autumn", channels: ["email"], ...brief });
+  });
+  it("leaves empty fields out instead of clearing them", () => {
+    expect(briefBody(formFromBrief(null, [], {}))).toEqual({});
+  });
+  it("puts each completeness finding under the input that edits it", () => {
+    expect(formField("kpis.0.target")).toBe("kpis.0.target");
+    expect(formField("tracking_plan")).toBe("campaign_code");
+    expect(formField("budget_request.amount")).toBe("amount");
+    expect(formField("objective")).toBe("objective");
+    expect(findingsByField([{ path: "objective", reason: "missing" }, { path: "kpis", reason: "none" }]))
+      .toEqual({ objective: ["missing"], "kpis.0.metric": ["none"] });
+  });
+});

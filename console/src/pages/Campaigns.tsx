@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { get } from "../api/client";
+import { apiGet } from "../api/typed";
 import type { IntakeT, Me } from "../api/types";
 import { Badge, ErrorNote, Field, Loading } from "../components/ui";
 import { CHANNELS, STATUSES } from "../lib/channels";
@@ -13,10 +13,11 @@ export function CampaignsPage({ me, query }: { me: Me; query: URLSearchParams })
   const [team, setTeam] = useState(query.get("team") ?? "");
   const [channel, setChannel] = useState(query.get("channel") ?? "");
   const [q, setQ] = useState(query.get("q") ?? "");
-  const filters = { status, team, channel, q, sort: "-last_changed", limit: "200" };
+  const filters = { status: status ? [status as IntakeT["Status"]] : undefined, team: team || undefined,
+    channel: (channel || undefined) as IntakeT["Channel"] | undefined, q: q || undefined, sort: "-last_changed" as const, limit: 200 };
   const list = useQuery({
     queryKey: ["campaigns", filters],
-    queryFn: () => get<IntakeT["CampaignPage"]>("intake", "/campaigns", filters),
+    queryFn: () => apiGet("intake", "/campaigns", { query: filters }),
   });
 
   return (

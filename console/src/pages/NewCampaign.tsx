@@ -1,6 +1,6 @@
 import { useMutation } from "@tanstack/react-query";
 import { useState } from "react";
-import { post } from "../api/client";
+import { apiPost } from "../api/typed";
 import type { IntakeT, Me } from "../api/types";
 import { ErrorNote, Field } from "../components/ui";
 import { CHANNELS } from "../lib/channels";
@@ -13,8 +13,7 @@ export function NewCampaign({ me }: { me: Me }) {
   const [title, setTitle] = useState("");
   const [channels, setChannels] = useState<IntakeT["Channel"][]>([]);
   const create = useMutation({
-    mutationFn: () => post<IntakeT["CampaignDetail"]>("intake", "/campaigns", { title, channels,
-      ...(me.team ? {} : { team: "marketing-ops" }) }),
+    mutationFn: () => apiPost("intake", "/campaigns", { title, channels, ...(me.team ? {} : { team: "marketing-ops" }) }),
     onSuccess: (c) => { window.location.hash = href("campaigns", c.id); },
   });
   const fieldErrors = create.error instanceof ApiError ? errorsByField(create.error.problem?.errors) : {};
