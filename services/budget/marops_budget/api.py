@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from marops_events import contracts as c
-from marops_events.envelope import utcnow
 from marops_service import responses as documented
 from marops_service.access import can_read_campaign, is_filtered, reads_everything
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
+from marops_service.clock import Now
 from marops_service.exports import csv_response, wants_csv
 from marops_service.problems import Conflict, Forbidden, NotFound, Unprocessable
+from marops_service.refusals import Answer
 
-from . import queries, service
+from . import commands, queries
 from . import repository as repo
-from .domain import RuleViolation, Spend
+from .domain import BudgetRefusal, Spend
 from .schemas import (
     BudgetLineOut,
     CampaignBudgetOut,
@@ -38,10 +37,9 @@ from .schemas import (
     SpendRecordedOut,
     SpendResolution,
 )
-from .service import Cause, Rules, UnknownLine, UnknownSpend
+from .service import NewLine, Rules
 
 router = APIRouter()
-T = TypeVar("T")
 
 Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance,
                                                       Role.service))]
@@ -73,34 +71,14 @@ async def get_rules(request: Request) -> Rules:  # async: no thread hop per requ
 BudgetRules = Annotated[Rules, Depends(get_rules)]
 
 
-async def in_transaction(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
-                         attempts: int = 3) -> T:
-    """Run ``work`` in one transaction, again if PostgreSQL broke a deadlock by aborting it.
-
-    A request that locks several lines or campaigns can deadlock with the consumer's
-    batch; the other side goes on, and a fresh attempt of this one succeeds.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
-        except asyncpg.DeadlockDetectedError:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def problems(unknown_line_status: int = 404) -> Iterator[None]:
-    """Domain refusals as problem+json: state clashes 409, bad input 422, unknown line 404/422."""
-    try:
-        yield
-    except RuleViolation as exc:
-        raise (Conflict if exc.conflict else Unprocessable)(exc.message) from None
-    except UnknownLine as exc:
-        raise (NotFound if unknown_line_status == 404 else Unprocessable)(str(exc)) from None
-    except UnknownSpend as exc:
-        raise NotFound(str(exc)) from None
+# The edge: how each refusal of the domain is answered.
+REFUSALS: dict[str, Answer] = {
+    BudgetRefusal.conflict: Answer(409, "Conflict", "conflict"),
+    BudgetRefusal.invalid: Answer(422, "Unprocessable content", "unprocessable"),
+    BudgetRefusal.unknown_line: Answer(404, "Not found", "not-found"),
+    BudgetRefusal.unknown_named_line: Answer(422, "Unprocessable content", "unprocessable"),
+    BudgetRefusal.unknown_spend: Answer(404, "Not found", "not-found"),
+}
 
 
 # ------------------------------------------------------------------- budget lines
@@ -110,11 +88,10 @@ def problems(unknown_line_status: int = 404) -> Iterator[None]:
              summary="Create a budget line (finance)")
 async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: BudgetRules,
                       response: Response) -> BudgetLineOut:
-    line = service.NewLine(id=body.id or f"bl-{uuid.uuid4().hex[:12]}", name=body.name,
-                           fiscal_year=body.fiscal_year, quarter=body.quarter, team=body.team,
-                           channel=body.channel.value, amount=body.amount.amount, currency=body.amount.currency)
-    with problems():
-        row = await in_transaction(pool, lambda conn: service.create_line(conn, line, who.subject, rules))
+    line = NewLine(id=body.id or f"bl-{uuid.uuid4().hex[:12]}", name=body.name,
+                   fiscal_year=body.fiscal_year, quarter=body.quarter, team=body.team,
+                   channel=body.channel.value, amount=body.amount.amount, currency=body.amount.currency)
+    row = await commands.create_line(pool, line, who.subject, rules)
     response.headers["Location"] = f"/budget-lines/{line.id}"
     return queries.line_out(row)
 
@@ -148,9 +125,8 @@ async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
              tags=["budget lines"],
              summary="Set a line's amount (finance); never below what it holds and spent")
 async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance) -> BudgetLineOut:
-    with problems():
-        row = await in_transaction(pool, lambda conn: service.adjust_line(
-            conn, line_id, body.amount.amount, body.amount.currency, body.reason, who.subject))
+    row = await commands.adjust_line(pool, line_id, body.amount.amount, body.amount.currency, body.reason,
+                                     who.subject)
     return queries.line_out(row)
 
 
@@ -171,10 +147,8 @@ async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineCha
 @router.post("/reallocations", status_code=201, response_model=ReallocationOut, tags=["reallocations"],
              summary="Move money between two lines (finance) -> BudgetReallocated")
 async def reallocate(body: NewReallocation, pool: Pool, who: Finance) -> ReallocationOut:
-    with problems(unknown_line_status=422):
-        row = await in_transaction(pool, lambda conn: service.reallocate(
-            conn, body.from_line_id, body.to_line_id, body.amount.amount, body.amount.currency, body.reason,
-            who.subject))
+    row = await commands.reallocate(pool, body.from_line_id, body.to_line_id, body.amount.amount,
+                                    body.amount.currency, body.reason, who.subject)
     return queries.reallocation_out(row)
 
 
@@ -204,10 +178,7 @@ async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: Bu
                   source_reference=body.source_reference, amount=body.amount.amount, currency=body.amount.currency,
                   incurred_on=body.incurred_on, budget_line_id=body.budget_line_id,
                   corrects_reference=body.corrects_reference, description=body.description)
-    with problems():
-        result = await in_transaction(pool, lambda conn: service.record_api_spend(
-            conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=who.subject,
-            cause=Cause(correlation_id=body.campaign_id), rules=rules, publish=True))
+    result = await commands.record_spend(pool, spend, who.subject, rules)
     if not result.recorded:
         if not result.same_fact:
             raise Conflict(f"spend {body.source_system}/{body.source_reference} was already recorded with "
@@ -266,9 +237,7 @@ async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOu
 async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, who: Finance,
                         rules: BudgetRules) -> SpendDetailOut:
     resolution = c.ReconciliationResolution(body.resolution)
-    with problems():
-        await in_transaction(pool, lambda conn: service.resolve_spend(
-            conn, spend_id, resolution, body.budget_line_id, body.reason, who.subject, rules))
+    await commands.resolve_spend(pool, spend_id, resolution, body.budget_line_id, body.reason, who.subject, rules)
     return await get_spend(spend_id, pool, who)
 
 
@@ -279,12 +248,12 @@ async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, wh
             tags=["reports"],
             summary="A campaign's reservation, commitment, spend, variance and pacing")
 async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_length=200)], pool: Pool,
-                          who: Reader, rules: BudgetRules,
+                          who: Reader, rules: BudgetRules, now: Now,
                           as_of: Annotated[c.IsoDate | None, Query(description="Pacing date (default today, UTC)")]
                           = None) -> CampaignBudgetOut:
     async with pool.acquire() as conn:
         readable = await may_read_campaign(conn, who, campaign_id)
-        out = await queries.campaign_budget(conn, campaign_id, as_of or utcnow().date(),
+        out = await queries.campaign_budget(conn, campaign_id, as_of or now.date(),
                                             rules.pacing_tolerance_percent) if readable else None
     if out is None:
         raise NotFound(f"budget knows nothing about campaign {campaign_id!r}, or it is not visible to you")

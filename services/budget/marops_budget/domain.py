@@ -22,17 +22,28 @@ from marops_events.contracts import (
     ReservationRejectionReason,
     UnreconciledReason,
 )
+from marops_service.refusals import Refusal
 
 MAX_ABS_AMOUNT = Decimal("1000000000000000")  # 10^15: far above any budget, far below overflow
 MAX_DECIMALS = 4
 
 
-class RuleViolation(Exception):
+class BudgetRefusal(StrEnum):
+    """Why budget refuses a command or an event (api.REFUSALS answers each over HTTP)."""
+
+    conflict = "conflict"  # a state clash: 409
+    invalid = "invalid"  # the input itself is wrong: 422
+    unknown_line = "unknown-line"  # the line the path names: 404
+    unknown_named_line = "unknown-named-line"  # a line the body names: 422
+    unknown_spend = "unknown-spend"  # 404
+
+
+class RuleViolation(Refusal):
     """A command or event that breaks a budget rule. ``conflict`` is a state clash (409),
     otherwise the input itself is wrong (422)."""
 
     def __init__(self, message: str, *, conflict: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(BudgetRefusal.conflict if conflict else BudgetRefusal.invalid, message)
         self.message = message
         self.conflict = conflict
 

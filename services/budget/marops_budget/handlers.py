@@ -11,45 +11,30 @@ from __future__ import annotations
 import asyncpg
 
 from marops_events import contracts as c
-from marops_events.consumer import Unprocessable
 from marops_events.envelope import Envelope
-from marops_events.subscriptions import DependentHandler, E, Subscriptions
+from marops_events.subscriptions import Subscriptions
 
 from . import service
-from .domain import RuleViolation
 from .service import Rules
 
+# An event that breaks a budget rule raises a Refusal (RuleViolation): the runner
+# dead-letters it with the reason. (One holding a value PostgreSQL refuses,
+# asyncpg.DataError, the runner dead-letters by itself.)
 SUBSCRIPTIONS = Subscriptions("budget", deps=Rules)
 
 
-def refusing(use_case: DependentHandler[E, Rules]) -> DependentHandler[E, Rules]:
-    """An event that breaks a budget rule goes to the dead-letter topic. (One holding a
-    value PostgreSQL refuses, asyncpg.DataError, the consumer runner dead-letters by itself.)"""
-
-    async def handle(conn: asyncpg.Connection, event: Envelope[E], rules: Rules) -> None:
-        try:
-            await use_case(conn, event, rules)
-        except RuleViolation as exc:
-            raise Unprocessable(exc.message) from exc
-
-    return handle
-
-
 @SUBSCRIPTIONS.on(c.BriefSubmitted, live_only=True)
-@refusing
 async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted], rules: Rules) -> None:
     await service.brief_submitted(conn, event, rules)
 
 
 @SUBSCRIPTIONS.on(c.GateApproved, live_only=True)
-@refusing
 async def gate_approved(conn: asyncpg.Connection, event: Envelope[c.GateApproved], rules: Rules) -> None:
     if event.data.gate_kind is c.GateKind.budget:
         await service.budget_gate_approved(conn, event, rules)
 
 
 @SUBSCRIPTIONS.on(c.GateRejected, live_only=True)
-@refusing
 async def gate_rejected(conn: asyncpg.Connection, event: Envelope[c.GateRejected], rules: Rules) -> None:
     # "Changes requested" keeps the reservation: the resubmitted version adjusts it.
     if event.data.kind is c.RejectionKind.rejected:
@@ -57,12 +42,10 @@ async def gate_rejected(conn: asyncpg.Connection, event: Envelope[c.GateRejected
 
 
 @SUBSCRIPTIONS.on(c.CampaignCancelled, live_only=True)
-@refusing
 async def campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled], rules: Rules) -> None:
     await service.campaign_cancelled(conn, event, rules)
 
 
 @SUBSCRIPTIONS.on(c.SpendRecorded)
-@refusing
 async def spend_recorded(conn: asyncpg.Connection, event: Envelope[c.SpendRecorded], rules: Rules) -> None:
     await service.spend_consumed(conn, event, rules)

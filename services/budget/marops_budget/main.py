@@ -8,9 +8,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from marops_service import refusals
 from marops_service.app import create_service_app
 
-from .api import router
+from .api import REFUSALS, router
 from .handlers import SUBSCRIPTIONS
 from .service import Rules
 from .settings import Settings
@@ -18,7 +19,7 @@ from .settings import Settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="marops budget",
         description=__doc__ or "",
@@ -26,3 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         handlers=SUBSCRIPTIONS.handlers(Rules.from_settings(settings)),
     )
+    refusals.install(app, REFUSALS)
+    return app

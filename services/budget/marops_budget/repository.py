@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from marops_events.contracts import ReconciliationResolution, ReconciliationStatus, UnreconciledReason
+from marops_service import locks
 from marops_service.access import CampaignParties, SqlCondition, readable_sql
 from marops_service.auth import Principal
 
@@ -144,9 +145,10 @@ async def list_reallocations(conn: asyncpg.Connection, line_id: str | None) -> l
 
 
 async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
-    """Serialise everything decided for one campaign (reservations, thresholds)."""
+    """Serialise everything decided for one campaign (reservations, thresholds); its row
+    exists from then on."""
+    await locks.lock_campaign(conn, campaign_id)
     await conn.execute("INSERT INTO campaigns (campaign_id) VALUES ($1) ON CONFLICT DO NOTHING", campaign_id)
-    await conn.execute("SELECT 1 FROM campaigns WHERE campaign_id = $1 FOR UPDATE", campaign_id)
 
 
 async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, team: str,

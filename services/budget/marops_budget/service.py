@@ -22,10 +22,12 @@ from marops_events import contracts as c
 from marops_events import outbox
 from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
+from marops_service.refusals import Refusal
 
 from . import repository as repo
 from .domain import (
     Brief,
+    BudgetRefusal,
     Commit,
     CopyVerdict,
     Hold,
@@ -60,9 +62,12 @@ SOURCE = "marops/budget"
 MAX_STEPS = 4  # reserve, commit (or release) and a margin: next_action converges in two
 
 
-class UnknownLine(LookupError):
-    def __init__(self, line_id: str) -> None:
-        super().__init__(f"budget line {line_id!r} does not exist")
+class UnknownLine(Refusal):
+    """No such budget line: the one a path names (404), or one a body names (422)."""
+
+    def __init__(self, line_id: str, *, named_in_body: bool = False) -> None:
+        super().__init__(BudgetRefusal.unknown_named_line if named_in_body else BudgetRefusal.unknown_line,
+                         f"budget line {line_id!r} does not exist")
         self.line_id = line_id
 
 
@@ -154,7 +159,7 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
     found = await repo.lock_lines(conn, sorted({from_line_id, to_line_id}))
     for line_id in (from_line_id, to_line_id):
         if line_id not in found:
-            raise UnknownLine(line_id)
+            raise UnknownLine(line_id, named_in_body=True)
     source, target = await _balance(conn, from_line_id), await _balance(conn, to_line_id)
     check_reallocation(from_line_id, repo.as_balance(source), to_line_id, repo.as_balance(target), amount, currency)
     reallocation_id = uuid.uuid4()
@@ -448,7 +453,7 @@ async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.R
     return resolved
 
 
-class UnknownSpend(LookupError):
+class UnknownSpend(Refusal):
     def __init__(self, spend_id: int) -> None:
-        super().__init__(f"spend {spend_id} does not exist")
+        super().__init__(BudgetRefusal.unknown_spend, f"spend {spend_id} does not exist")
         self.spend_id = spend_id

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path
 
-from marops_events.envelope import utcnow
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
-from marops_service.problems import NotFound, Problem, problem_response
+from marops_service.clock import Now
+from marops_service.problems import NotFound
+from marops_service.refusals import Answer
 from marops_service.responses import problems
 
 from . import repository, service
-from .domain import DecisionRequest, Refusal, RefusalCode
+from .domain import DecisionRequest, RefusalCode
 from .outputs import (
     AuditList,
     CampaignAudit,
@@ -56,32 +56,26 @@ OpsAdmin = Annotated[Principal, Depends(require(Role.ops_admin))]
 RiskEditor = Annotated[Principal, Depends(require(Role.requester, Role.approver, Role.finance))]
 RiskDecider = Annotated[Principal, Depends(require(Role.approver))]
 
-REFUSAL_STATUS: dict[RefusalCode, tuple[int, str]] = {
-    RefusalCode.unknown_gate: (404, "Unknown gate"),
-    RefusalCode.gate_not_applicable: (409, "Gate does not apply"),
-    RefusalCode.campaign_cancelled: (409, "Campaign cancelled"),
-    RefusalCode.campaign_launched: (409, "Campaign already launched"),
-    RefusalCode.stale_brief_version: (409, "Stale brief version"),
-    RefusalCode.version_rejected: (409, "Brief version rejected"),
-    RefusalCode.not_current_gate: (409, "Not the current gate"),
-    RefusalCode.four_eyes: (403, "Four-eyes rule"),
-    RefusalCode.no_decision_right: (403, "No decision right"),
-    RefusalCode.amount_limit_exceeded: (403, "Amount limit exceeded"),
-    RefusalCode.budget_not_reserved: (409, "Budget not reserved"),
-    RefusalCode.already_approved: (409, "Already approved"),
-    RefusalCode.launch_forbidden: (403, "Launch forbidden"),
-    RefusalCode.not_ready: (409, "Not ready to launch"),
-    RefusalCode.risk_status: (409, "Risk status does not allow this"),
-    RefusalCode.team_forbidden: (403, "Forbidden"),
-    RefusalCode.reason_required: (422, "Reason required"),
+# The edge: how each refusal of the domain is answered (the code is the problem type).
+REFUSALS: dict[str, Answer] = {
+    RefusalCode.unknown_gate: Answer(404, "Unknown gate"),
+    RefusalCode.gate_not_applicable: Answer(409, "Gate does not apply"),
+    RefusalCode.campaign_cancelled: Answer(409, "Campaign cancelled"),
+    RefusalCode.campaign_launched: Answer(409, "Campaign already launched"),
+    RefusalCode.stale_brief_version: Answer(409, "Stale brief version"),
+    RefusalCode.version_rejected: Answer(409, "Brief version rejected"),
+    RefusalCode.not_current_gate: Answer(409, "Not the current gate"),
+    RefusalCode.four_eyes: Answer(403, "Four-eyes rule"),
+    RefusalCode.no_decision_right: Answer(403, "No decision right"),
+    RefusalCode.amount_limit_exceeded: Answer(403, "Amount limit exceeded"),
+    RefusalCode.budget_not_reserved: Answer(409, "Budget not reserved"),
+    RefusalCode.already_approved: Answer(409, "Already approved"),
+    RefusalCode.launch_forbidden: Answer(403, "Launch forbidden"),
+    RefusalCode.not_ready: Answer(409, "Not ready to launch"),
+    RefusalCode.risk_status: Answer(409, "Risk status does not allow this"),
+    RefusalCode.team_forbidden: Answer(403, "Forbidden"),
+    RefusalCode.reason_required: Answer(422, "Reason required"),
 }
-
-
-async def refusal_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Refusal)
-    status, title = REFUSAL_STATUS[exc.code]
-    problem = Problem(exc.detail, status=status, title=title, slug=exc.code.value, **exc.extra)
-    return problem_response(problem.body(instance=request.url.path))
 
 
 # --- policy ----------------------------------------------------------------------------
@@ -118,8 +112,8 @@ async def policy_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool
 
 @router.post("/policy/versions", response_model=PolicyOut, tags=["policy"], status_code=201,
              summary="Publish a new policy version (ops_admin); it governs briefs submitted from now on")
-async def new_policy_version(body: NewPolicy, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
-    row = await service.create_policy(pool, actor, body.document(), body.reason, utcnow())
+async def new_policy_version(body: NewPolicy, pool: Pool, now: Now, actor: OpsAdmin) -> dict[str, Any]:
+    row = await service.create_policy(pool, actor, body.document(), body.reason, now)
     return policy_view(row)
 
 
@@ -135,15 +129,14 @@ async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=problems(404),
             tags=["gates"], summary="Governance state of a campaign")
-async def get_campaign(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
-    return campaign_view(await service.campaign(pool, campaign_id, who), utcnow())
+async def get_campaign(campaign_id: CampaignId, pool: Pool, now: Now, who: CurrentPrincipal) -> dict[str, Any]:
+    return campaign_view(await service.campaign(pool, campaign_id, who), now)
 
 
 @router.get("/campaigns/{campaign_id}/gates", response_model=GateList, responses=problems(404),
             tags=["gates"], summary="Gates of the current brief version")
-async def get_gates(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -> dict[str, Any]:
+async def get_gates(campaign_id: CampaignId, pool: Pool, now: Now, who: CurrentPrincipal) -> dict[str, Any]:
     found = await service.campaign(pool, campaign_id, who)
-    now = utcnow()
     return {"campaign_id": campaign_id, "brief_version": found.brief.version,
             "policy_version": found.policy_version, "items": [gate_view(g, now) for g in found.gates]}
 
@@ -152,14 +145,13 @@ async def get_gates(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) 
              tags=["gates"], status_code=201,
              summary="Approve, or reject with a reason and a kind, the gate open for decision")
 async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[DecisionBody, Body()], pool: Pool,
-                 actor: CurrentPrincipal) -> dict[str, Any]:
+                 now: Now, actor: CurrentPrincipal) -> dict[str, Any]:
     approve = body.decision == "approve"
     request = DecisionRequest(
         gate_id=gate_id, brief_version=body.brief_version, approve=approve,
         kind=None if approve else body.kind,  # type: ignore[union-attr]
         reason=body.comment if approve else body.reason,  # type: ignore[union-attr]
     )
-    now = utcnow()
     updated, outcome = await service.decide(pool, campaign_id, request, actor, now)
     return {
         "decision_id": str(outcome.decision.id), "decision": body.decision, "gate_id": gate_id,
@@ -172,8 +164,7 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
 
 @router.get("/queue", response_model=QueueOut,
             tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
-async def approval_queue(pool: Pool, actor: CurrentPrincipal) -> dict[str, Any]:
-    now = utcnow()
+async def approval_queue(pool: Pool, now: Now, actor: CurrentPrincipal) -> dict[str, Any]:
     items = await service.queue(pool, actor, now)
     return {"as_of": now, "items": [queue_view(i, now) for i in items]}
 
@@ -191,10 +182,10 @@ async def get_readiness(campaign_id: CampaignId, pool: Pool, who: CurrentPrincip
 @router.post("/campaigns/{campaign_id}/launch", response_model=LaunchOut, responses=problems(404),
              tags=["launch"], status_code=201,
              summary="Launch (owner or ops_admin) when ready; 409 with the unmet conditions otherwise")
-async def launch(campaign_id: CampaignId, pool: Pool, actor: CurrentPrincipal,
+async def launch(campaign_id: CampaignId, pool: Pool, now: Now, actor: CurrentPrincipal,
                  body: Annotated[LaunchBody | None, Body()] = None) -> dict[str, Any]:
     payload = await service.launch(pool, campaign_id, actor, body.brief_version if body else None,
-                                   utcnow())
+                                   now)
     return payload.model_dump(mode="json")
 
 
@@ -209,8 +200,9 @@ async def get_raci(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -
 
 @router.put("/campaigns/{campaign_id}/raci", response_model=RaciOut, responses=problems(404),
             tags=["raci"], summary="Replace the RACI (ops_admin)")
-async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, actor: OpsAdmin) -> dict[str, Any]:
-    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, utcnow())
+async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, now: Now,
+                   actor: OpsAdmin) -> dict[str, Any]:
+    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, now)
     return await service.raci(pool, campaign_id, actor)
 
 
@@ -227,8 +219,9 @@ async def list_risks(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal)
 
 @router.post("/campaigns/{campaign_id}/risks", response_model=RiskOut, responses=problems(404),
              tags=["risks"], status_code=201, summary="Register a risk")
-async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: RiskEditor) -> dict[str, Any]:
-    found, created = await service.add_risk(pool, campaign_id, actor, utcnow(), **body.model_dump())
+async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, now: Now,
+                   actor: RiskEditor) -> dict[str, Any]:
+    found, created = await service.add_risk(pool, campaign_id, actor, now, **body.model_dump())
     return risk_view(created, found)
 
 
@@ -236,9 +229,9 @@ async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, actor: Ri
               tags=["risks"],
               summary="Change a risk (description, owner, scores, mitigation, status); closing, mitigating or "
                       "down-scoring a risk that blocks launch: an approver who is no party, with a reason")
-async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool,
+async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool, now: Now,
                       actor: RiskEditor) -> dict[str, Any]:
-    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, utcnow(),
+    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, now,
                                                body.changes(), body.reason)
     return risk_view(updated, found)
 
@@ -246,9 +239,9 @@ async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskCha
 @router.post("/campaigns/{campaign_id}/risks/{risk_id}/accept", response_model=RiskOut, responses=problems(404, 409),
              tags=["risks"],
              summary="Accept a risk: a decision with a reason (approver or ops_admin, never the campaign's own people)")
-async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool,
+async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool, now: Now,
                       actor: RiskDecider) -> dict[str, Any]:
-    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, utcnow(), body.reason)
+    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, now, body.reason)
     return risk_view(accepted, found)
 
 

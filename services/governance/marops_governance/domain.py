@@ -17,6 +17,7 @@ from typing import Any, Literal
 from marops_events import contracts as c
 from marops_service.access import CampaignParties
 from marops_service.auth import Principal
+from marops_service.refusals import Refusal
 
 from .policy import AmountAtLeast, ChannelIn, GateDefinition, PolicyDocument
 
@@ -41,14 +42,7 @@ class RefusalCode(StrEnum):
     reason_required = "reason-required"
 
 
-class Refusal(Exception):
-    """A command the rules refuse; nothing was changed. ``extra`` explains it to the client."""
-
-    def __init__(self, code: RefusalCode, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.extra = extra
+__all__ = ["Refusal", "RefusalCode"]  # raised as Refusal(RefusalCode.x, detail, **extra)
 
 
 # --- facts -----------------------------------------------------------------------------

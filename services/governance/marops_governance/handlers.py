@@ -16,6 +16,7 @@ from marops_events import contracts as c
 from marops_events.consumer import Unprocessable
 from marops_events.envelope import Envelope
 from marops_events.subscriptions import E, Subscriptions, TypedHandler
+from marops_service.locks import lock_campaign
 
 from . import repository
 from .domain import BriefVersion, BudgetFact, BudgetFactKind, BudgetRelease, Cancellation, applicable_gates
@@ -48,7 +49,7 @@ def _storable(handler: TypedHandler[E]) -> TypedHandler[E]:
 @_storable
 async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmitted]) -> None:
     data = event.data
-    await repository.lock_campaign(conn, data.campaign_id)
+    await lock_campaign(conn, data.campaign_id)
     policy_version, policy = await repository.policy_in_force(conn, event.time)
     brief = BriefVersion(
         campaign_id=data.campaign_id, version=data.version, submitted_at=event.time, requester=data.requester,
@@ -71,7 +72,7 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
 @_storable
 async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled]) -> None:
     data = event.data
-    await repository.lock_campaign(conn, data.campaign_id)
+    await lock_campaign(conn, data.campaign_id)
     if await repository.insert_cancellation(conn, data.campaign_id,
                                             Cancellation(event.time, data.cancelled_by, data.reason), event.id):
         await repository.audit(conn, campaign_id=data.campaign_id, action="gates_closed", actor=data.cancelled_by,
@@ -90,7 +91,7 @@ def _budget_handler(kind: BudgetFactKind) -> TypedHandler[Any]:
             occurred_at=event.time, reason_code=getattr(data, "reason_code", None),
             reason=getattr(data, "reason", None),
         )
-        await repository.lock_campaign(conn, data.campaign_id)
+        await lock_campaign(conn, data.campaign_id)
         if await repository.upsert_budget_fact(conn, data.campaign_id, fact, event.id):
             await repository.audit(conn, campaign_id=data.campaign_id, action=f"budget_{kind.value}", actor=BUDGET,
                                    at=event.time, reason=fact.reason,
@@ -111,7 +112,7 @@ for _model, _kind in ((c.BudgetReserved, BudgetFactKind.reserved),
 @_storable
 async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetReleased]) -> None:
     data = event.data
-    await repository.lock_campaign(conn, data.campaign_id)
+    await lock_campaign(conn, data.campaign_id)
     release = BudgetRelease(_money(data.amount), data.reason.value, event.time)
     if await repository.insert_release(conn, data.campaign_id, release, data.budget_line_id, event.id):
         await repository.audit(conn, campaign_id=data.campaign_id, action="budget_released", actor=BUDGET,

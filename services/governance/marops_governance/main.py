@@ -8,11 +8,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from marops_service import refusals
 from marops_service.app import Runtime, create_service_app
 
 from . import service
-from .api import refusal_handler, router
-from .domain import Refusal
+from .api import REFUSALS, router
 from .handlers import SUBSCRIPTIONS
 from .settings import Settings
 
@@ -31,5 +31,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=SUBSCRIPTIONS.handlers(),
         on_started=_seed,
     )
-    app.add_exception_handler(Refusal, refusal_handler)
+    refusals.install(app, REFUSALS)
     return app

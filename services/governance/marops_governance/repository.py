@@ -39,11 +39,6 @@ def _money(amount: Decimal, currency: str) -> c.Money:
 POLICY_LOCK = 0x676F76706F6C  # "govpol": serialises policy edits so versions are gapless
 
 
-async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
-    """Serialise commands and consumed events of one campaign for the transaction."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('governance:' || $1, 0))", campaign_id)
-
-
 # --- policy ----------------------------------------------------------------------------
 
 

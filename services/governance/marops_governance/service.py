@@ -18,6 +18,7 @@ from marops_events import outbox, registry
 from marops_events.envelope import Envelope
 from marops_service.access import can_read_campaign, reads_everything
 from marops_service.auth import Principal
+from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
 
 from . import domain, repository
@@ -31,7 +32,7 @@ SOURCE = "marops/governance"
 async def _campaign(conn: asyncpg.Connection, campaign_id: str, who: Principal, *, lock: bool = False) -> Campaign:
     """The campaign, if ``who`` may read it: one not readable is answered as unknown (404)."""
     if lock:
-        await repository.lock_campaign(conn, campaign_id)
+        await lock_campaign(conn, campaign_id)
     campaign = await repository.load_campaign(conn, campaign_id)
     if campaign is None or not can_read_campaign(who, campaign.parties):
         raise NotFound(f"no brief has been submitted for campaign {campaign_id}, or it is not visible to you")

@@ -9,9 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
+from marops_service.clock import CurrentClock
+from marops_service.refusals import Answer
 from marops_service.responses import problems
 
+from . import service
 from .domain.brief import Brief, Text
+from .domain.refusals import IntakeRefusal
 from .domain.status import Status
 from .listing import Filters, Sort
 from .schemas import (
@@ -26,7 +30,6 @@ from .schemas import (
     VersionOut,
     VersionSummary,
 )
-from .service import IntakeService
 
 router = APIRouter(tags=["campaigns"])
 
@@ -35,24 +38,27 @@ QueryText = Annotated[Text | None, Query(max_length=200)]
 VersionNumber = Annotated[int, Path(ge=1, le=1_000_000, description="Brief version")]
 Requester = Annotated[Principal, Depends(require(Role.requester))]
 
-
-async def get_service(pool: Pool) -> IntakeService:  # async: no thread hop per request
-    return IntakeService(pool)
-
-
-Service = Annotated[IntakeService, Depends(get_service)]
+# The edge: how each refusal of the use cases is answered.
+REFUSALS: dict[str, Answer] = {
+    IntakeRefusal.forbidden: Answer(403, "Forbidden", "forbidden"),
+    IntakeRefusal.not_found: Answer(404, "Not found", "not-found"),
+    IntakeRefusal.conflict: Answer(409, "Conflict", "conflict"),
+    IntakeRefusal.invalid: Answer(422, "Unprocessable content", "unprocessable"),
+    IntakeRefusal.brief_incomplete: Answer(422, "Brief incomplete", "brief-incomplete"),
+    IntakeRefusal.invalid_cursor: Answer(400, "Invalid cursor", "invalid-cursor"),
+}
 
 
 @router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignDetail,
              summary="Create a campaign with a draft brief (may be incomplete)")
-async def create_campaign(body: BriefBody, who: Requester, service: Service) -> dict[str, Any]:
-    return await service.create(who, body.brief_fields())
+async def create_campaign(body: BriefBody, who: Requester, pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return await service.create(pool, clock, who, body.brief_fields())
 
 
 @router.get("/campaigns", response_model=CampaignPage, summary="List campaigns visible to the caller")
 async def list_campaigns(
     who: CurrentPrincipal,
-    service: Service,
+    pool: Pool,
     status_: Annotated[list[Status], Query(alias="status", description="repeat for several")] = [],  # noqa: B006
     team: QueryText = None,
     owner: QueryText = None,
@@ -66,82 +72,83 @@ async def list_campaigns(
 ) -> dict[str, Any]:
     filters = Filters(statuses=tuple(status_), team=team, owner=owner, channel=channel, target_from=target_from,
                       target_to=target_to, text=q or None)
-    return await service.list_campaigns(who, filters, sort=sort, cursor=cursor, limit=limit)
+    return await service.list_campaigns(pool, who, filters, sort=sort, cursor=cursor, limit=limit)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignDetail, responses=problems(404),
             summary="One campaign: its brief, versions, status history and governance decisions")
-async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    return await service.get(who, campaign_id)
+async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool) -> dict[str, Any]:
+    return await service.get(pool, who, campaign_id)
 
 
 @router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail, responses=problems(404),
               summary="Edit the draft brief (fields sent replace the stored ones; null clears)")
 async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrincipal,
-                     service: Service) -> dict[str, Any]:
-    return await service.edit(who, campaign_id, body.brief_fields())
+                     pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return await service.edit(pool, clock, who, campaign_id, body.brief_fields())
 
 
 @router.get("/campaigns/{campaign_id}/completeness", response_model=CheckOut, responses=problems(404),
             summary="Check the draft without submitting: every missing or invalid field")
-async def check_campaign(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    return _check_out(await service.check(who, campaign_id))
+async def check_campaign(campaign_id: CampaignId, who: CurrentPrincipal,
+                         pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return _check_out(await service.check(pool, clock, who, campaign_id))
 
 
 @router.post("/briefs/check", response_model=CheckOut,
              summary="Check a brief that is not stored (same rules as submission)")
-async def check_brief(body: BriefBody, _: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    return _check_out(service.check_brief(Brief.model_validate(body.brief_fields())))
+async def check_brief(body: BriefBody, _: CurrentPrincipal, clock: CurrentClock) -> dict[str, Any]:
+    return _check_out(service.check_brief(clock, Brief.model_validate(body.brief_fields())))
 
 
 @router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail, responses=problems(404),
              summary="Submit the draft as the next version (422 listing what is missing)")
-async def submit(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> dict[str, Any]:
-    return await service.submit(who, campaign_id)
+async def submit(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return await service.submit(pool, clock, who, campaign_id)
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignDetail, responses=problems(404),
              summary="Cancel the campaign (owner or ops_admin)")
-async def cancel(campaign_id: CampaignId, who: CurrentPrincipal, service: Service,
+async def cancel(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool, clock: CurrentClock,
                  body: CancelBody | None = None) -> dict[str, Any]:
-    return await service.cancel(who, campaign_id, body.reason if body else None)
+    return await service.cancel(pool, clock, who, campaign_id, body.reason if body else None)
 
 
 @router.post("/campaigns/{campaign_id}/owner", response_model=CampaignDetail, responses=problems(404),
              summary="Transfer ownership (current owner or ops_admin); audited, published on the next version")
 async def transfer_owner(campaign_id: CampaignId, body: OwnerTransferBody, who: CurrentPrincipal,
-                         service: Service) -> dict[str, Any]:
-    return await service.transfer_ownership(who, campaign_id, body.owner, body.reason)
+                         pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return await service.transfer_ownership(pool, clock, who, campaign_id, body.owner, body.reason)
 
 
 @router.post("/campaigns/{campaign_id}/complete", response_model=CampaignDetail, responses=problems(404),
              summary="Complete a launched campaign with its actual result per KPI (owner or ops_admin)")
 async def complete(campaign_id: CampaignId, body: CompleteBody, who: CurrentPrincipal,
-                   service: Service) -> dict[str, Any]:
-    return await service.complete(who, campaign_id, [r.model_dump() for r in body.results])
+                   pool: Pool, clock: CurrentClock) -> dict[str, Any]:
+    return await service.complete(pool, clock, who, campaign_id, [r.model_dump() for r in body.results])
 
 
 @router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary], responses=problems(404),
             summary="Every submitted version, with what changed from the one before")
-async def list_versions(campaign_id: CampaignId, who: CurrentPrincipal, service: Service) -> list[dict[str, Any]]:
-    return (await service.get(who, campaign_id))["versions"]
+async def list_versions(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool) -> list[dict[str, Any]]:
+    return (await service.get(pool, who, campaign_id))["versions"]
 
 
 @router.get("/campaigns/{campaign_id}/versions/{version}", response_model=VersionOut, responses=problems(404),
             summary="One submitted version, exactly as submitted")
 async def get_version(campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal,
-                      service: Service) -> dict[str, Any]:
-    return await service.version(who, campaign_id, version)
+                      pool: Pool) -> dict[str, Any]:
+    return await service.version(pool, who, campaign_id, version)
 
 
 @router.get("/campaigns/{campaign_id}/versions/{version}/diff", response_model=DiffOut, responses=problems(404),
             summary="What changed between two versions (default: from the previous one)")
 async def diff_versions(
-    campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal, service: Service,
+    campaign_id: CampaignId, version: VersionNumber, who: CurrentPrincipal, pool: Pool,
     from_: Annotated[int | None, Query(alias="from", ge=0, le=1_000_000,
                                        description="older version; 0 is the empty brief")] = None,
 ) -> dict[str, Any]:
-    return await service.diff_versions(who, campaign_id, version, from_)
+    return await service.diff_versions(pool, who, campaign_id, version, from_)
 
 
 def _check_out(findings: list[Any]) -> dict[str, Any]:

@@ -1,15 +1,15 @@
 """Intake's use cases: load -> rules -> save -> outbox, each in one transaction.
 
-A command locks its campaign row (``SELECT ... FOR UPDATE``) for its transaction, and so
-does the consumer when it records a governance fact, so a status is always derived from
-every fact committed before it: a decision racing a resubmission cannot be lost.
+A command takes its campaign's lock (``marops_service.locks``) for its transaction, and
+so does the consumer when it records a governance fact, so a status is always derived
+from every fact committed before it: a decision racing a resubmission cannot be lost.
+The clock is read after the lock, so a campaign's times follow its commits. Refusals are
+``Refusal(IntakeRefusal.x, ...)``; api.REFUSALS answers them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,222 +18,246 @@ from pydantic import ValidationError
 
 from marops_events import contracts as c
 from marops_events import outbox
-from marops_events.envelope import Envelope, utcnow
+from marops_events.envelope import Envelope
 from marops_events.registry import new_event
 from marops_service.auth import Principal
-from marops_service.problems import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from marops_service.clock import Clock
+from marops_service.locks import lock_campaign
+from marops_service.refusals import Refusal
 
 from . import repository as repo
 from .domain import access, completeness, status
 from .domain.brief import Brief, to_submission
 from .domain.completeness import Finding
 from .domain.diff import diff
+from .domain.refusals import IntakeRefusal
 from .domain.status import Status
 from .listing import Cursor, Filters, InvalidCursor, Sort, decode_cursor
 
 SOURCE = "marops/intake"
-Clock = Callable[[], dt.datetime]
 
 
-class BriefIncomplete(Unprocessable):
-    title, slug = "Brief incomplete", "brief-incomplete"
+# --- commands ---------------------------------------------------------------------
 
 
-class IntakeService:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock = utcnow) -> None:
-        self._pool = pool
-        self._clock = clock
+async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+    team = fields.get("team") or who.team
+    if not team:
+        raise Refusal(IntakeRefusal.invalid, "a campaign needs a team: send `team` (your token names none)",
+                      errors=[{"path": "team", "type": "missing", "reason": "the owning team is required"}])
+    if not access.can_create_for(who, team):
+        raise Refusal(IntakeRefusal.forbidden,
+                      f"you may create campaigns for your own team only ({who.team or 'none'}), not {team!r}")
+    brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
+    campaign_id = str(uuid.uuid4())
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=clock())
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
-    # --- commands ---------------------------------------------------------------------
 
-    async def create(self, who: Principal, fields: dict[str, Any]) -> dict[str, Any]:
-        team = fields.get("team") or who.team
-        if not team:
-            raise Unprocessable("a campaign needs a team: send `team` (your token names none)",
-                                errors=[{"path": "team", "type": "missing", "reason": "the owning team is required"}])
-        if not access.can_create_for(who, team):
-            raise Forbidden(f"you may create campaigns for your own team only ({who.team or 'none'}), not {team!r}")
-        brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
-        campaign_id = str(uuid.uuid4())
-        async with self._pool.acquire() as conn, conn.transaction():
-            await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=self._clock())
-            return await _show(conn, await repo.get_campaign(conn, campaign_id))
+async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+               changes: dict[str, Any]) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, who, campaign_id, locked=True)
+        _require_editable(who, row)
+        if "owner" in changes and changes["owner"] != row["owner"]:
+            # Editing a draft must not hand the campaign (and its cancel/complete/launch
+            # rights) to whoever edits it: ownership moves only by an explicit transfer.
+            raise Refusal(
+                IntakeRefusal.invalid,
+                "the owner changes only through an explicit transfer: POST /campaigns/{id}/owner",
+                errors=[{"path": "owner", "type": "invalid",
+                         "reason": "transferred by the current owner or ops_admin, not edited"}])
+        if "team" in changes:
+            if not changes["team"]:
+                raise Refusal(IntakeRefusal.invalid, "the team of a campaign cannot be cleared",
+                              errors=[{"path": "team", "type": "invalid", "reason": "cannot be cleared"}])
+            if not access.can_create_for(who, changes["team"]):
+                raise Refusal(IntakeRefusal.forbidden, "you may move a campaign to your own team only")
+        brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
+        await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=clock())
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
-    async def edit(self, who: Principal, campaign_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._load(conn, who, campaign_id, for_update=True)
-            self._require_editable(who, row)
-            if "owner" in changes and changes["owner"] != row["owner"]:
-                # Editing a draft must not hand the campaign (and its cancel/complete/launch
-                # rights) to whoever edits it: ownership moves only by an explicit transfer.
-                raise Unprocessable(
-                    "the owner changes only through an explicit transfer: POST /campaigns/{id}/owner",
-                    errors=[{"path": "owner", "type": "invalid",
-                             "reason": "transferred by the current owner or ops_admin, not edited"}])
-            if "team" in changes:
-                if not changes["team"]:
-                    raise Unprocessable("the team of a campaign cannot be cleared",
-                                        errors=[{"path": "team", "type": "invalid", "reason": "cannot be cleared"}])
-                if not access.can_create_for(who, changes["team"]):
-                    raise Forbidden("you may move a campaign to your own team only")
-            brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
-            await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=self._clock())
-            return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
-    async def submit(self, who: Principal, campaign_id: str) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._load(conn, who, campaign_id, for_update=True)
-            self._require_editable(who, row)
-            brief = Brief.model_validate(row["brief"]).with_defaults()
-            now = self._clock()
-            findings = completeness.check(brief, today=now.date())
-            if findings:
-                raise _incomplete(findings)
-            version = row["current_version"] + 1
-            try:
-                payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject,
-                                        authors=sorted({row["created_by"], *row["authors"], who.subject}))
-            except ValidationError as exc:  # the check should have caught it; still never a 500
-                raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
-                                   for e in exc.errors()]) from None
-            event = new_event(payload, source=SOURCE, time=now, causation_id=await self._answered(conn, row))
-            await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject, submitted_at=now,
-                                   event_id=event.id)
-            await outbox.add(conn, event)
-            return await self._refresh_and_show(conn, campaign_id)
-
-    async def cancel(self, who: Principal, campaign_id: str, reason: str | None) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._load(conn, who, campaign_id, for_update=True)
-            if not access.can_close(who, _ref(row)):
-                raise Forbidden("only the campaign's owner or ops_admin may cancel it")
-            if Status(row["status"]) not in status.CANCELLABLE:
-                raise Conflict(f"a campaign that is {row['status']} cannot be cancelled", status_now=row["status"])
-            now = self._clock()
-            await repo.mark_cancelled(conn, campaign_id, by=who.subject, reason=reason, at=now)
-            # A draft never submitted is unknown to every other service: nothing to announce.
-            if row["current_version"] > 0:
-                await outbox.add(conn, new_event(
-                    c.CampaignCancelled(campaign_id=campaign_id, cancelled_by=who.subject, reason=reason),
-                    source=SOURCE, time=now))
-            return await self._refresh_and_show(conn, campaign_id)
-
-    async def transfer_ownership(self, who: Principal, campaign_id: str, to_owner: str,
-                                 reason: str) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._load(conn, who, campaign_id, for_update=True)
-            if not access.can_close(who, _ref(row)):
-                raise Forbidden("only the campaign's current owner or ops_admin may transfer its ownership")
-            if Status(row["status"]) in status.TERMINAL:
-                raise Conflict(f"a campaign that is {row['status']} cannot change owner", status_now=row["status"])
-            if to_owner == row["owner"]:
-                raise Conflict(f"{to_owner} already owns campaign {campaign_id}", status_now=row["status"])
-            await repo.transfer_owner(conn, campaign_id, to_owner=to_owner, by=who.subject, reason=reason,
-                                      at=self._clock())
-            return await _show(conn, await repo.get_campaign(conn, campaign_id))
-
-    async def complete(self, who: Principal, campaign_id: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._load(conn, who, campaign_id, for_update=True)
-            if not access.can_close(who, _ref(row)):
-                raise Forbidden("only the campaign's owner or ops_admin may complete it")
-            if row["status"] != Status.launched:
-                raise Conflict(f"only a launched campaign can be completed; this one is {row['status']}",
-                               status_now=row["status"])
-            submitted = (await repo.versions(conn, campaign_id))[-1]
-            kpis = [c.Kpi.model_validate(k) for k in submitted["brief"]["kpis"]]
-            matched = _match_results(kpis, results)
-            now = self._clock()
-            await repo.mark_completed(conn, campaign_id, by=who.subject, at=now,
-                                      results=[r.model_dump(mode="json") for r in matched])
-            await outbox.add(conn, new_event(
-                c.CampaignCompleted(campaign_id=campaign_id, completed_by=who.subject, results=matched),
-                source=SOURCE, time=now))
-            return await self._refresh_and_show(conn, campaign_id)
-
-    # --- queries ----------------------------------------------------------------------
-
-    async def get(self, who: Principal, campaign_id: str) -> dict[str, Any]:
-        async with self._pool.acquire() as conn:
-            return await _show(conn, await self._load(conn, who, campaign_id))
-
-    async def check(self, who: Principal, campaign_id: str) -> list[Finding]:
-        async with self._pool.acquire() as conn:
-            row = await self._load(conn, who, campaign_id)
-        return completeness.check(Brief.model_validate(row["brief"]), today=self._clock().date())
-
-    def check_brief(self, brief: Brief) -> list[Finding]:
-        return completeness.check(brief, today=self._clock().date())
-
-    async def list_campaigns(self, who: Principal, filters: Filters, *, sort: Sort, cursor: str | None,
-                   limit: int) -> dict[str, Any]:
+async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, who, campaign_id, locked=True)
+        _require_editable(who, row)
+        brief = Brief.model_validate(row["brief"]).with_defaults()
+        now = clock()
+        findings = completeness.check(brief, today=now.date())
+        if findings:
+            raise _incomplete(findings)
+        version = row["current_version"] + 1
         try:
-            after = decode_cursor(cursor, sort) if cursor else None
-        except InvalidCursor as exc:
-            raise Problem(str(exc), status=400, title="Invalid cursor", slug="invalid-cursor") from None
-        async with self._pool.acquire() as conn:
-            rows = await repo.list_campaigns(
-                conn, filters, sort=sort, after=after, limit=limit + 1, readable=access.readable_sql(who, first=11))
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            value = last["target_launch_date"] if sort.by_target_date else last["last_changed_at"]
-            next_cursor = Cursor(sort, value, last["id"]).encode()
-        return {"items": [_summary(r) for r in page], "next_cursor": next_cursor,
-                "filtered": access.is_filtered(who)}
+            payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject,
+                                    authors=sorted({row["created_by"], *row["authors"], who.subject}))
+        except ValidationError as exc:  # the check should have caught it; still never a 500
+            raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
+                               for e in exc.errors()]) from None
+        event = new_event(payload, source=SOURCE, time=now, causation_id=await _answered(conn, row))
+        await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject, submitted_at=now,
+                               event_id=event.id)
+        await outbox.add(conn, event)
+        return await _refresh_and_show(conn, campaign_id)
 
-    async def version(self, who: Principal, campaign_id: str, number: int) -> dict[str, Any]:
-        async with self._pool.acquire() as conn:
-            await self._load(conn, who, campaign_id)
-            summaries = _version_summaries(await repo.versions(conn, campaign_id))
-        for v in summaries:
-            if v["version"] == number:
-                return {"campaign_id": campaign_id, **v}
-        raise NotFound(f"campaign {campaign_id} has no version {number}")
 
-    async def diff_versions(self, who: Principal, campaign_id: str, to_version: int,
-                            from_version: int | None) -> dict[str, Any]:
-        start = to_version - 1 if from_version is None else from_version
-        async with self._pool.acquire() as conn:
-            await self._load(conn, who, campaign_id)
-            briefs = {v["version"]: v["brief"] for v in await repo.versions(conn, campaign_id)}
-        briefs[0] = {}  # "version 0" is the empty brief: diffing from it shows what version 1 introduced
-        for n in (start, to_version):
-            if n not in briefs:
-                raise NotFound(f"campaign {campaign_id} has no version {n}")
-        return {"campaign_id": campaign_id, "from_version": start, "to_version": to_version,
-                "changes": [ch.to_json() for ch in diff(briefs[start], briefs[to_version])]}
+async def cancel(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                 reason: str | None) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, who, campaign_id, locked=True)
+        if not access.can_close(who, _ref(row)):
+            raise Refusal(IntakeRefusal.forbidden, "only the campaign's owner or ops_admin may cancel it")
+        if Status(row["status"]) not in status.CANCELLABLE:
+            raise Refusal(IntakeRefusal.conflict, f"a campaign that is {row['status']} cannot be cancelled",
+                          status_now=row["status"])
+        now = clock()
+        await repo.mark_cancelled(conn, campaign_id, by=who.subject, reason=reason, at=now)
+        # A draft never submitted is unknown to every other service: nothing to announce.
+        if row["current_version"] > 0:
+            await outbox.add(conn, new_event(
+                c.CampaignCancelled(campaign_id=campaign_id, cancelled_by=who.subject, reason=reason),
+                source=SOURCE, time=now))
+        return await _refresh_and_show(conn, campaign_id)
 
-    # --- helpers ----------------------------------------------------------------------
 
-    async def _load(self, conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
-                    for_update: bool = False) -> asyncpg.Record:
-        row = await repo.get_campaign(conn, campaign_id, for_update=for_update)
-        if row is None or not access.can_read_campaign(who, _ref(row)):
-            raise NotFound(f"campaign {campaign_id} does not exist or is not visible to you")
-        return row
+async def transfer_ownership(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str, to_owner: str,
+                             reason: str) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, who, campaign_id, locked=True)
+        if not access.can_close(who, _ref(row)):
+            raise Refusal(IntakeRefusal.forbidden,
+                          "only the campaign's current owner or ops_admin may transfer its ownership")
+        if Status(row["status"]) in status.TERMINAL:
+            raise Refusal(IntakeRefusal.conflict, f"a campaign that is {row['status']} cannot change owner",
+                          status_now=row["status"])
+        if to_owner == row["owner"]:
+            raise Refusal(IntakeRefusal.conflict, f"{to_owner} already owns campaign {campaign_id}",
+                          status_now=row["status"])
+        await repo.transfer_owner(conn, campaign_id, to_owner=to_owner, by=who.subject, reason=reason,
+                                  at=clock())
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
-    @staticmethod
-    def _require_editable(who: Principal, row: asyncpg.Record) -> None:
-        if not access.can_edit(who, _ref(row)):
-            raise Forbidden(f"only requesters of team {row['team']!r} (or ops_admin) may change this campaign")
-        if Status(row["status"]) not in status.EDITABLE:
-            raise Conflict(f"the brief can be changed only while draft or changes_requested; it is {row['status']}",
-                           status_now=row["status"])
 
-    async def _answered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
-        """The rejection a resubmission answers (its causation), if any."""
-        if row["status"] != Status.changes_requested:
-            return None
-        rejections = [f for f in await repo.governance_facts(conn, row["id"])
-                      if f["event_type"] == "GateRejected" and f["brief_version"] == row["current_version"]]
-        return str(rejections[0]["event_id"]) if rejections else None
+async def complete(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                   results: list[dict[str, Any]]) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, who, campaign_id, locked=True)
+        if not access.can_close(who, _ref(row)):
+            raise Refusal(IntakeRefusal.forbidden, "only the campaign's owner or ops_admin may complete it")
+        if row["status"] != Status.launched:
+            raise Refusal(IntakeRefusal.conflict,
+                          f"only a launched campaign can be completed; this one is {row['status']}",
+                          status_now=row["status"])
+        submitted = (await repo.versions(conn, campaign_id))[-1]
+        kpis = [c.Kpi.model_validate(k) for k in submitted["brief"]["kpis"]]
+        matched = _match_results(kpis, results)
+        now = clock()
+        await repo.mark_completed(conn, campaign_id, by=who.subject, at=now,
+                                  results=[r.model_dump(mode="json") for r in matched])
+        await outbox.add(conn, new_event(
+            c.CampaignCompleted(campaign_id=campaign_id, completed_by=who.subject, results=matched),
+            source=SOURCE, time=now))
+        return await _refresh_and_show(conn, campaign_id)
 
-    async def _refresh_and_show(self, conn: asyncpg.Connection, campaign_id: str) -> dict[str, Any]:
-        """After a command changed the campaign's facts: store the status they imply, and show it."""
-        known = await _facts(conn, await repo.get_campaign(conn, campaign_id))
-        return _detail(await repo.set_status(conn, campaign_id, known.history[-1]), known)
+
+# --- queries ----------------------------------------------------------------------
+
+
+async def get(pool: asyncpg.Pool, who: Principal, campaign_id: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await _show(conn, await _load(conn, who, campaign_id))
+
+
+async def check(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str) -> list[Finding]:
+    async with pool.acquire() as conn:
+        row = await _load(conn, who, campaign_id)
+    return completeness.check(Brief.model_validate(row["brief"]), today=clock().date())
+
+
+def check_brief(clock: Clock, brief: Brief) -> list[Finding]:
+    return completeness.check(brief, today=clock().date())
+
+
+async def list_campaigns(pool: asyncpg.Pool, who: Principal, filters: Filters, *, sort: Sort, cursor: str | None,
+               limit: int) -> dict[str, Any]:
+    try:
+        after = decode_cursor(cursor, sort) if cursor else None
+    except InvalidCursor as exc:
+        raise Refusal(IntakeRefusal.invalid_cursor, str(exc)) from None
+    async with pool.acquire() as conn:
+        rows = await repo.list_campaigns(
+            conn, filters, sort=sort, after=after, limit=limit + 1, readable=access.readable_sql(who, first=11))
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        value = last["target_launch_date"] if sort.by_target_date else last["last_changed_at"]
+        next_cursor = Cursor(sort, value, last["id"]).encode()
+    return {"items": [_summary(r) for r in page], "next_cursor": next_cursor,
+            "filtered": access.is_filtered(who)}
+
+
+async def version(pool: asyncpg.Pool, who: Principal, campaign_id: str, number: int) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        await _load(conn, who, campaign_id)
+        summaries = _version_summaries(await repo.versions(conn, campaign_id))
+    for v in summaries:
+        if v["version"] == number:
+            return {"campaign_id": campaign_id, **v}
+    raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} has no version {number}")
+
+
+async def diff_versions(pool: asyncpg.Pool, who: Principal, campaign_id: str, to_version: int,
+                        from_version: int | None) -> dict[str, Any]:
+    start = to_version - 1 if from_version is None else from_version
+    async with pool.acquire() as conn:
+        await _load(conn, who, campaign_id)
+        briefs = {v["version"]: v["brief"] for v in await repo.versions(conn, campaign_id)}
+    briefs[0] = {}  # "version 0" is the empty brief: diffing from it shows what version 1 introduced
+    for n in (start, to_version):
+        if n not in briefs:
+            raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} has no version {n}")
+    return {"campaign_id": campaign_id, "from_version": start, "to_version": to_version,
+            "changes": [ch.to_json() for ch in diff(briefs[start], briefs[to_version])]}
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+async def _load(conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
+                locked: bool = False) -> asyncpg.Record:
+    if locked:
+        await lock_campaign(conn, campaign_id)
+    row = await repo.get_campaign(conn, campaign_id)
+    if row is None or not access.can_read_campaign(who, _ref(row)):
+        raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} does not exist or is not visible to you")
+    return row
+
+
+def _require_editable(who: Principal, row: asyncpg.Record) -> None:
+    if not access.can_edit(who, _ref(row)):
+        raise Refusal(IntakeRefusal.forbidden,
+                      f"only requesters of team {row['team']!r} (or ops_admin) may change this campaign")
+    if Status(row["status"]) not in status.EDITABLE:
+        raise Refusal(IntakeRefusal.conflict,
+                      f"the brief can be changed only while draft or changes_requested; it is {row['status']}",
+                      status_now=row["status"])
+
+
+async def _answered(conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
+    """The rejection a resubmission answers (its causation), if any."""
+    if row["status"] != Status.changes_requested:
+        return None
+    rejections = [f for f in await repo.governance_facts(conn, row["id"])
+                  if f["event_type"] == "GateRejected" and f["brief_version"] == row["current_version"]]
+    return str(rejections[0]["event_id"]) if rejections else None
+
+
+async def _refresh_and_show(conn: asyncpg.Connection, campaign_id: str) -> dict[str, Any]:
+    """After a command changed the campaign's facts: store the status they imply, and show it."""
+    known = await _facts(conn, await repo.get_campaign(conn, campaign_id))
+    return _detail(await repo.set_status(conn, campaign_id, known.history[-1]), known)
 
 
 @dataclass(frozen=True)
@@ -289,7 +313,8 @@ async def record_governance_fact(conn: asyncpg.Connection, event: Envelope[Gover
     data = event.data
     campaign_id = data.campaign_id
     # Locked first so a command of this campaign cannot derive its status without this fact.
-    campaign = await repo.get_campaign(conn, campaign_id, for_update=True)
+    await lock_campaign(conn, campaign_id)
+    campaign = await repo.get_campaign(conn, campaign_id)
     recorded = await repo.add_governance_fact(
         conn, campaign_id=campaign_id, fact_key=_fact_key(event), event_type=event.type, event_id=event.id,
         brief_version=data.brief_version, occurred_at=event.time, data=data.model_dump(mode="json"))
@@ -303,14 +328,15 @@ def _brief(fields: dict[str, Any]) -> Brief:
     try:
         return Brief.model_validate(fields)
     except ValidationError as exc:  # fields come validated from the API; a merge cannot break them
-        raise Unprocessable("the brief is invalid", errors=[
+        raise Refusal(IntakeRefusal.invalid, "the brief is invalid", errors=[
             {"path": ".".join(map(str, e["loc"])), "type": "invalid", "reason": e["msg"]} for e in exc.errors()
         ]) from None
 
 
-def _incomplete(findings: list[Finding]) -> BriefIncomplete:
-    return BriefIncomplete(f"the brief cannot be submitted: {len(findings)} field(s) missing or invalid",
-                           errors=[f.to_json() for f in findings])
+def _incomplete(findings: list[Finding]) -> Refusal:
+    return Refusal(IntakeRefusal.brief_incomplete,
+                   f"the brief cannot be submitted: {len(findings)} field(s) missing or invalid",
+                   errors=[f.to_json() for f in findings])
 
 
 def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.KpiResult]:
@@ -336,7 +362,7 @@ def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.K
         if key not in seen:
             errors.append({"path": "results", "type": "missing", "reason": f"no result for the KPI {kpi.metric!r}"})
     if errors:
-        raise Unprocessable("every KPI of the campaign needs exactly one actual result", errors=errors)
+        raise Refusal(IntakeRefusal.invalid, "every KPI of the campaign needs exactly one actual result", errors=errors)
     return matched
 
 

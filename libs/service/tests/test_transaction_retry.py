@@ -1,4 +1,5 @@
-"""API writes retry a transaction PostgreSQL aborted to break a deadlock."""
+"""Use cases retry a transaction PostgreSQL aborted to break a deadlock (the helper alone;
+test_use_case_idiom.py provokes a real deadlock)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
-from marops_budget.api import in_transaction
+from marops_service.transactions import in_transaction
 
 
 class FakeConnection:

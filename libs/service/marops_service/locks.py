@@ -1,0 +1,15 @@
+"""The campaign lock: every command and consumed event of one campaign, one at a time.
+
+Held to the end of the transaction (a PostgreSQL advisory lock on the campaign id, so it
+needs no row: an event may arrive before the campaign is known). A use case takes it
+before it reads what it decides on, so a decision racing a consumed event of the same
+campaign is decided on every fact committed before it.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('campaign:' || $1, 0))", campaign_id)

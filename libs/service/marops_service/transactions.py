@@ -1,0 +1,31 @@
+"""One transaction per use case, run again when PostgreSQL aborted it to break a conflict.
+
+A command that locks several rows (lines, campaigns) can deadlock with a consumer's
+batch, or lose a serialization race; PostgreSQL aborts one side and the other goes on,
+so a fresh attempt of the aborted one succeeds. Nothing of an aborted attempt remains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+T = TypeVar("T")
+
+# Aborted to break a conflict with a concurrent transaction: safe to run again.
+RETRIED: tuple[type[BaseException], ...] = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+async def in_transaction(pool: Any, work: Callable[[asyncpg.Connection], Awaitable[T]], *, attempts: int = 3) -> T:
+    """Run ``work(conn)`` in one transaction of a connection from ``pool``; up to ``attempts``
+    times while it is aborted by a deadlock or serialization failure (the last one raises)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except RETRIED:
+            if attempt == attempts:
+                raise
+    raise ValueError(f"attempts must be at least 1, not {attempts}")

@@ -1,0 +1,47 @@
+"""Budget's HTTP use cases: each runs the service's steps in one transaction
+(``in_transaction``: run again if PostgreSQL broke a deadlock with a consumer's batch).
+
+The steps themselves (``service``) take a connection, because the consumer runs the same
+rules inside its batch transaction; a refusal is a ``Refusal`` that api.REFUSALS answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import asyncpg
+
+from marops_events import contracts as c
+from marops_service.transactions import in_transaction
+
+from . import service
+from .domain import Spend
+from .service import Cause, NewLine, Rules, SpendResult
+
+
+async def create_line(pool: asyncpg.Pool, line: NewLine, actor: str, rules: Rules) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.create_line(conn, line, actor, rules))
+
+
+async def adjust_line(pool: asyncpg.Pool, line_id: str, amount: Decimal, currency: str, reason: str,
+                      actor: str) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.adjust_line(conn, line_id, amount, currency, reason, actor))
+
+
+async def reallocate(pool: asyncpg.Pool, from_line_id: str, to_line_id: str, amount: Decimal, currency: str,
+                     reason: str, actor: str) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.reallocate(
+        conn, from_line_id, to_line_id, amount, currency, reason, actor))
+
+
+async def record_spend(pool: asyncpg.Pool, spend: Spend, actor: str, rules: Rules) -> SpendResult:
+    return await in_transaction(pool, lambda conn: service.record_api_spend(
+        conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=actor,
+        cause=Cause(correlation_id=spend.campaign_id), rules=rules, publish=True))
+
+
+async def resolve_spend(pool: asyncpg.Pool, spend_id: int, resolution: c.ReconciliationResolution,
+                        line_id: str | None, reason: str, actor: str, rules: Rules) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.resolve_spend(
+        conn, spend_id, resolution, line_id, reason, actor, rules))
