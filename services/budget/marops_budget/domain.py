@@ -172,6 +172,13 @@ def next_action(facts: CampaignFacts, hold: Hold | None) -> Action | None:
 # ------------------------------------------------------------------- reservations
 
 
+def campaign_use(held: Decimal, spent: Decimal) -> Decimal:
+    """What a campaign uses of its line: the larger of what it holds there and what it
+    spent there (spend beyond a commitment also uses up the line). The SQL side of the
+    same rule is ``line_exposure.used`` (migration 005), which every balance sums."""
+    return max(held, spent)
+
+
 @dataclass(frozen=True)
 class LineState:
     """A locked budget line as a reservation sees it."""
@@ -179,7 +186,7 @@ class LineState:
     id: str
     currency: str
     amount: Decimal
-    others_exposure: Decimal  # what every other campaign (and its spend) uses on the line
+    others_exposure: Decimal  # what every other campaign uses of the line (campaign_use, summed)
     campaign_spent: Decimal  # what this campaign has already spent on the line
 
     @property
@@ -210,7 +217,7 @@ def decide_reservation(brief: Brief, line: LineState | None) -> Reserved | Refus
     if brief.currency != line.currency:
         return Refused(ReservationRejectionReason.currency_mismatch,
                        f"requested {brief.currency} but budget line {line.id!r} is in {line.currency}")
-    needed = max(brief.amount, line.campaign_spent)
+    needed = campaign_use(held=brief.amount, spent=line.campaign_spent)
     if needed > line.available_to_campaign:
         return Refused(ReservationRejectionReason.insufficient_funds,
                        f"requested {brief.amount} {brief.currency} but budget line {line.id!r} has "
@@ -408,7 +415,7 @@ def crossed_thresholds(committed: Decimal, spent: Decimal, thresholds: Iterable[
 class LineBalance:
     amount: Decimal
     currency: str
-    exposure: Decimal  # reserved + committed + spend beyond what is held
+    exposure: Decimal  # what every campaign uses of the line (campaign_use, summed)
 
     @property
     def available(self) -> Decimal:

@@ -312,7 +312,7 @@ async def line_state(conn: asyncpg.Connection, line_id: str, campaign_id: str) -
     row = await conn.fetchrow(
         """
         SELECT l.id, l.currency, l.amount,
-               coalesce((SELECT sum(greatest(e.held, e.spent)) FROM line_exposure e
+               coalesce((SELECT sum(e.used) FROM line_exposure e
                          WHERE e.line_id = l.id AND e.campaign_id <> $2), 0) AS others_exposure,
                coalesce((SELECT sum(e.spent) FROM line_exposure e
                          WHERE e.line_id = l.id AND e.campaign_id = $2), 0) AS campaign_spent
