@@ -202,7 +202,7 @@ class ConsumerRunner:
         self._inbox_retention_days = inbox_retention_days
         self._housekeeping_interval = housekeeping_interval
         self._cleaned_at: float | None = None
-        self._topic_types = {registry.spec_for(t).topic(topic_prefix): t for t in self._handlers}
+        self._topic_types = registry.topic_types(topic_prefix, self._handlers)
         self.consumer: AIOKafkaConsumer | None = None
         self.last_event_time: dict[str, datetime] = {}
         self.lag: dict[tuple[str, int], int] = {}
@@ -270,19 +270,8 @@ class ConsumerRunner:
 
     def _decode(self, records: list[ConsumerRecord]) -> _Batch:
         batch = _Batch(records)
-        for record in records:
-            headers = _header_map(record.headers)
-            replay_for = headers.get(REPLAY_GROUP_HEADER)
-            if replay_for is not None and replay_for != self.group_id.encode():
-                continue  # a dead letter re-driven for another consumer group
-            try:
-                event = registry.decode(record.value, headers,
-                                        expected_type=self._topic_types.get(record.topic, "?"))
-            except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's fault
-                reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable record: {exc!r}"
-                batch.dead.append(DeadLetter(record, reason[:1000]))
-                continue
-            batch.events.append((record, event))
+        batch.events, invalid = decode_records(records, group_id=self.group_id, topic_types=self._topic_types)
+        batch.dead = [DeadLetter(record, reason) for record, reason in invalid]
         return batch
 
     async def _apply_with_retries(self, batch: _Batch, stop: asyncio.Event | None) -> None:
@@ -520,6 +509,31 @@ class ConsumerRunner:
 
     def _backoff(self, attempt: int) -> float:
         return min(self._retry_backoff * 2.0 ** (attempt - 1), 10.0) * (0.5 + random.random() / 2)
+
+
+def decode_records(records: list[ConsumerRecord], *, group_id: str, topic_types: Mapping[str, str]
+                   ) -> tuple[list[tuple[ConsumerRecord, Envelope[Any]]], list[tuple[ConsumerRecord, str]]]:
+    """Decode fetched records as a consumer group does: (records that decoded, with their
+    events; records that did not, with the reason a dead letter carries). A dead letter
+    re-driven for another group is in neither. ``topic_types`` gives each topic's event
+    type. Shared by the runner and by replays that must see the records exactly as it does
+    (metrics' rebuild)."""
+    events: list[tuple[ConsumerRecord, Envelope[Any]]] = []
+    invalid: list[tuple[ConsumerRecord, str]] = []
+    group = group_id.encode()
+    for record in records:
+        headers = _header_map(record.headers)
+        replay_for = headers.get(REPLAY_GROUP_HEADER)
+        if replay_for is not None and replay_for != group:
+            continue  # a dead letter re-driven for another consumer group
+        try:
+            event = registry.decode(record.value, headers, expected_type=topic_types.get(record.topic, "?"))
+        except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's fault
+            reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable record: {exc!r}"
+            invalid.append((record, reason[:1000]))
+            continue
+        events.append((record, event))
+    return events, invalid
 
 
 def _header_map(headers: object) -> dict[str, bytes | None]:

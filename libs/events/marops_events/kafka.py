@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -153,6 +153,16 @@ def consumer(target: Connectable, group_id: str | None, *topics: str, client_id:
     )
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **connection(target).client_options(), **options)
+
+
+def consumer_factory(target: Connectable, *, client_id: str = "marops") -> Callable[..., AIOKafkaConsumer]:
+    """``(group_id, *topics) -> consumer``: how services, workers and replays (group None:
+    manual assignment, nothing committed) build their consumers, with one configuration."""
+
+    def make(group_id: str | None, *topics: str) -> AIOKafkaConsumer:
+        return consumer(target, group_id, *topics, client_id=client_id)
+
+    return make
 
 
 def admin(target: Connectable, *, client_id: str = "marops-admin", **overrides: object) -> AIOKafkaAdminClient:

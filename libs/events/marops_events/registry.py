@@ -106,6 +106,11 @@ def topics(prefix: str = "", types: Iterable[str] | None = None) -> list[str]:
     return [EVENTS[t].topic(prefix) for t in (types if types is not None else EVENTS)]
 
 
+def topic_types(prefix: str = "", types: Iterable[str] | None = None) -> dict[str, str]:
+    """Topic -> the event type it carries (every registered type, or ``types``)."""
+    return {EVENTS[t].topic(prefix): t for t in (types if types is not None else EVENTS)}
+
+
 def type_for_topic(topic: str, prefix: str = "") -> str | None:
     for spec in EVENTS.values():
         if spec.topic(prefix) == topic:

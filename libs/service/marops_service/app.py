@@ -171,8 +171,7 @@ async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: M
     if settings.run_workers and handlers:
         runtime.consumer = ConsumerRunner(
             pool=pool,
-            consumer_factory=lambda group, *topics: kafka.consumer(
-                settings.kafka_connection(), group, *topics, client_id=settings.service_name),
+            consumer_factory=kafka.consumer_factory(settings.kafka_connection(), client_id=settings.service_name),
             producer=producer,
             group_id=group_id_for(settings.service_name, settings.topic_prefix),
             handlers=handlers,

@@ -8,13 +8,14 @@ sizes, with any duplicates, leaves the same rows: order independence holds by
 construction, not by reasoning about which event "should" arrive first.
 
 ``ON CONFLICT DO UPDATE`` may touch a row only once per statement, so copies of one
-fact inside a batch are reduced to the earliest first (``_earliest``), by the very rule
-the statement applies against the stored row.
+fact inside a batch are reduced to the earliest first, by the very rule the statement
+applies against the stored row; both are written once, in ``EarliestWins``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -78,15 +79,41 @@ async def apply_batch(conn: asyncpg.Connection, events: Sequence[Envelope], sche
     return touched
 
 
-def _earliest(events: Iterable[Envelope], key: Callable[[Envelope], Hashable]) -> list[Envelope]:
-    """One event per natural key: the earliest (business time, event id)."""
-    best: dict[Hashable, Envelope] = {}
-    for e in events:
-        k = key(e)
-        kept = best.get(k)
-        if kept is None or (e.time, e.id) < (kept.time, kept.id):
-            best[k] = e
-    return list(best.values())
+@dataclass(frozen=True)
+class EarliestWins:
+    """A fact stored once per natural key, the earliest (business time, event id) of its
+    copies winning: the one rule, in Python for copies inside a batch (``ON CONFLICT`` may
+    touch a row once per statement) and in SQL against the stored row."""
+
+    table: str
+    key: tuple[str, ...]  # the natural key's columns
+    time: str  # the business-time column; with event_id it orders the copies
+    inputs: tuple[tuple[str, str], ...]  # (column, SQL type) of each row value, passed as arrays
+    stored: Mapping[str, str] = field(default_factory=dict)  # column -> SQL expression of the inputs
+    derived: tuple[tuple[str, str], ...] = ()  # (column, SQL expression of the inputs) not passed
+
+    def statement(self, schema: str) -> str:
+        names = [c for c, _ in self.inputs]
+        columns = [*names, *(c for c, _ in self.derived)]
+        values = [self.stored.get(c, c) for c in names] + [e for _, e in self.derived]
+        arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(self.inputs, start=1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in self.key)
+        return (f"INSERT INTO {checked(schema)}.{self.table} AS t ({', '.join(columns)}) "
+                f"SELECT {', '.join(values)} FROM unnest({arrays}) AS x({', '.join(names)}) "
+                f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates} "
+                f"WHERE (EXCLUDED.{self.time}, EXCLUDED.event_id) < (t.{self.time}, t.event_id)")
+
+    async def merge(self, conn: asyncpg.Connection, schema: str, events: Iterable[Envelope],
+                    key: Callable[[Envelope], Hashable], row: Callable[[Envelope], tuple[Any, ...]]) -> None:
+        """Merge the earliest copy per ``key`` of ``events``, as ``row`` gives its inputs."""
+        best: dict[Hashable, Envelope] = {}
+        for e in events:
+            k = key(e)
+            kept = best.get(k)
+            if kept is None or (e.time, e.id) < (kept.time, kept.id):
+                best[k] = e
+        rows = [row(e) for e in best.values()]
+        await conn.execute(self.statement(schema), *_columns(rows, len(self.inputs)))
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -108,115 +135,79 @@ async def _event_log(conn: asyncpg.Connection, s: str, events: Sequence[Envelope
     )
 
 
+_BRIEFS = EarliestWins(
+    "brief_versions", key=("campaign_id", "version"), time="submitted_at",
+    inputs=(("campaign_id", "text"), ("version", "integer"), ("submitted_at", "timestamptz"), ("event_id", "uuid"),
+            ("title", "text"), ("team", "text"), ("owner", "text"), ("requester", "text"), ("channels", "text"),
+            ("target_launch_date", "date"), ("requested_amount", "numeric"), ("requested_currency", "text"),
+            ("budget_line_id", "text"), ("authors", "text")),
+    # Channels are identifiers of an enum ([a-z_]+): joined with commas to pass a text[] per
+    # row through unnest, which would flatten an array of arrays; authors by the unit separator.
+    stored={"channels": "string_to_array(channels, ',')", "authors": "string_to_array(authors, E'\\x1f')"})
+
+
+def _brief_row(e: Envelope) -> tuple[Any, ...]:
+    d: c.BriefSubmitted = e.data
+    authors = sorted({*(getattr(d, "authors", None) or ()), d.requester})
+    return (d.campaign_id, d.version, e.time, e.id, d.title, d.team, d.owner, d.requester,
+            ",".join(ch.value for ch in d.channels), d.target_launch_date, d.budget_request.amount.amount,
+            d.budget_request.amount.currency, d.budget_request.budget_line_id, _UNIT.join(authors))
+
+
 async def _briefs(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    rows = []
-    for e in _earliest(events, lambda e: (e.data.campaign_id, e.data.version)):
-        d: c.BriefSubmitted = e.data
-        authors = sorted({*(getattr(d, "authors", None) or ()), d.requester})
-        # Channels are identifiers of an enum ([a-z_]+): joined with commas to pass a text[]
-        # per row through unnest, which would flatten an array of arrays.
-        rows.append((d.campaign_id, d.version, e.time, e.id, d.title, d.team, d.owner, d.requester,
-                     ",".join(ch.value for ch in d.channels), d.target_launch_date, d.budget_request.amount.amount,
-                     d.budget_request.amount.currency, d.budget_request.budget_line_id, _UNIT.join(authors)))
-    await conn.execute(
-        f"""
-        INSERT INTO {s}.brief_versions AS t (campaign_id, version, submitted_at, event_id, title, team, owner,
-            requester, channels, target_launch_date, requested_amount, requested_currency, budget_line_id, authors)
-        SELECT campaign_id, version, submitted_at, event_id, title, team, owner, requester,
-               string_to_array(channels, ','), target_launch_date, requested_amount, requested_currency,
-               budget_line_id, string_to_array(authors, E'\\x1f')
-        FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::text[], $10::date[], $11::numeric[], $12::text[], $13::text[], $14::text[])
-             AS x(campaign_id, version, submitted_at, event_id, title, team, owner, requester, channels,
-                  target_launch_date, requested_amount, requested_currency, budget_line_id, authors)
-        ON CONFLICT (campaign_id, version) DO UPDATE SET
-            submitted_at = EXCLUDED.submitted_at, event_id = EXCLUDED.event_id, title = EXCLUDED.title,
-            team = EXCLUDED.team, owner = EXCLUDED.owner, requester = EXCLUDED.requester,
-            channels = EXCLUDED.channels, target_launch_date = EXCLUDED.target_launch_date,
-            requested_amount = EXCLUDED.requested_amount, requested_currency = EXCLUDED.requested_currency,
-            budget_line_id = EXCLUDED.budget_line_id, authors = EXCLUDED.authors
-        WHERE (EXCLUDED.submitted_at, EXCLUDED.event_id) < (t.submitted_at, t.event_id)
-        """,
-        *_columns(rows, 14),
-    )
+    await _BRIEFS.merge(conn, s, events, lambda e: (e.data.campaign_id, e.data.version), _brief_row)
 
 
-async def _gate_decisions(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    def key(e: Envelope) -> Hashable:
-        return (e.data.campaign_id, e.data.brief_version, e.data.gate_id, isinstance(e.data, c.GateApproved))
+_GATE_DECISIONS = EarliestWins(
+    "gate_decisions", key=("campaign_id", "brief_version", "gate_id", "outcome"), time="decided_at",
+    inputs=(("campaign_id", "text"), ("brief_version", "integer"), ("gate_id", "text"), ("outcome", "text"),
+            ("decided_at", "timestamptz"), ("event_id", "uuid"), ("gate_name", "text"), ("gate_kind", "text"),
+            ("gate_position", "integer"), ("is_last_gate", "boolean"), ("actionable_at", "timestamptz"),
+            ("sla_hours", "integer"), ("decided_by", "text"), ("policy_version", "integer"),
+            ("rejection_kind", "text"), ("hours_in_gate", "float8")),
+    derived=(("breached_sla", "decided_at > actionable_at + make_interval(hours => sla_hours)"),))
 
-    rows = []
-    for e in _earliest(events, key):
-        d: c.GateApproved | c.GateRejected = e.data
-        rows.append((
-            d.campaign_id, d.brief_version, d.gate_id, "approved" if isinstance(d, c.GateApproved) else "rejected",
+
+def _decision_row(e: Envelope) -> tuple[Any, ...]:
+    d: c.GateApproved | c.GateRejected = e.data
+    return (d.campaign_id, d.brief_version, d.gate_id, "approved" if isinstance(d, c.GateApproved) else "rejected",
             e.time, e.id, d.gate_name, d.gate_kind.value, d.gate_position, d.is_last_gate, d.actionable_at,
             d.sla_hours, d.decided_by, d.policy_version, d.kind.value if isinstance(d, c.GateRejected) else None,
             # Derived here, in Python, so SQL aggregates see the very floats the domain computes.
-            hours(e.time - d.actionable_at),
-        ))
-    await conn.execute(
-        f"""
-        INSERT INTO {s}.gate_decisions AS t (campaign_id, brief_version, gate_id, outcome, decided_at, event_id,
-            gate_name, gate_kind, gate_position, is_last_gate, actionable_at, sla_hours, decided_by,
-            policy_version, rejection_kind, hours_in_gate, breached_sla)
-        SELECT *, decided_at > actionable_at + make_interval(hours => sla_hours)
-        FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::timestamptz[], $6::uuid[], $7::text[],
-                    $8::text[], $9::integer[], $10::boolean[], $11::timestamptz[], $12::integer[], $13::text[],
-                    $14::integer[], $15::text[], $16::float8[])
-             AS x(campaign_id, brief_version, gate_id, outcome, decided_at, event_id, gate_name, gate_kind,
-                  gate_position, is_last_gate, actionable_at, sla_hours, decided_by, policy_version,
-                  rejection_kind, hours_in_gate)
-        ON CONFLICT (campaign_id, brief_version, gate_id, outcome) DO UPDATE SET
-            decided_at = EXCLUDED.decided_at, event_id = EXCLUDED.event_id, gate_name = EXCLUDED.gate_name,
-            gate_kind = EXCLUDED.gate_kind, gate_position = EXCLUDED.gate_position,
-            is_last_gate = EXCLUDED.is_last_gate, actionable_at = EXCLUDED.actionable_at,
-            sla_hours = EXCLUDED.sla_hours, decided_by = EXCLUDED.decided_by,
-            policy_version = EXCLUDED.policy_version, rejection_kind = EXCLUDED.rejection_kind,
-            hours_in_gate = EXCLUDED.hours_in_gate, breached_sla = EXCLUDED.breached_sla
-        WHERE (EXCLUDED.decided_at, EXCLUDED.event_id) < (t.decided_at, t.event_id)
-        """,
-        *_columns(rows, 16),
-    )
+            hours(e.time - d.actionable_at))
+
+
+async def _gate_decisions(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    await _GATE_DECISIONS.merge(
+        conn, s, events,
+        lambda e: (e.data.campaign_id, e.data.brief_version, e.data.gate_id, isinstance(e.data, c.GateApproved)),
+        _decision_row)
+
+
+_LAUNCHES = EarliestWins(
+    "launches", key=("campaign_id",), time="launched_at",
+    inputs=(("campaign_id", "text"), ("launched_at", "timestamptz"), ("event_id", "uuid"),
+            ("brief_version", "integer"), ("launched_by", "text"), ("all_gates_approved", "boolean"),
+            ("kpis_with_targets", "boolean"), ("tracking_plan_defined", "boolean"), ("budget_committed", "boolean")))
+
+
+def _launch_row(e: Envelope) -> tuple[Any, ...]:
+    d: c.CampaignLaunched = e.data
+    r = d.readiness
+    return (d.campaign_id, e.time, e.id, d.brief_version, d.launched_by, r.all_gates_approved, r.kpis_with_targets,
+            r.tracking_plan_defined, r.budget_committed)
 
 
 async def _launches(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    rows = []
-    for e in _earliest(events, lambda e: e.data.campaign_id):
-        d: c.CampaignLaunched = e.data
-        r = d.readiness
-        rows.append((d.campaign_id, e.time, e.id, d.brief_version, d.launched_by, r.all_gates_approved,
-                     r.kpis_with_targets, r.tracking_plan_defined, r.budget_committed))
-    await conn.execute(
-        f"""
-        INSERT INTO {s}.launches AS t (campaign_id, launched_at, event_id, brief_version, launched_by,
-            all_gates_approved, kpis_with_targets, tracking_plan_defined, budget_committed)
-        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::uuid[], $4::integer[], $5::text[], $6::boolean[],
-                             $7::boolean[], $8::boolean[], $9::boolean[])
-        ON CONFLICT (campaign_id) DO UPDATE SET
-            launched_at = EXCLUDED.launched_at, event_id = EXCLUDED.event_id,
-            brief_version = EXCLUDED.brief_version, launched_by = EXCLUDED.launched_by,
-            all_gates_approved = EXCLUDED.all_gates_approved, kpis_with_targets = EXCLUDED.kpis_with_targets,
-            tracking_plan_defined = EXCLUDED.tracking_plan_defined, budget_committed = EXCLUDED.budget_committed
-        WHERE (EXCLUDED.launched_at, EXCLUDED.event_id) < (t.launched_at, t.event_id)
-        """,
-        *_columns(rows, 9),
-    )
+    await _LAUNCHES.merge(conn, s, events, lambda e: e.data.campaign_id, _launch_row)
 
 
 def _first_occurrence(table: str, time_column: str) -> Callable[..., Any]:
+    fact = EarliestWins(table, key=("campaign_id",), time=time_column,
+                        inputs=(("campaign_id", "text"), (time_column, "timestamptz"), ("event_id", "uuid")))
+
     async def write(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-        rows = [(e.data.campaign_id, e.time, e.id) for e in _earliest(events, lambda e: e.data.campaign_id)]
-        await conn.execute(
-            f"""
-            INSERT INTO {s}.{table} AS t (campaign_id, {time_column}, event_id)
-            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::uuid[])
-            ON CONFLICT (campaign_id) DO UPDATE SET {time_column} = EXCLUDED.{time_column},
-                event_id = EXCLUDED.event_id
-            WHERE (EXCLUDED.{time_column}, EXCLUDED.event_id) < (t.{time_column}, t.event_id)
-            """,
-            *_columns(rows, 3),
-        )
+        await fact.merge(conn, s, events, lambda e: e.data.campaign_id, lambda e: (e.data.campaign_id, e.time, e.id))
 
     return write
 
@@ -251,27 +242,21 @@ async def _releases(conn: asyncpg.Connection, s: str, events: list[Envelope]) ->
     )
 
 
+_SPENDS = EarliestWins(
+    "spends", key=("source_system", "source_reference"), time="recorded_at",
+    inputs=(("source_system", "text"), ("source_reference", "text"), ("event_id", "uuid"), ("campaign_id", "text"),
+            ("amount", "numeric"), ("currency", "text"), ("incurred_on", "date"), ("budget_line_id", "text"),
+            ("corrects_reference", "text"), ("recorded_at", "timestamptz")))
+
+
+def _spend_row(e: Envelope) -> tuple[Any, ...]:
+    d: c.SpendRecorded = e.data
+    return (d.source_system, d.source_reference, e.id, d.campaign_id, d.amount.amount, d.amount.currency,
+            d.incurred_on, d.budget_line_id, d.corrects_reference, e.time)
+
+
 async def _spends(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    rows = []
-    for e in _earliest(events, lambda e: (e.data.source_system, e.data.source_reference)):
-        d: c.SpendRecorded = e.data
-        rows.append((d.source_system, d.source_reference, e.id, d.campaign_id, d.amount.amount, d.amount.currency,
-                     d.incurred_on, d.budget_line_id, d.corrects_reference, e.time))
-    await conn.execute(
-        f"""
-        INSERT INTO {s}.spends AS t (source_system, source_reference, event_id, campaign_id, amount, currency,
-            incurred_on, budget_line_id, corrects_reference, recorded_at)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::numeric[], $6::text[],
-                             $7::date[], $8::text[], $9::text[], $10::timestamptz[])
-        ON CONFLICT (source_system, source_reference) DO UPDATE SET
-            event_id = EXCLUDED.event_id, campaign_id = EXCLUDED.campaign_id, amount = EXCLUDED.amount,
-            currency = EXCLUDED.currency, incurred_on = EXCLUDED.incurred_on,
-            budget_line_id = EXCLUDED.budget_line_id, corrects_reference = EXCLUDED.corrects_reference,
-            recorded_at = EXCLUDED.recorded_at
-        WHERE (EXCLUDED.recorded_at, EXCLUDED.event_id) < (t.recorded_at, t.event_id)
-        """,
-        *_columns(rows, 10),
-    )
+    await _SPENDS.merge(conn, s, events, lambda e: (e.data.source_system, e.data.source_reference), _spend_row)
 
 
 async def _reconciliations(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:

@@ -32,9 +32,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from marops_events import kafka, registry
-from marops_events.consumer import REPLAY_GROUP_HEADER
+from marops_events.consumer import decode_records, group_id_for
 from marops_events.envelope import Envelope
-from marops_events.registry import InvalidEvent
 from marops_service import db, logs
 
 from . import derive, projection, repository
@@ -57,7 +56,7 @@ class RebuildInterrupted(Exception):
 
 
 MAX_LISTED_SKIPS = 10_000  # coordinates kept in the run record; the count is always exact
-REPLAY_BATCH = 5000  # records per replay transaction (the live consumer's batches are smaller)
+REPLAY_BATCH = 10_000  # records per replay transaction (the live consumer's batches are smaller)
 
 
 @dataclass
@@ -163,11 +162,9 @@ class Rebuild:
         await prepare_schema(self.pool)
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return kafka.consumer(
-            self.settings.kafka_connection(),
-            None,  # no group: nothing committed, the live consumer group is untouched
-            client_id=f"{self.settings.service_name}-rebuild",
-        )
+        make = kafka.consumer_factory(self.settings.kafka_connection(),
+                                      client_id=f"{self.settings.service_name}-rebuild")
+        return make(None)  # no group: nothing committed, the live consumer group is untouched
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of every event topic that exists (the consumer's own metadata cache
@@ -193,54 +190,56 @@ class Rebuild:
         all inside ``conn``'s open transaction when given."""
         pending = [tp for tp in end if await consumer.position(tp) < end[tp]]
         last_progress = time.monotonic()
-        while pending:
-            if stop is not None and stop.is_set():
-                raise RebuildInterrupted("the service is stopping")
-            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=REPLAY_BATCH)
-            records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
-            if records:
-                last_progress = time.monotonic()
-                if conn is None:
-                    async with self.pool.acquire() as own:
-                        await self._apply(own, records, derive_touched=False)
-                else:
-                    await self._apply(conn, records, derive_touched=True)
-            elif time.monotonic() - last_progress > STALL_SECONDS:
-                raise RuntimeError(f"no progress towards the high watermarks for {STALL_SECONDS:.0f}s")
-            pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
+        # Without ``conn``, a batch's statements run while the next batch is fetched and
+        # decoded (the database works in its own process): one batch in flight at a time.
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while pending:
+                if stop is not None and stop.is_set():
+                    raise RebuildInterrupted("the service is stopping")
+                fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=REPLAY_BATCH)
+                records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
+                if records:
+                    last_progress = time.monotonic()
+                    items = self._decode(records)
+                    if conn is None:
+                        if in_flight is not None:
+                            await in_flight
+                        in_flight = asyncio.create_task(self._apply_in_own_transaction(items))
+                    else:
+                        await self._apply(conn, items, derive_touched=True)
+                elif time.monotonic() - last_progress > STALL_SECONDS:
+                    raise RuntimeError(f"no progress towards the high watermarks for {STALL_SECONDS:.0f}s")
+                pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
+            if in_flight is not None:
+                await in_flight
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await in_flight
+
+    async def _apply_in_own_transaction(self, items: list[tuple[ConsumerRecord, Envelope]]) -> None:
+        async with self.pool.acquire() as own:
+            await self._apply(own, items, derive_touched=False)
 
     def _decode(self, records: Sequence[ConsumerRecord]) -> list[tuple[ConsumerRecord, Envelope]]:
-        """The live consumer's checks, record for record: what it dead-letters is skipped, a
+        """The live consumer's decoder, record for record: what it dead-letters is skipped, a
         dead letter re-driven for another consumer group is ignored as it ignores it."""
         prefix = self.settings.topic_prefix
-        group = f"{prefix}marops-{self.settings.service_name}".encode()
         if self._topic_types is None:
-            self._topic_types = {spec.topic(prefix): spec.type for spec in registry.EVENTS.values()}
-        events = []
-        for record in records:
-            try:
-                headers = dict(record.headers or ())
-            except (TypeError, ValueError):
-                headers = {}
-            replay_for = headers.get(REPLAY_GROUP_HEADER)
-            if replay_for is not None and replay_for != group:
-                continue
-            try:
-                event = registry.decode(record.value, headers,
-                                        expected_type=self._topic_types.get(record.topic, "?"))
-            except Exception as exc:  # decode promises InvalidEvent; anything else is still the record's
-                self._result.skip(record, str(exc) if isinstance(exc, InvalidEvent)
-                                  else f"undecodable record: {exc!r}")
-                continue
-            events.append((record, event))
+            self._topic_types = registry.topic_types(prefix)
+        events, invalid = decode_records(list(records), group_id=group_id_for(self.settings.service_name, prefix),
+                                         topic_types=self._topic_types)
+        for record, reason in invalid:
+            self._result.skip(record, reason)
         return events
 
-    async def _apply(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord], *,
+    async def _apply(self, conn: asyncpg.Connection, items: list[tuple[ConsumerRecord, Envelope]], *,
                      derive_touched: bool) -> None:
         """One transaction (a savepoint inside an open one) for the batch, set-based; when the
         database refuses a value, the batch is redone one event per savepoint and the refused
         ones are skipped, as the live consumer dead-letters them."""
-        items = self._decode(records)
         if not items:
             return
         try:
