@@ -31,8 +31,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(jtype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released pool connection gets instead of asyncpg's reset query.
+
+    asyncpg rolls back a transaction left open before calling this either way; its default
+    reset then sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` -- one
+    more round trip on every request. Pooled connections never take session state: locks are
+    ``pg_advisory_xact_lock``, settings ``SET LOCAL``, both ended by COMMIT/ROLLBACK; the
+    relay's session lock and LISTEN and the migrations' lock are on connections of their own.
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     reset=_keep_session)
 
 
 async def apply_migrations(dsn: str, sets: list[MigrationSet]) -> list[str]:

@@ -1,23 +1,30 @@
 """OpenTelemetry for FastAPI, asyncpg and Kafka; the exporter is off unless configured.
 
 A tracer provider is always installed, so trace ids exist for logs and propagate through
-the outbox and Kafka even when nothing is exported: each request gets one server span from
-FastAPI's own telemetry (``fastapi_telemetry``), the only HTTP wrapper (OpenTelemetry's
-ASGI instrumentation on top of it would create a second span and one per ASGI message).
-The per-query asyncpg spans and aiokafka's client spans are only worth their cost when
-someone looks at them, so they are instrumented only with an exporter.
+the outbox and Kafka even when nothing is exported. With an exporter, each request gets
+one server span from FastAPI's own telemetry (``fastapi_telemetry``), the only HTTP wrapper
+(OpenTelemetry's ASGI instrumentation on top of it would create a second span and one per
+ASGI message). Without one, a span nobody exports is pure cost on every request (FastAPI's
+wrapper attaches three contexts, builds attributes, wraps send and receive): ``TraceContext``
+only makes the request's trace context current, the caller's ``traceparent`` or a new trace
+id, as a non-recording span, so logs and outbox rows still carry it. The per-query asyncpg
+spans and aiokafka's client spans are only worth their cost when someone looks at them, so
+they are instrumented only with an exporter.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
-from opentelemetry import trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import ServiceSettings
 
@@ -51,8 +58,51 @@ def _untraced(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in UNTRACED_PATHS
 
 
-def fastapi_telemetry() -> TelemetryConfig:
-    """FastAPI's native telemetry: one server span per request (probes excluded; no second span
-    per operation); HTTP metrics are Prometheus' (``HttpMetrics``) and logs go through
-    structlog, so those two stay off."""
-    return {"tracing": True, "metrics": False, "logs": False, "operation_spans": False, "exclude": _untraced}
+def exporting(settings: ServiceSettings) -> bool:
+    return settings.otel_exporter != "none"
+
+
+def fastapi_telemetry(settings: ServiceSettings) -> TelemetryConfig:
+    """FastAPI's native telemetry: with an exporter, one server span per request (probes
+    excluded; no second span per operation); without one, off (``TraceContext`` instead).
+    HTTP metrics are Prometheus' (``HttpMetrics``) and logs go through structlog, so those
+    two stay off."""
+    return {"tracing": exporting(settings), "metrics": False, "logs": False, "operation_spans": False,
+            "exclude": _untraced}
+
+
+_TRACEPARENT = b"traceparent"
+
+
+class TraceContext:
+    """Without an exporter: the request runs in its trace context (the caller's ``traceparent``,
+    or a new trace), as a non-recording span: trace ids for logs and the outbox, no span
+    built or ended (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _untraced(scope):
+            await self.app(scope, receive, send)
+            return
+        parent = context.Context()
+        if any(name == _TRACEPARENT for name, _ in scope["headers"]):
+            headers: dict[str, str] = {}
+            for name, value in scope["headers"]:
+                if name in (b"traceparent", b"tracestate"):
+                    headers[name.decode()] = value.decode("latin-1")
+            parent = propagate.extract(headers)
+        caller = trace.get_current_span(parent).get_span_context()
+        span = NonRecordingSpan(SpanContext(
+            caller.trace_id if caller.is_valid else random.getrandbits(128) or 1,
+            random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=caller.trace_flags if caller.is_valid else TraceFlags(TraceFlags.DEFAULT),
+            trace_state=caller.trace_state if caller.is_valid else None,
+        ))
+        token = context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            context.detach(token)

@@ -113,6 +113,28 @@ async def test_write_goes_through_outbox_to_kafka(client, settings: ServiceSetti
     assert headers["traceparent"].startswith(b"00-")
 
 
+async def test_without_an_exporter_a_request_still_carries_its_trace_into_the_outbox(
+        client, settings: ServiceSettings) -> None:
+    # No span is built per request without an exporter (TraceContext), but the caller's trace
+    # continues through the outbox, and a request without one starts a trace of its own.
+    assert settings.otel_exporter == "none"
+    caller_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    finance = auth(settings, "fiona", "finance")
+    continued = await client.post("/spends", json={"campaign_id": "c-t1", "amount": "1.00", "currency": "EUR"},
+                                  headers={**finance, "traceparent": f"00-{caller_trace}-{caller_span}-01"})
+    started = await client.post("/spends", json={"campaign_id": "c-t2", "amount": "1.00", "currency": "EUR"},
+                                headers=finance)
+    assert continued.status_code == started.status_code == 201
+    records = await read_topic(settings.kafka_bootstrap_servers,
+                               settings.topic_prefix + "marops.spend-recorded.v1", count=2)
+    parents = {json.loads(r.value)["id"]: dict(r.headers)["traceparent"].decode().split("-") for r in records}
+    version, trace_id, span_id, flags = parents[continued.json()["id"]]
+    assert (version, trace_id, flags) == ("00", caller_trace, "01")
+    assert span_id not in (caller_span, "0" * 16)  # the request's own (unrecorded) span, a child of the caller's
+    own = parents[started.json()["id"]]
+    assert own[1] not in (caller_trace, "0" * 32) and own[2] != "0" * 16
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [({}, 401), ({"Authorization": "Bearer not-a-jwt"}, 401), ({"Authorization": "Basic abc"}, 401)],
@@ -201,6 +223,22 @@ async def test_migrations_are_recorded_once_and_guarded(pg_dsn: str, migrations:
     (migrations / "001_spends.sql").write_text("CREATE TABLE other (id int);")
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         await db.apply_migrations(pg_dsn, sets)
+
+
+async def test_a_pooled_connection_comes_back_without_the_transaction_it_was_released_in(pg_dsn: str) -> None:
+    # The pool skips asyncpg's reset query (a round trip per request); what a request left
+    # open must still be rolled back before anyone else gets the connection.
+    pool = await db.create_pool(pg_dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TABLE leftovers (n int)")
+            await conn.transaction().start()  # never committed nor rolled back by its owner
+            await conn.execute("INSERT INTO leftovers VALUES (1)")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT count(*) FROM leftovers") == 0
+    finally:
+        await pool.close()
 
 
 def test_settings_fall_back_to_shared_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
