@@ -27,12 +27,14 @@ def _searchable(brief: Brief) -> tuple[Any, ...]:
 
 
 async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, created_by: str,
-                          now: dt.datetime) -> None:
-    await conn.execute(
-        """
+                          now: dt.datetime) -> asyncpg.Record:
+    """The new campaign's row, as ``get_campaign`` reads it (one round trip)."""
+    return await conn.fetchrow(
+        f"""
         INSERT INTO campaigns (id, created_by, authors, created_at, brief, title, team, owner, target_launch_date,
                                channels, status, status_since, last_changed_at)
         VALUES ($1, $2, ARRAY[$2], $3, $4, $5, $6, $7, $8, $9, 'draft', $3, $3)
+        RETURNING {CAMPAIGN_COLUMNS}
         """,
         campaign_id, created_by, now, brief.to_json(), *_searchable(brief),
     )

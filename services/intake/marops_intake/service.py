@@ -50,9 +50,11 @@ async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[
                       f"you may create campaigns for your own team only ({who.team or 'none'}), not {team!r}")
     brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
     campaign_id = str(uuid.uuid4())
-    async with pool.acquire() as conn, conn.transaction():
-        await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=clock())
-        return await _show(conn, await repo.get_campaign(conn, campaign_id))
+    # One statement, so no explicit transaction; a new campaign has no versions, decisions or
+    # transfers to read back (the hot path of the request: one round trip).
+    async with pool.acquire() as conn:
+        row = await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=clock())
+    return _detail(row, _Facts([], [], status.history(repo.facts(row, [], [])), []))
 
 
 async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
