@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "marops_outbox"
 RELAY_LOCK_KEY = 0x6D61726F7073  # "marops"; one lock per database, so a constant suffices
+
+
+def record_headers(event_type: str, event_id: str, trace: Mapping[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an event's record (AsyncAPI document: the message headers)."""
+    headers = {"content-type": CONTENT_TYPE, "ce_type": event_type, "ce_id": event_id, **(trace or {})}
+    return [(k, v.encode()) for k, v in headers.items()]
 
 
 async def add(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -139,14 +145,12 @@ class OutboxRelay:
             topic = registry.spec_for(row["event_type"]).topic(self._prefix)
             parent = json.loads(row["trace_headers"])
             with tracing.publish_span(topic, row["event_type"], parent):
-                headers = {"content-type": CONTENT_TYPE, "ce_type": row["event_type"],
-                           "ce_id": str(row["event_id"]), **tracing.capture()}
                 # send() only enqueues; the idempotent producer keeps per-partition order.
                 deliveries.append(await producer.send(
                     topic,
                     value=row["payload"].encode(),
                     key=row["partition_key"].encode(),
-                    headers=[(k, v.encode()) for k, v in headers.items()],
+                    headers=record_headers(row["event_type"], str(row["event_id"]), tracing.capture()),
                 ))
         await asyncio.gather(*deliveries)
         await conn.execute(

@@ -3,7 +3,8 @@
 The fixtures (`infra`, `kafka_bootstrap`, `pg_dsn`, `make_pg_dsn`, `topic_prefix`) are
 registered automatically through the `pytest11` entry point once the package is
 installed; see `marops_testkit.fixtures`. Helpers: `create_topics`, `read_topic`, `wait_for`,
-`run_sync`, `create_database`, `drop_databases`, `delete_topics_with_prefix`.
+`run_sync`, `create_database`, `drop_databases`, `delete_topics_with_prefix`; events in and out
+of a service under test: `marops_testkit.events` (`publish`, `published`).
 """
 
 from marops_testkit.fixtures import (

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -93,13 +93,23 @@ async def read_topic(
     return records
 
 
+@overload
+async def wait_for(predicate: Callable[[], Awaitable[T]], timeout: float = 30.0, interval: float = 0.1, *,
+                   message: str | None = None) -> T: ...
+
+
+@overload
+async def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, *,
+                   message: str | None = None) -> T: ...
+
+
 async def wait_for(
-    predicate: Callable[[], Awaitable[T] | T],
+    predicate: Callable[[], Any],
     timeout: float = 30.0,
     interval: float = 0.1,
     *,
     message: str | None = None,
-) -> T:
+) ->Any:
     """Call `predicate` (async or sync) until it returns something truthy; return that.
 
     An exception raised by the predicate also counts as "not yet" (so predicates may use

@@ -23,7 +23,8 @@ from aiokafka.structs import ConsumerRecord
 from marops_budget.settings import Settings
 from marops_events import contracts as c
 from marops_events.envelope import Envelope
-from marops_events.registry import CONTENT_TYPE, DLQ_SUFFIX, new_event, partition_key, spec_for
+from marops_events.registry import DLQ_SUFFIX, new_event, spec_for
+from marops_testkit import events as harness
 from marops_testkit.apps import auth
 from marops_testkit.kafka import wait_for
 
@@ -131,10 +132,7 @@ class Harness:
     async def publish(self, *events: Envelope) -> None:
         """Produce envelopes the way the outbox relay does (key, headers, JSON value)."""
         for event in events:
-            spec = spec_for(event.type)
-            await self.producer.send_and_wait(
-                spec.topic(self.settings.topic_prefix), value=event.to_json(), key=partition_key(event).encode(),
-                headers=[("content-type", CONTENT_TYPE.encode()), ("ce_type", event.type.encode())])
+            await harness.publish(self.producer, self.settings.topic_prefix, [event])
             self.sent.append(event)
 
     async def processed(self, *events: Envelope, timeout: float = 30) -> None:

@@ -40,9 +40,9 @@ async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Bri
     )
 
 
-async def get_campaign(conn: asyncpg.Connection, campaign_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
-    lock = "FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}", campaign_id)
+async def get_campaign(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
+    # commands serialise on marops_service.locks.lock_campaign, taken before this read
+    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1", campaign_id)
 
 
 async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, edited_by: str,

@@ -26,6 +26,7 @@ from marops_events.envelope import Envelope
 from marops_metrics.main import create_app
 from marops_metrics.projection import BOOKKEEPING_TABLES, LIVE_SCHEMA
 from marops_metrics.settings import Settings
+from marops_testkit import events as harness
 from marops_testkit.apps import running, service_settings
 from marops_testkit.kafka import wait_for
 
@@ -414,18 +415,11 @@ async def publish(bootstrap: str, prefix: str, events: Iterable[Envelope], *, tr
     ``transactional`` publishes them in one Kafka transaction, as the history import does."""
     producer = await _started_producer(bootstrap, f"metrics-test-{uuid.uuid4().hex}" if transactional else None)
     try:
-        async def send_all() -> None:
-            sent = [await producer.send(registry.spec_for(e.type).topic(prefix), value=e.to_json(),
-                                        key=registry.partition_key(e).encode(),
-                                        headers=[("ce_type", e.type.encode()), ("ce_id", str(e.id).encode())])
-                    for e in events]
-            await asyncio.gather(*sent)
-
         if transactional:
             async with producer.transaction():
-                await send_all()
+                await harness.publish(producer, prefix, events)
         else:
-            await send_all()
+            await harness.publish(producer, prefix, events)
     finally:
         await producer.stop()
 

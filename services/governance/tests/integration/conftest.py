@@ -8,8 +8,6 @@ need hangs off the ``gov`` fixture; the actors they name are the keys of ``ROLES
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from marops_events import contracts as c
@@ -28,6 +26,7 @@ from marops_events import kafka, registry
 from marops_events.envelope import Envelope
 from marops_governance.main import create_app
 from marops_governance.settings import Settings
+from marops_testkit import events as harness
 from marops_testkit import wait_for
 from marops_testkit.apps import auth, running, service_settings
 
@@ -96,8 +95,7 @@ class Gov:
         return event
 
     async def send(self, event: Envelope) -> None:
-        await self.producer.send_and_wait(self.topic(event.type), value=event.to_json(),
-                                          key=registry.partition_key(event).encode())
+        await harness.publish(self.producer, self.settings.topic_prefix, [event])
 
     async def submit(self, campaign_id: str, version: int = 1, *, time: dt.datetime | None = None,
                      **kwargs: Any) -> Envelope:
@@ -164,24 +162,8 @@ class Gov:
 
     async def published(self, event_type: str, campaign_id: str, count: int, timeout: float = 30) -> list[dict]:
         """The envelopes of ``event_type`` for one campaign, read back from the topic."""
-        consumer = AIOKafkaConsumer(self.topic(event_type), bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                    isolation_level="read_committed", metadata_max_age_ms=1000)
-        found: list[dict] = []
-        deadline = time.monotonic() + timeout
-        await consumer.start()
-        try:
-            while len(found) < count and time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for record in records:
-                        envelope = json.loads(record.value)
-                        if envelope["subject"] == campaign_id:
-                            assert record.key == campaign_id.encode()
-                            found.append(envelope)
-        finally:
-            await consumer.stop()
-        return sorted(found, key=lambda e: e["time"])
+        return await harness.published(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
+                                       event_type, campaign_id, count, timeout=timeout)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -5,7 +5,6 @@ it published. Tests keep their state apart with fresh campaign ids and team name
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +20,7 @@ from marops_events import kafka, registry
 from marops_events.envelope import Envelope
 from marops_intake.main import create_app
 from marops_intake.settings import Settings
+from marops_testkit import events as harness
 from marops_testkit.apps import auth, running, service_settings
 from marops_testkit.kafka import wait_for
 
@@ -111,10 +111,8 @@ class Intake:
         producer = kafka.producer(self.settings.kafka_bootstrap_servers, client_id="intake-test")
         await producer.start()
         try:
-            for event in events:
-                await producer.send_and_wait(self.topic(event.type), value=event.to_json(),
-                                             key=registry.partition_key(event).encode(),
-                                             headers=[("ce_type", event.type.encode())])
+            for event in events:  # one at a time: the given order across topics too
+                await harness.publish(producer, self.settings.topic_prefix, [event])
         finally:
             await producer.stop()
 
@@ -137,16 +135,8 @@ class Intake:
         """The events of one type intake published for a campaign, read back from the topic.
 
         Waits until ``count`` are there, then returns all of them (so a test sees extras)."""
-        topic = self.topic(event_type)
-
-        found: list[dict[str, Any]] = []
-
-        async def enough() -> bool:
-            records = await _read_all(self.settings.kafka_bootstrap_servers, topic)
-            found[:] = [json.loads(r.value) for r in records if r.key == campaign_id.encode()]
-            return len(found) >= count
-        await wait_for(enough, timeout=30, message=f"{count} {event_type} for {campaign_id}")
-        return found
+        return await harness.published(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
+                                       event_type, campaign_id, count)
 
 
 async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
@@ -155,25 +145,6 @@ async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition
     await consumer.start()
     try:
         return await consumer.end_offsets(list(consumer.assignment()))
-    finally:
-        await consumer.stop()
-
-
-async def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` up to its current end (no consumer group)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", isolation_level="read_committed")
-    await consumer.start()
-    try:
-        partitions = list(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[Any] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=500)
-            for recs in batch.values():
-                records.extend(recs)
-        return records
     finally:
         await consumer.stop()
 

@@ -11,6 +11,7 @@ from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_intake.main import create_app
 from marops_intake.settings import Settings
+from marops_testkit import events as harness
 from marops_testkit.apps import auth, running, service_settings
 from marops_testkit.kafka import read_topic, wait_for
 
@@ -52,8 +53,7 @@ async def test_draft_check_submit_revise_resubmit_cancel(pg_dsn: str, kafka_boot
         producer = kafka.producer(kafka_bootstrap)
         await producer.start()
         try:
-            await producer.send_and_wait(registry.spec_for("GateRejected").topic(topic_prefix),
-                                         value=rejection.to_json(), key=cid.encode())
+            await harness.publish(producer, topic_prefix, [rejection])
         finally:
             await producer.stop()
 

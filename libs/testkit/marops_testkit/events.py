@@ -1,0 +1,72 @@
+"""Events in and out of a service under test, the way the platform sends them.
+
+``publish`` produces envelopes as another service's outbox relay does (the same topic,
+key, value and headers: ``marops_events.outbox.record_headers``), so a consumer under
+test sees exactly what production sends it. ``published`` reads back what a service
+published for one subject, checking each record is keyed as the relay keys it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from marops_events.envelope import Envelope
+from marops_events.outbox import record_headers
+from marops_events.registry import partition_key, spec_for
+
+from .kafka import wait_for
+
+
+async def publish(producer: AIOKafkaProducer, topic_prefix: str, events: Iterable[Envelope[Any]]) -> None:
+    """Produce ``events`` in order (each partition keeps it) and wait for every acknowledgement."""
+    sent = [await producer.send(spec_for(e.type).topic(topic_prefix), value=e.to_json(),
+                                key=partition_key(e).encode(), headers=record_headers(e.type, str(e.id)))
+            for e in events]
+    await asyncio.gather(*sent)
+
+
+async def published(bootstrap: str, topic_prefix: str, event_type: str, subject: str, count: int, *,
+                    timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The envelopes (JSON) of ``event_type`` published for ``subject``, oldest business time
+    first, once at least ``count`` are on the topic (all of them: a test sees extras)."""
+    topic = spec_for(event_type).topic(topic_prefix)
+    found: list[dict[str, Any]] = []
+
+    async def enough() -> bool:
+        records = await read_to_end(bootstrap, topic)
+        found[:] = []
+        for record in records:
+            envelope = json.loads(record.value)
+            if envelope["subject"] == subject:
+                assert record.key == subject.encode(), f"{event_type} for {subject} keyed {record.key!r}"
+                headers = dict(record.headers or ())
+                assert headers.get("ce_type") == event_type.encode(), f"{event_type} record headers {headers}"
+                found.append(envelope)
+        return len(found) >= count
+
+    await wait_for(enough, timeout=timeout, message=f"{count} {event_type} for {subject} on {topic}")
+    return sorted(found, key=lambda e: e["time"])
+
+
+async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+    """Every committed record of ``topic`` up to its current end (no consumer group)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed")
+    await consumer.start()
+    try:
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records
+    finally:
+        await consumer.stop()
