@@ -20,6 +20,7 @@ from marops_service.access import can_read_campaign, reads_everything
 from marops_service.auth import Principal
 from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
+from marops_service.transactions import in_transaction
 
 from . import domain, repository
 from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
@@ -50,7 +51,7 @@ def _event(campaign: Campaign, payload: Any, time: dt.datetime) -> Envelope:
 
 async def create_policy(pool: asyncpg.Pool, actor: Principal, document: PolicyDocument, reason: str,
                         now: dt.datetime) -> asyncpg.Record:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> asyncpg.Record:
         version = await repository.insert_policy(conn, document, actor.subject, reason, now)
         await repository.audit(conn, action="policy_changed", actor=actor.subject, at=now, reason=reason,
                                policy_version=version, details={"document": document.model_dump(mode="json")})
@@ -58,10 +59,14 @@ async def create_policy(pool: asyncpg.Pool, actor: Principal, document: PolicyDo
         assert row is not None
         return row
 
+    return await in_transaction(pool, work)
+
 
 async def seed_policy(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> None:
         await repository.ensure_default_policy(conn)
+
+    await in_transaction(pool, work)
 
 
 # --- gate decisions ----------------------------------------------------------------------
@@ -69,7 +74,7 @@ async def seed_policy(pool: asyncpg.Pool) -> None:
 
 async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest, actor: Principal,
                  now: dt.datetime) -> tuple[Campaign, DecisionOutcome]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> tuple[Campaign, DecisionOutcome]:
         campaign = await _campaign(conn, campaign_id, actor, lock=True)
         outcome = domain.decide(campaign, request, actor, now)
         decision = outcome.decision
@@ -88,6 +93,8 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
         if outcome.event is not None:
             await outbox.add(conn, _event(campaign, outcome.event, now))
         return campaign.with_decision(decision), outcome
+
+    return await in_transaction(pool, work)
 
 
 async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:
@@ -118,7 +125,7 @@ async def readiness(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tup
 
 async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_version: int | None,
                  now: dt.datetime) -> c.CampaignLaunched:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> c.CampaignLaunched:
         found = await _campaign(conn, campaign_id, actor, lock=True)
         ready, _ = await _readiness(conn, found)
         payload = domain.launch(found, ready, actor, brief_version)
@@ -130,6 +137,8 @@ async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_v
                                         "readiness": payload.readiness.model_dump(mode="json")})
         await outbox.add(conn, _event(found, payload, now))
         return payload
+
+    return await in_transaction(pool, work)
 
 
 # --- RACI --------------------------------------------------------------------------------
@@ -151,12 +160,14 @@ async def raci(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> dict[str
 
 async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Principal, reason: str | None,
                     now: dt.datetime) -> None:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> None:
         found = await _campaign(conn, campaign_id, actor, lock=True)
         await repository.insert_raci_edit(conn, campaign_id, new, actor.subject, now, reason)
         await repository.audit(conn, campaign_id=campaign_id, action="raci_changed", actor=actor.subject, at=now,
                                reason=reason, policy_version=found.policy_version,
                                details={"raci": new.model_dump(mode="json")})
+
+    await in_transaction(pool, work)
 
 
 # --- risks -------------------------------------------------------------------------------
@@ -175,13 +186,15 @@ def _risk_details(r: Risk) -> dict[str, Any]:
 
 async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, now: dt.datetime,
                    **fields: Any) -> tuple[Campaign, Risk]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found = await _campaign(conn, campaign_id, actor, lock=True)
         created = new_risk(found, actor, now, **fields)
         await repository.save_risk(conn, created)
         await repository.audit(conn, campaign_id=campaign_id, action="risk_created", actor=actor.subject, at=now,
                                policy_version=found.policy_version, details=_risk_details(created))
         return found, created
+
+    return await in_transaction(pool, work)
 
 
 async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid.UUID,
@@ -195,7 +208,7 @@ async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid
 
 async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal,
                       now: dt.datetime, changes: dict[str, Any], reason: str | None) -> tuple[Campaign, Risk]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
         updated, diff = update_risk(existing, found, actor, now, changes, reason)
         if diff:
@@ -205,10 +218,12 @@ async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, 
                                    details={"risk_id": str(risk_id), "changes": diff, "score": updated.score})
         return found, updated if diff else existing
 
+    return await in_transaction(pool, work)
+
 
 async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal, now: dt.datetime,
                  reason: str) -> tuple[Campaign, Risk]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
         accepted = accept_risk(existing, found, actor, now, reason)
         await repository.save_risk(conn, accepted)
@@ -219,6 +234,8 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
                                         "blocking": was_blocking,
                                         "blocking_risk_score": found.policy.blocking_risk_score})
         return found, accepted
+
+    return await in_transaction(pool, work)
 
 
 async def audit_trail(pool: asyncpg.Pool, campaign_id: str,

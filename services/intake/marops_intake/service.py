@@ -24,6 +24,7 @@ from marops_service.auth import Principal
 from marops_service.clock import Clock
 from marops_service.locks import lock_campaign
 from marops_service.refusals import Refusal
+from marops_service.transactions import in_transaction
 
 from . import repository as repo
 from .domain import access, completeness, status
@@ -59,7 +60,7 @@ async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[
 
 async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
                changes: dict[str, Any]) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         row = await _load(conn, who, campaign_id, locked=True)
         _require_editable(who, row)
         if "owner" in changes and changes["owner"] != row["owner"]:
@@ -80,9 +81,11 @@ async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: st
         await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=clock())
         return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
+    return await in_transaction(pool, work)
+
 
 async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         row = await _load(conn, who, campaign_id, locked=True)
         _require_editable(who, row)
         brief = Brief.model_validate(row["brief"]).with_defaults()
@@ -103,10 +106,12 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
         await outbox.add(conn, event)
         return await _refresh_and_show(conn, campaign_id)
 
+    return await in_transaction(pool, work)
+
 
 async def cancel(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
                  reason: str | None) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         row = await _load(conn, who, campaign_id, locked=True)
         if not access.can_close(who, _ref(row)):
             raise Refusal(IntakeRefusal.forbidden, "only the campaign's owner or ops_admin may cancel it")
@@ -122,10 +127,12 @@ async def cancel(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
                 source=SOURCE, time=now))
         return await _refresh_and_show(conn, campaign_id)
 
+    return await in_transaction(pool, work)
+
 
 async def transfer_ownership(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str, to_owner: str,
                              reason: str) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         row = await _load(conn, who, campaign_id, locked=True)
         if not access.can_close(who, _ref(row)):
             raise Refusal(IntakeRefusal.forbidden,
@@ -140,10 +147,12 @@ async def transfer_ownership(pool: asyncpg.Pool, clock: Clock, who: Principal, c
                                   at=clock())
         return await _show(conn, await repo.get_campaign(conn, campaign_id))
 
+    return await in_transaction(pool, work)
+
 
 async def complete(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
                    results: list[dict[str, Any]]) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         row = await _load(conn, who, campaign_id, locked=True)
         if not access.can_close(who, _ref(row)):
             raise Refusal(IntakeRefusal.forbidden, "only the campaign's owner or ops_admin may complete it")
@@ -161,6 +170,8 @@ async def complete(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id
             c.CampaignCompleted(campaign_id=campaign_id, completed_by=who.subject, results=matched),
             source=SOURCE, time=now))
         return await _refresh_and_show(conn, campaign_id)
+
+    return await in_transaction(pool, work)
 
 
 # --- queries ----------------------------------------------------------------------
