@@ -39,20 +39,24 @@ async def add(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Append an event to the outbox in the caller's open transaction."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.add must run inside the transaction that changes state")
+    # One round trip: the row and the relay's wake-up (a data-modifying WITH always runs).
+    # The notification is delivered at commit, so the relay wakes only for committed rows.
     await conn.execute(
         """
-        INSERT INTO outbox (event_id, event_type, partition_key, payload, trace_headers)
-        VALUES ($1, $2, $3, $4, $5::text::jsonb)
-        ON CONFLICT (event_id) DO NOTHING
+        WITH added AS (
+            INSERT INTO outbox (event_id, event_type, partition_key, payload, trace_headers)
+            VALUES ($1, $2, $3, $4, $5::text::jsonb)
+            ON CONFLICT (event_id) DO NOTHING
+        )
+        SELECT pg_notify($6, '')
         """,
         event.id,
         event.type,
         registry.partition_key(event),
         event.to_json().decode(),
         json.dumps(tracing.capture()),
+        NOTIFY_CHANNEL,
     )
-    # Delivered at commit, so the relay wakes only for committed rows.
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 class OutboxRelay:

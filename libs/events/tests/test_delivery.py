@@ -348,3 +348,23 @@ async def test_event_topics_keep_their_history_forever(kafka_bootstrap: str, top
     configs = {name: value for name, value, *_ in response.resources[0][4]}
     assert configs["retention.ms"] == "-1"
     assert configs["cleanup.policy"] == "delete"
+
+
+async def test_the_relay_is_woken_by_the_commit_not_by_its_poll(database: str, topics: str,
+                                                                 kafka_bootstrap: str) -> None:
+    # outbox.add appends the row and notifies the relay in one statement; a relay that would
+    # otherwise look again only in an hour publishes the committed row at once.
+    stop = asyncio.Event()
+    relay = outbox.OutboxRelay(database, lambda: kafka.producer(kafka_bootstrap), topic_prefix=topics,
+                               poll_interval=3600)
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await wait_for(lambda: relay.active, timeout=30)
+        await asyncio.sleep(0.5)  # past its first (empty) batch: now it waits for a notification
+        event = spend(ref="woken")
+        await append(database, event)
+        [record] = await read_topic(kafka_bootstrap, topics + SPEND_TOPIC, count=1, timeout=30)
+        assert json.loads(record.value)["id"] == str(event.id)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
