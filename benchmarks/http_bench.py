@@ -13,6 +13,13 @@ bare peer gets the same number of uvicorn workers.
   and 0 errors, beside the bare endpoint's; target >= 3x the single-process figure
   measured before this work (150-250 req/s on the same kind of machine)
 - RSS of each service's processes, idle and under load
+- CPU per request (the target's processes and PostgreSQL, from /proc): a figure that holds
+  on a machine shared with other work, where latencies do not
+
+Each measurement starts on a settled machine: the previous run's backlog (requests the
+server still works through after the load generator gave up on them, outbox rows, consumers)
+is waited out until the bench's processes and PostgreSQL are idle, and vegeta opens fresh
+connections, so each figure stands alone. The load average is printed beside the figures.
 
 vegeta is installed into <infra dir>/bin by ``go install`` on first use (Go from apt if the
 machine has none).
@@ -79,19 +86,11 @@ class Proc:
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self.log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
+        ALL.append(self)
 
     def pids(self) -> list[int]:
         """The process and its children (uvicorn's workers)."""
-        pids = [self.popen.pid]
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    stat = Path(f"/proc/{pid}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.popen.pid:
-                    pids.append(int(pid))
-        return pids
+        return [self.popen.pid, *_children(self.popen.pid)]
 
     def rss_mib(self) -> float:
         total = 0
@@ -112,6 +111,67 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def postgres_pids() -> list[int]:
+    """The postmaster of the bench's PostgreSQL and its backends (empty if not readable)."""
+    try:
+        postmaster = int((INFRA / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    return [postmaster, *_children(postmaster)]
+
+
+def _children(parent: int) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                out.append(int(pid))
+    return out
+
+
+def cpu_seconds(procs: list[Proc], *, with_postgres: bool = True) -> float:
+    pids = [pid for p in procs for pid in p.pids()] + (postgres_pids() if with_postgres else [])
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
+ALL: list[Proc] = []  # every process of the run: what must be idle before a measurement
+SETTLED_CPU = 0.05  # of one core, over a second
+SETTLE_TIMEOUT = 90.0
+
+
+def settle() -> None:
+    """Wait until the previous measurement's backlog is worked off: the bench's processes and
+    PostgreSQL together use less than SETTLED_CPU of a core for a whole second."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    before = cpu_seconds(ALL)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(ALL)
+        if now - before < SETTLED_CPU:
+            return
+        before = now
+    print(f"  (not settled within {SETTLE_TIMEOUT:.0f}s: still {now - before:.2f} CPU-s per second)", flush=True)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def uvicorn(target: str, port: int, workers: int, *, factory: bool, app_dir: Path | None = None) -> list[str]:
@@ -151,10 +211,16 @@ class Result:
     p99_ms: float
     bodies: list[bytes]
     codes: dict[int, int]
+    cpu_ms: float = float("nan")  # CPU per request: the target's processes and PostgreSQL
+    load: str = ""  # load average when the measurement started
 
 
 def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int],
-           keep_bodies: bool = False) -> Result:
+           keep_bodies: bool = False, on: list[Proc] | None = None) -> Result:
+    """One measurement, on a settled machine; ``on``: the processes whose CPU it costs."""
+    settle()
+    load = load_average()
+    cpu_before = cpu_seconds(on) if on else 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         for t in targets:
             f.write(json.dumps(t) + "\n")
@@ -168,6 +234,9 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         attack_run.wait()
     finally:
         os.unlink(path)
+    # what the load generator gave up on is still being served: count its cost too
+    settle()
+    cpu = cpu_seconds(on) - cpu_before if on else float("nan")
     latencies, bodies, codes, errors = [], [], {}, 0
     for line in encoded.stdout.splitlines():
         r = json.loads(line)
@@ -187,7 +256,8 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         hi = min(lo + 1, len(latencies) - 1)
         return latencies[lo] + (latencies[hi] - latencies[lo]) * (rank - lo)
 
-    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes)
+    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes,
+                  cpu * 1000 / len(latencies) if latencies else float("nan"), load)
 
 
 def target(method: str, url: str, token: str | None, body: Any = None) -> dict[str, Any]:
@@ -253,16 +323,19 @@ async def _databases(names: list[str], create: bool) -> None:
 
 def line(name: str, r: Result, peer: Result | None = None, target_text: str = "") -> None:
     ratio = f"{r.p99_ms / peer.p99_ms:5.1f}x bare" if peer and peer.p99_ms > 0 else ""
+    cpu_ratio = f" ({r.cpu_ms / peer.cpu_ms:.1f}x bare)" if peer and peer.cpu_ms > 0 else ""
     print(f"  {name:<34} {r.rate:>5}/s n={r.count:<6} err={r.errors:<5} p50={r.p50_ms:7.1f} ms "
           f"p99={r.p99_ms:7.1f} ms {ratio} {target_text}", flush=True)
+    print(f"  {'':<34} CPU {r.cpu_ms:.2f} ms/request{cpu_ratio}, load average {r.load} at the start",
+          flush=True)
     if r.errors:
         print(f"  {'':<34} status codes: {r.codes}", flush=True)
 
 
-def saturation(make_targets: Any, ok: set[int]) -> tuple[int, list[Result]]:
+def saturation(make_targets: Any, ok: set[int], on: list[Proc]) -> tuple[int, list[Result]]:
     best, results = 0, []
     for rate in STEPS:
-        r = attack(make_targets(rate), rate, 5, ok)
+        r = attack(make_targets(rate), rate, 5, ok, on=on)
         results.append(r)
         if r.errors or r.p99_ms >= SATURATION_P99_MS:
             break
@@ -319,23 +392,25 @@ def main() -> None:
             return [target("POST", f"{intake}/campaigns", rita, brief(line_id))]
 
         print(f"\nHTTP request path: vegeta open loop, {SECONDS}s per measurement, {WORKERS} uvicorn workers per "
-              f"API and for the bare peer, {os.cpu_count()} cores (shared with whatever else runs)", flush=True)
+              f"API and for the bare peer, {os.cpu_count()} cores (shared with whatever else runs), load average "
+              f"{load_average()}; each measurement starts once the bench's processes and PostgreSQL are idle",
+              flush=True)
         attack(bare_targets(200), 100, 2, {201})  # warm-up of every process
         attack(create_targets(1), 100, 2, {201})
 
         results: list[tuple[str, Result, Result]] = []
-        peer = attack(bare_targets(n), RATE, SECONDS, {201})
+        peer = attack(bare_targets(n), RATE, SECONDS, {201}, on=procs["bare"])
         sampler = RssSampler(procs["intake"])
         sampler.start()
-        created = attack(create_targets(1), RATE, SECONDS, {201}, keep_bodies=True)
+        created = attack(create_targets(1), RATE, SECONDS, {201}, keep_bodies=True, on=procs["intake"])
         sampler.done.set()
         loaded = {"intake": sampler.peak}
         results.append(("intake POST /campaigns", created, peer))
         ids = [json.loads(b)["id"] for b in created.bodies if b.startswith(b"{") and b'"id"' in b]
 
-        peer = attack(bare_targets(n), RATE, SECONDS, {201})
+        peer = attack(bare_targets(n), RATE, SECONDS, {201}, on=procs["bare"])
         submitted = attack([target("POST", f"{intake}/campaigns/{cid}/submit", rita) for cid in ids],
-                           RATE, SECONDS, {200})
+                           RATE, SECONDS, {200}, on=procs["intake"])
         results.append(("intake POST /campaigns/{id}/submit", submitted, peer))
 
         # governance opens the first gate of each submitted campaign from BriefSubmitted
@@ -345,22 +420,23 @@ def main() -> None:
             if count >= len(ids):
                 break
             time.sleep(1)
-        peer = attack(bare_targets(n), RATE, SECONDS, {201})
+        peer = attack(bare_targets(n), RATE, SECONDS, {201}, on=procs["bare"])
         sampler = RssSampler(procs["governance"])
         sampler.start()
         decided = attack([target("POST", f"{gov}/campaigns/{cid}/gates/brief_review/decisions", alan,
-                                 {"decision": "approve", "brief_version": 1}) for cid in ids], RATE, SECONDS, {201})
+                                 {"decision": "approve", "brief_version": 1}) for cid in ids], RATE, SECONDS, {201},
+                         on=procs["governance"])
         sampler.done.set()
         loaded["governance"] = sampler.peak
         results.append(("governance POST …/decisions", decided, peer))
 
-        peer = attack(bare_targets(n), RATE, SECONDS, {201})
+        peer = attack(bare_targets(n), RATE, SECONDS, {201}, on=procs["bare"])
         sampler = RssSampler(procs["budget"])
         sampler.start()
         spent = attack([target("POST", f"{budget}/spend", fiona, {
             "campaign_id": ids[i % len(ids)] if ids else "none", "source_system": "bench",
             "source_reference": f"ref-{run}-{i}", "amount": {"amount": "1.00", "currency": "EUR"},
-            "incurred_on": "2026-03-05"}) for i in range(n)], RATE, SECONDS, {201})
+            "incurred_on": "2026-03-05"}) for i in range(n)], RATE, SECONDS, {201}, on=procs["budget"])
         sampler.done.set()
         loaded["budget"] = sampler.peak
         results.append(("budget POST /spend", spent, peer))
@@ -373,10 +449,10 @@ def main() -> None:
 
         print(f"\nsaturation: highest rate with p99 < {SATURATION_P99_MS:.0f} ms and 0 errors, 5 s per step",
               flush=True)
-        bare_best, bare_steps = saturation(bare_targets, {201})
+        bare_best, bare_steps = saturation(bare_targets, {201}, procs["bare"])
         for r in bare_steps:
             line("bare POST /items", r)
-        intake_best, intake_steps = saturation(create_targets, {201})
+        intake_best, intake_steps = saturation(create_targets, {201}, procs["intake"])
         for r in intake_steps:
             line("intake POST /campaigns", r)
         print(f"  bare: {bare_best}/s; intake POST /campaigns: {intake_best}/s with {WORKERS} API workers + 1 "
