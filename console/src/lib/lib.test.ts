@@ -67,6 +67,7 @@ describe("queue", () => {
     expect(slaClock(at(5), now)).toBe("due in 5 h");
     expect(slaClock(new Date(Date.UTC(2025, 11, 29, 21)).toISOString(), now)).toBe("overdue by 2 d 3 h");
     expect(slaClock(null, now)).toBe("no SLA");
+    expect(slaClock(new Date(now.getTime() + 47.9 * 3_600_000).toISOString(), now)).toBe("due in 2 d 0 h");
   });
 });
 

@@ -14,7 +14,7 @@ export function sortQueue<T extends QueueEntry>(items: readonly T[]): T[] {
 export function slaClock(dueAt: string | null, now: Date = new Date()): string {
   if (!dueAt) return "no SLA";
   const diffH = (Date.parse(dueAt) - now.getTime()) / 3_600_000;
-  const abs = Math.abs(diffH);
-  const text = abs >= 24 ? `${Math.floor(abs / 24)} d ${Math.round(abs % 24)} h` : `${Math.round(abs)} h`;
+  const total = Math.round(Math.abs(diffH)); // whole hours first, so 47.9 h is "2 d 0 h", never "1 d 24 h"
+  const text = total >= 24 ? `${Math.floor(total / 24)} d ${total % 24} h` : `${total} h`;
   return diffH >= 0 ? `due in ${text}` : `overdue by ${text}`;
 }

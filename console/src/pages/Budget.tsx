@@ -1,9 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { ApiError } from "../api/client";
 import { apiGet, apiPost } from "../api/typed";
 import type { BudgetT, Me } from "../api/types";
 import { ErrorNote, Field, Loading, Section } from "../components/ui";
 import { when } from "../lib/format";
+import { errorsByField } from "../lib/problems";
 import { formatMoney, toNumber } from "../lib/money";
 import { href } from "../lib/route";
 import { has } from "../session";
@@ -35,6 +37,15 @@ export function BudgetPage({ me }: { me: Me }) {
     onSuccess: () => { setMove({ from: "", to: "", amount: "", currency: "EUR", reason: "" }); void queries.invalidateQueries(); },
   });
   const finance = has(me, "finance", "ops_admin");
+  const today = new Date().toISOString().slice(0, 10);
+  const [spend, setSpend] = useState({ campaign: "", source: "console", reference: "", amount: "", currency: "EUR", incurred: today });
+  const record = useMutation({
+    mutationFn: () => apiPost("budget", "/spend", { campaign_id: spend.campaign.trim(), source_system: spend.source.trim(),
+      source_reference: spend.reference.trim(), incurred_on: spend.incurred,
+      amount: { amount: spend.amount.trim(), currency: spend.currency as BudgetT["MoneyInput"]["currency"] } }),
+    onSuccess: () => { setSpend({ ...spend, reference: "", amount: "" }); void queries.invalidateQueries(); },
+  });
+  const spendErrors = record.error instanceof ApiError ? errorsByField(record.error.problem?.errors) : {};
   return (
     <>
       <h1>Budget</h1>
@@ -57,6 +68,21 @@ export function BudgetPage({ me }: { me: Me }) {
           </tbody>
         </table></div>
       </Section>
+      {finance && (
+        <Section title="Record spend">
+          <form className="form-grid" onSubmit={(e) => { e.preventDefault(); record.mutate(); }} aria-label="Record spend">
+            <Field label="Campaign id" id="sp-campaign" errors={spendErrors.campaign_id}><input id="sp-campaign" value={spend.campaign} onChange={(e) => setSpend({ ...spend, campaign: e.target.value })} required /></Field>
+            <Field label="Source system" id="sp-source" errors={spendErrors.source_system}><input id="sp-source" value={spend.source} onChange={(e) => setSpend({ ...spend, source: e.target.value })} required /></Field>
+            <Field label="Source reference (invoice, order)" id="sp-ref" errors={spendErrors.source_reference}><input id="sp-ref" value={spend.reference} onChange={(e) => setSpend({ ...spend, reference: e.target.value })} required /></Field>
+            <Field label="Amount" id="sp-amount" errors={spendErrors["amount.amount"] ?? spendErrors.amount}><input id="sp-amount" value={spend.amount} onChange={(e) => setSpend({ ...spend, amount: e.target.value })} required /></Field>
+            <Field label="Currency" id="sp-currency" errors={spendErrors["amount.currency"]}><input id="sp-currency" value={spend.currency} onChange={(e) => setSpend({ ...spend, currency: e.target.value.toUpperCase() })} required /></Field>
+            <Field label="Incurred on" id="sp-incurred" errors={spendErrors.incurred_on}><input id="sp-incurred" type="date" value={spend.incurred} onChange={(e) => setSpend({ ...spend, incurred: e.target.value })} required /></Field>
+            <div><button type="submit" disabled={record.isPending}>Record spend</button></div>
+          </form>
+          {record.isSuccess && <p className="ok" role="status">Recorded {formatMoney(record.data.amount)}{record.data.already_recorded ? " (already recorded)" : ""}.</p>}
+          <ErrorNote error={record.error} />
+        </Section>
+      )}
       {finance && (
         <Section title="Reallocate between lines">
           <form className="form-grid" onSubmit={(e) => { e.preventDefault(); reallocate.mutate(); }} aria-label="Reallocation">
