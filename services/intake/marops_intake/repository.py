@@ -59,21 +59,21 @@ async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *
 
 
 async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, brief: Brief, *,
-                      submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
-    await conn.execute(
-        """
-        INSERT INTO brief_versions (campaign_id, version, brief, submitted_at, submitted_by, event_id)
-        VALUES ($1, $2, $3, $4, $5, $6)
+                      submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID) -> asyncpg.Record:
+    """Store the submitted version and move the campaign to it; return the updated campaign
+    (one round trip: the version's INSERT runs in the WITH)."""
+    return await conn.fetchrow(
+        f"""
+        WITH submitted AS (
+            INSERT INTO brief_versions (campaign_id, version, brief, submitted_at, submitted_by, event_id)
+            VALUES ($1, $2, $3, $4, $5, $6)
+        )
+        UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $4),
+                             authors = CASE WHEN $5 = ANY(authors) THEN authors ELSE authors || $5 END
+        WHERE id = $1
+        RETURNING {CAMPAIGN_COLUMNS}
         """,
         campaign_id, version, brief.to_json(), submitted_at, submitted_by, event_id,
-    )
-    await conn.execute(
-        """
-        UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $3),
-                             authors = CASE WHEN $4 = ANY(authors) THEN authors ELSE authors || $4 END
-        WHERE id = $1
-        """,
-        campaign_id, version, submitted_at, submitted_by,
     )
 
 

@@ -101,10 +101,10 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
             raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
                                for e in exc.errors()]) from None
         event = new_event(payload, source=SOURCE, time=now, causation_id=await _answered(conn, row))
-        await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject, submitted_at=now,
-                               event_id=event.id)
+        updated = await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject,
+                                         submitted_at=now, event_id=event.id)
         await outbox.add(conn, event)
-        return await _refresh_and_show(conn, campaign_id)
+        return await _refresh_and_show(conn, campaign_id, updated)
 
     return await in_transaction(pool, work)
 
@@ -267,9 +267,11 @@ async def _answered(conn: asyncpg.Connection, row: asyncpg.Record) -> str | None
     return str(rejections[0]["event_id"]) if rejections else None
 
 
-async def _refresh_and_show(conn: asyncpg.Connection, campaign_id: str) -> dict[str, Any]:
-    """After a command changed the campaign's facts: store the status they imply, and show it."""
-    known = await _facts(conn, await repo.get_campaign(conn, campaign_id))
+async def _refresh_and_show(conn: asyncpg.Connection, campaign_id: str,
+                            campaign: asyncpg.Record | None = None) -> dict[str, Any]:
+    """After a command changed the campaign's facts: store the status they imply, and show it.
+    ``campaign``: its row as the command's own UPDATE returned it, if it did (no re-read)."""
+    known = await _facts(conn, campaign if campaign is not None else await repo.get_campaign(conn, campaign_id))
     return _detail(await repo.set_status(conn, campaign_id, known.history[-1]), known)
 
 
