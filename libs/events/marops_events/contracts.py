@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -38,12 +39,15 @@ from pydantic import (
 
 from .envelope import as_utc
 from .money import (
-    AMOUNT_PATTERN,
     CURRENCIES,
     EVENT_AMOUNT_PATTERN,
+    MAX_AMOUNT_CHARS,
+    MAX_INPUT_PLACES,
+    MAX_WHOLE_DIGITS,
     check_currency,
     format_amount,
-    parse_amount,
+    input_pattern,
+    parse_bounded_amount,
     parse_event_amount,
 )
 
@@ -67,12 +71,37 @@ EventAmount = Annotated[
                     "description": _AMOUNT_OUT + " (records written before this rule may use exponent "
                                                  'notation such as "2E+4"; readers accept both)'}),
 ]
-InputAmount = Annotated[
-    Decimal,
-    BeforeValidator(lambda value: value if isinstance(value, Decimal) else parse_amount(value)),
-    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.00"],
-                    "description": "Decimal string of ASCII digits, optional leading -; no exponent"}),
-]
+
+
+def _amount_parser(*, signed: bool, nonzero: bool) -> Callable[[object], object]:
+    def parse(value: object) -> object:
+        return value if isinstance(value, Decimal) else parse_bounded_amount(value, signed=signed, nonzero=nonzero)
+    return parse
+
+
+def _amount_schema(*, signed: bool, nonzero: bool) -> WithJsonSchema:
+    """The schema of a client's amount: exactly the bounds ``parse_bounded_amount`` applies."""
+    schema: dict[str, Any] = {
+        "type": "string", "pattern": input_pattern(signed=signed), "maxLength": MAX_AMOUNT_CHARS,
+        "examples": ["1250.00"],
+        "description": (f"Decimal string of ASCII digits{', optional leading -' if signed else ''}: at most "
+                        f"{MAX_WHOLE_DIGITS} digits before the point, {MAX_INPUT_PLACES} after; no exponent"
+                        + ("; not zero" if nonzero else "")),
+    }
+    if nonzero:
+        schema["not"] = {"pattern": r"^-?0+(\.0+)?$"}
+    return WithJsonSchema(schema)
+
+
+# What clients may send, within the bounds every service applies (``money.input_pattern``).
+InputAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=True, nonzero=False)),
+                        _amount_schema(signed=True, nonzero=False)]
+NonNegativeAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=False, nonzero=False)),
+                              _amount_schema(signed=False, nonzero=False)]
+PositiveAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=False, nonzero=True)),
+                           _amount_schema(signed=False, nonzero=True)]
+
+
 def _iso_date(value: object) -> object:
     """Before-validator: a calendar date is an ISO ``YYYY-MM-DD`` string (or a ``date``).
 
@@ -86,7 +115,7 @@ def _iso_date(value: object) -> object:
     return value
 
 
-def _json_int(value: object) -> object:
+def json_int(value: object) -> object:
     """Before-validator: an integer is a JSON integer. Not a string ("5"), not a boolean;
     a number with a zero fraction (5.0) is one, as JSON Schema has it."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -96,7 +125,10 @@ def _json_int(value: object) -> object:
     return int(value)
 
 
-JsonInt = Annotated[int, BeforeValidator(_json_int)]
+# Bounds go on the field (``x: JsonInt = Field(ge=1)``) or before the validator
+# (``Annotated[int, Field(ge=1), BeforeValidator(json_int)]``): ``Annotated[JsonInt, Field(ge=1)]``
+# is enforced but documented as "ge", which is not JSON Schema.
+JsonInt = Annotated[int, BeforeValidator(json_int)]
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
@@ -127,10 +159,23 @@ class Money(Contract):
 
 
 class MoneyInput(Money):
-    """Money as clients send it: ``AMOUNT_PATTERN`` strings only, ISO 4217 currencies."""
+    """Money as clients send it: ``AMOUNT_PATTERN`` strings only (below 10^15, at most 4
+    decimal places), ISO 4217 currencies."""
 
     amount: InputAmount
     currency: IsoCurrency
+
+
+class NonNegativeMoneyInput(MoneyInput):
+    """``MoneyInput`` of a plan, limit or threshold: zero or more."""
+
+    amount: NonNegativeAmount
+
+
+class PositiveMoneyInput(MoneyInput):
+    """``MoneyInput`` of a transfer: more than zero."""
+
+    amount: PositiveAmount
 
 
 class Channel(StrEnum):

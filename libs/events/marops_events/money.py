@@ -27,8 +27,10 @@ __all__ = [
     "EVENT_AMOUNT_PATTERN",
     "check_currency",
     "format_amount",
+    "input_pattern",
     "minor_units",
     "parse_amount",
+    "parse_bounded_amount",
 ]
 
 # What clients may send: digits, an optional sign and an optional fraction. ``[0-9]`` and
@@ -78,6 +80,32 @@ def parse_amount(text: object) -> Decimal:
         raise ValueError('money amount must be a decimal string of ASCII digits such as "1250.50" '
                          "(optional leading -, no exponent, no separators)")
     return Decimal(text)
+
+
+# The bounds every service applies to the money clients send: below 10^15 in absolute
+# value (far above any budget, far below overflow) with at most 4 decimal places.
+MAX_WHOLE_DIGITS = 15
+MAX_INPUT_PLACES = 4
+
+
+def input_pattern(*, signed: bool = True, whole_digits: int = MAX_WHOLE_DIGITS, places: int = MAX_INPUT_PLACES) -> str:
+    """``AMOUNT_PATTERN`` with the bounds written into it, so a schema says what is accepted."""
+    sign = "-?" if signed else ""
+    return rf"^{sign}[0-9]{{1,{whole_digits}}}(\.[0-9]{{1,{places}}})?$"
+
+
+def parse_bounded_amount(text: object, *, signed: bool = True, nonzero: bool = False,
+                         whole_digits: int = MAX_WHOLE_DIGITS, places: int = MAX_INPUT_PLACES) -> Decimal:
+    """``parse_amount`` within the bounds of ``input_pattern`` (and not zero, if asked)."""
+    amount = parse_amount(text)
+    assert isinstance(text, str)
+    if not re.match(input_pattern(signed=signed, whole_digits=whole_digits, places=places), text):
+        sign = "a" if signed else "a non-negative"
+        raise ValueError(f"money amount must be {sign} decimal string with at most {whole_digits} digits before "
+                         f"the point and {places} decimal places")
+    if nonzero and amount == 0:
+        raise ValueError("money amount must not be zero")
+    return amount
 
 
 def parse_event_amount(value: object) -> Decimal:

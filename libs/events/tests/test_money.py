@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -11,10 +12,10 @@ from pydantic import ValidationError
 from marops_events import contracts as c
 from marops_events import registry
 from marops_events.money import (
-    AMOUNT_PATTERN,
     CURRENCIES,
     check_currency,
     format_amount,
+    input_pattern,
     minor_units,
     parse_amount,
     parse_event_amount,
@@ -106,8 +107,13 @@ def test_the_vendored_table_has_the_currencies_people_plan_in() -> None:
 
 def test_the_schemas_say_exactly_what_is_accepted() -> None:
     amount = c.MoneyInput.model_json_schema()["properties"]["amount"]
-    assert amount["type"] == "string" and amount["pattern"] == AMOUNT_PATTERN
+    # AMOUNT_PATTERN with the bounds every service applies (below 10^15, at most 4 places)
+    assert amount["type"] == "string" and amount["pattern"] == input_pattern() == r"^-?[0-9]{1,15}(\.[0-9]{1,4})?$"
     assert "anyOf" not in amount
+    for cls, pattern in ((c.NonNegativeMoneyInput, r"^[0-9]{1,15}(\.[0-9]{1,4})?$"),
+                         (c.PositiveMoneyInput, r"^[0-9]{1,15}(\.[0-9]{1,4})?$")):
+        assert cls.model_json_schema()["properties"]["amount"]["pattern"] == pattern
+    assert c.PositiveMoneyInput.model_json_schema()["properties"]["amount"]["not"] == {"pattern": r"^-?0+(\.0+)?$"}
     currency = c.MoneyInput.model_json_schema()["properties"]["currency"]
     assert currency["enum"] == list(CURRENCIES)
 
@@ -129,3 +135,26 @@ def test_event_readers_accept_history_written_in_exponent_form_and_write_it_plai
 def test_event_readers_refuse_what_the_contract_does_not_describe(value: object) -> None:
     with pytest.raises(ValueError):
         parse_event_amount(value)
+
+
+@pytest.mark.parametrize(("cls", "text", "accepted"), [
+    (c.MoneyInput, "100000000000000.0000", True),  # 10^14 with 4 places
+    (c.MoneyInput, "-0.01", True),
+    (c.MoneyInput, "1000000000000000", False),  # 10^15
+    (c.MoneyInput, "1.00001", False),
+    (c.NonNegativeMoneyInput, "0.00", True),
+    (c.NonNegativeMoneyInput, "-1", False),
+    (c.PositiveMoneyInput, "0.01", True),
+    (c.PositiveMoneyInput, "0.0000", False),
+])
+def test_client_money_is_refused_exactly_where_its_schema_says(cls: type[c.MoneyInput], text: str,
+                                                               accepted: bool) -> None:
+    schema = cls.model_json_schema()["properties"]["amount"]
+    by_schema = bool(re.match(schema["pattern"], text)) and not (
+        "not" in schema and re.match(schema["not"]["pattern"], text))
+    try:
+        cls(amount=text, currency="EUR")
+        by_parser = True
+    except ValidationError:
+        by_parser = False
+    assert by_schema == by_parser == accepted

@@ -9,7 +9,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from marops_events.contracts import Channel, Identifier, IsoDate, JsonInt, Money, MoneyInput
+from marops_events.contracts import (
+    Channel,
+    Identifier,
+    IsoDate,
+    JsonInt,
+    Money,
+    MoneyInput,
+    NonNegativeMoneyInput,
+    PositiveMoneyInput,
+)
 from marops_events.money import format_amount
 
 LineId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
@@ -30,18 +39,18 @@ class NewBudgetLine(Request):
     quarter: JsonInt = Field(ge=1, le=4)
     team: Identifier
     channel: Channel
-    amount: MoneyInput
+    amount: NonNegativeMoneyInput
 
 
 class LineAdjustment(Request):
-    amount: MoneyInput = Field(description="The line's new amount (not a delta)")
+    amount: NonNegativeMoneyInput = Field(description="The line's new amount (not a delta)")
     reason: Reason
 
 
 class NewReallocation(Request):
     from_line_id: Identifier
     to_line_id: Identifier
-    amount: MoneyInput
+    amount: PositiveMoneyInput
     reason: Reason
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from marops_events.contracts import Channel, GateKind, JsonInt, Money, MoneyInput, UserId
+from marops_events.contracts import Channel, GateKind, JsonInt, Money, MoneyInput, NonNegativeMoneyInput, UserId
 from marops_service.auth import Role
 
 _M = TypeVar("_M", bound=Money)
@@ -47,7 +47,7 @@ class AmountAtLeast(_Strict):
     """
 
     type: Literal["amount_at_least"] = "amount_at_least"
-    threshold: MoneyInput
+    threshold: NonNegativeMoneyInput
 
     @field_validator("threshold")
     @classmethod
@@ -73,9 +73,15 @@ class DecisionRight(_Strict):
     grant limits in several currencies.
     """
 
+    # The schema says what the validator below enforces: exactly one of role and user.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["role"], "properties": {"role": {"not": {"type": "null"}}, "user": {"type": "null"}}},
+        {"required": ["user"], "properties": {"user": {"not": {"type": "null"}}, "role": {"type": "null"}}},
+    ]})
+
     role: Role | None = None
     user: UserId | None = None
-    amount_limit: MoneyInput | None = None
+    amount_limit: NonNegativeMoneyInput | None = None
 
     @field_validator("amount_limit")
     @classmethod
@@ -159,7 +165,7 @@ def undecidable(document: PolicyDocument) -> list[str]:
 
 
 def _limits(role: Role, amount: str) -> list[DecisionRight]:
-    return [DecisionRight(role=role, amount_limit=MoneyInput(amount=Decimal(amount), currency=cur))
+    return [DecisionRight(role=role, amount_limit=NonNegativeMoneyInput(amount=Decimal(amount), currency=cur))
             for cur in ("EUR", "USD", "GBP")]
 
 
