@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from marops_events import contracts as c
 
@@ -17,8 +18,10 @@ from .risks import Risk, RiskStatus, blocks_launch
 MAX_INT = 2**31 - 1
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Version = Annotated[c.JsonInt, Field(ge=1, le=MAX_INT)]
-Score = Annotated[c.JsonInt, Field(ge=1, le=5)]
+# The bounds come before the JSON-integer validator: after it (Annotated[c.JsonInt, Field(...)])
+# pydantic enforces them but writes "ge"/"le" into the schema, which no client understands.
+Version = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(c.json_int)]
+Score = Annotated[int, Field(ge=1, le=5), BeforeValidator(c.json_int)]
 
 
 def _refuse_nul(value: Any) -> None:
@@ -108,13 +111,22 @@ class NewRisk(_Body):
     mitigation: Text | None = None
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # "default": null would contradict the type
+
+
+#: a field a risk always has: it may be left out of a change but not cleared, so the
+#: schema offers no null
+KEEP = Field(default=None, json_schema_extra=_no_default)
+
+
 class RiskChanges(_Body):
-    description: Text | None = None
-    owner: UserId | None = None
-    probability: Score | None = None
-    impact: Score | None = None
+    description: Text | SkipJsonSchema[None] = KEEP
+    owner: UserId | SkipJsonSchema[None] = KEEP
+    probability: Score | SkipJsonSchema[None] = KEEP
+    impact: Score | SkipJsonSchema[None] = KEEP
     mitigation: Text | None = None
-    status: RiskStatus | None = None
+    status: RiskStatus | SkipJsonSchema[None] = KEEP
     reason: Text | None = None
 
     @model_validator(mode="after")
