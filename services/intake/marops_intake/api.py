@@ -55,7 +55,8 @@ async def create_campaign(body: BriefBody, who: Requester, pool: Pool, clock: Cu
     return await service.create(pool, clock, who, body.brief_fields())
 
 
-@router.get("/campaigns", response_model=CampaignPage, summary="List campaigns visible to the caller")
+@router.get("/campaigns", response_model=CampaignPage, summary="List campaigns visible to the caller",
+            responses=problems((400, "A cursor this service did not give out, or one of another sort order")))
 async def list_campaigns(
     who: CurrentPrincipal,
     pool: Pool,
@@ -81,7 +82,8 @@ async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, pool: Poo
     return await service.get(pool, who, campaign_id)
 
 
-@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail, responses=problems(404),
+@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail,
+              responses=problems(404, (409, "The brief is no longer editable (submitted, launched, cancelled...)")),
               summary="Edit the draft brief (fields sent replace the stored ones; null clears)")
 async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrincipal,
                      pool: Pool, clock: CurrentClock) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class FindingOut(BaseModel):
     path: str = Field(examples=["kpis.0.target"])
     type: str = Field(description="missing or invalid", examples=["missing"])
     reason: str = Field(examples=["the KPI needs a numeric target"])
+    message: str = Field(description="The same text as reason: the field every problem's errors[] item has")
 
 
 class CheckOut(BaseModel):

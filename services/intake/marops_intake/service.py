@@ -45,7 +45,7 @@ async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[
     team = fields.get("team") or who.team
     if not team:
         raise Refusal(IntakeRefusal.invalid, "a campaign needs a team: send `team` (your token names none)",
-                      errors=[{"path": "team", "type": "missing", "reason": "the owning team is required"}])
+                      errors=[Finding("team", "missing", "the owning team is required").to_json()])
     if not access.can_create_for(who, team):
         raise Refusal(IntakeRefusal.forbidden,
                       f"you may create campaigns for your own team only ({who.team or 'none'}), not {team!r}")
@@ -69,12 +69,11 @@ async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: st
             raise Refusal(
                 IntakeRefusal.invalid,
                 "the owner changes only through an explicit transfer: POST /campaigns/{id}/owner",
-                errors=[{"path": "owner", "type": "invalid",
-                         "reason": "transferred by the current owner or ops_admin, not edited"}])
+                errors=[Finding("owner", "invalid", "transferred by the current owner or ops_admin, not edited").to_json()])
         if "team" in changes:
             if not changes["team"]:
                 raise Refusal(IntakeRefusal.invalid, "the team of a campaign cannot be cleared",
-                              errors=[{"path": "team", "type": "invalid", "reason": "cannot be cleared"}])
+                              errors=[Finding("team", "invalid", "cannot be cleared").to_json()])
             if not access.can_create_for(who, changes["team"]):
                 raise Refusal(IntakeRefusal.forbidden, "you may move a campaign to your own team only")
         brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
@@ -344,7 +343,7 @@ def _brief(fields: dict[str, Any]) -> Brief:
         return Brief.model_validate(fields)
     except ValidationError as exc:  # fields come validated from the API; a merge cannot break them
         raise Refusal(IntakeRefusal.invalid, "the brief is invalid", errors=[
-            {"path": ".".join(map(str, e["loc"])), "type": "invalid", "reason": e["msg"]} for e in exc.errors()
+            Finding(".".join(map(str, e["loc"])), "invalid", e["msg"]).to_json() for e in exc.errors()
         ]) from None
 
 
@@ -364,18 +363,17 @@ def _match_results(kpis: list[c.Kpi], results: list[dict[str, Any]]) -> list[c.K
         key = result["metric"].strip().lower()
         kpi = by_metric.get(key)
         if kpi is None:
-            errors.append({"path": f"results.{i}.metric", "type": "invalid",
-                           "reason": f"{result['metric']!r} is not a KPI of this campaign ({', '.join(by_metric)})"})
+            errors.append(Finding(f"results.{i}.metric", "invalid",
+                                  f"{result['metric']!r} is not a KPI of this campaign ({', '.join(by_metric)})").to_json())
         elif key in seen:
-            errors.append({"path": f"results.{i}.metric", "type": "invalid",
-                           "reason": f"{kpi.metric!r} has more than one result"})
+            errors.append(Finding(f"results.{i}.metric", "invalid", f"{kpi.metric!r} has more than one result").to_json())
         else:
             seen.add(key)
             matched.append(c.KpiResult(metric=kpi.metric.strip(), target=kpi.target, actual=result["actual"],
                                        unit=kpi.unit.strip()))
     for key, kpi in by_metric.items():
         if key not in seen:
-            errors.append({"path": "results", "type": "missing", "reason": f"no result for the KPI {kpi.metric!r}"})
+            errors.append(Finding("results", "missing", f"no result for the KPI {kpi.metric!r}").to_json())
     if errors:
         raise Refusal(IntakeRefusal.invalid, "every KPI of the campaign needs exactly one actual result", errors=errors)
     return matched

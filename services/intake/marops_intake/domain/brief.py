@@ -7,10 +7,11 @@ presence and business rules are left to the completeness check, which blocks sub
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_serializer
 
 from marops_events import contracts as c
 from marops_events.contracts import Channel, InputAmount, IsoDate
@@ -35,9 +36,32 @@ Text = Annotated[str, AfterValidator(storable)]
 ShortText = Annotated[Text, Field(max_length=200)]
 LongText = Annotated[Text, Field(max_length=5000)]
 UserRef = Annotated[Text, Field(max_length=200)]
-# Bounded so that no input can overflow a consumer's numeric column or blow up arithmetic.
-Number = Annotated[Decimal, Field(max_digits=24, decimal_places=6, allow_inf_nan=False)]
-MoneyAmount = Annotated[InputAmount, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
+# A KPI figure: a JSON number (clients have always sent 18.75) or a plain decimal string,
+# bounded so that no input can overflow a consumer's numeric column or blow up arithmetic.
+NUMBER_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,6})?$"
+_NUMBER = re.compile(NUMBER_PATTERN)
+
+
+def _plain_number(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number or a decimal string, not a boolean")
+    if isinstance(value, str) and not _NUMBER.match(value):
+        raise ValueError("a decimal string has ASCII digits, an optional leading - and at most 18 digits before "
+                         "and 6 after the point (no exponent, no spaces)")
+    return value
+
+
+Number = Annotated[
+    Decimal, Field(max_digits=24, decimal_places=6, allow_inf_nan=False), BeforeValidator(_plain_number),
+    # A JSON number with more than 6 decimal places is refused too; JSON Schema cannot say
+    # that of a binary float (multipleOf 0.000001 fails on 0.3), so the text says it.
+    WithJsonSchema({"anyOf": [
+        {"type": "number", "exclusiveMinimum": -1e18, "exclusiveMaximum": 1e18,
+         "description": "at most 6 decimal places"},
+        {"type": "string", "pattern": NUMBER_PATTERN},
+    ], "examples": ["1200"]}),
+]
+MoneyAmount = InputAmount  # bounded like every client amount: below 10^15, at most 4 places
 
 
 class _Part(BaseModel):

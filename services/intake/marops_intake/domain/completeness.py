@@ -28,7 +28,9 @@ class Finding:
     reason: str
 
     def to_json(self) -> dict[str, str]:
-        return asdict(self)
+        # `message` is what every problem's errors[] item carries (the shared FieldError);
+        # `reason`, the same text, is what the completeness check has always answered.
+        return {**asdict(self), "message": self.reason}
 
 
 class _Findings:
