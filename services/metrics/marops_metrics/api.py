@@ -6,14 +6,13 @@ Every report answers JSON, or CSV with ``?format=csv`` or ``Accept: text/csv``.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from marops_events.contracts import Channel
+from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool, Runtime, get_runtime
 from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
@@ -46,10 +45,10 @@ Grouping = Annotated[GroupBy | None, Query(description="team, channel (a campaig
 def filters(
     team: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     channel: Channel | None = None,
-    submitted_from: Annotated[date | None, Query(description="first submission on or after (UTC date)")] = None,
-    submitted_to: Annotated[date | None, Query(description="first submission on or before (UTC date)")] = None,
-    launched_from: Annotated[date | None, Query(description="launch on or after (UTC date)")] = None,
-    launched_to: Annotated[date | None, Query(description="launch on or before (UTC date)")] = None,
+    submitted_from: Annotated[IsoDate | None, Query(description="first submission on or after (UTC date)")] = None,
+    submitted_to: Annotated[IsoDate | None, Query(description="first submission on or before (UTC date)")] = None,
+    launched_from: Annotated[IsoDate | None, Query(description="launch on or after (UTC date)")] = None,
+    launched_to: Annotated[IsoDate | None, Query(description="launch on or before (UTC date)")] = None,
     quarter: Annotated[str | None, Query(pattern=r"^\d{4}-Q[1-4]$", examples=["2026-Q1"],
                                          description="of launch for cycle time, of first submission "
                                                      "otherwise")] = None,
