@@ -58,3 +58,35 @@ def test_the_check_itself_finds_an_untyped_body() -> None:
               '                content: {\n                    "application/json": unknown;\n'
               '                };\n            };\n        };\n    };\n}\n')
     assert untyped_bodies(sample) == ["get_x application/json: unknown"]
+
+
+#: pydantic's names for bounds; written into a document they are ignored by every client
+#: and fuzzer (``Annotated[JsonInt, Field(ge=1)]`` does that), so the bound is not documented
+NOT_JSON_SCHEMA = {"ge", "gt", "le", "lt", "max_digits", "decimal_places", "multiple_of", "min_items", "max_items"}
+
+
+def foreign_keywords(node: object, where: str = "#") -> list[str]:
+    """``where: keyword`` for every pydantic-only keyword in a schema (property names skipped)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in NOT_JSON_SCHEMA:
+                found.append(f"{where}: {key}")
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    found += foreign_keywords(sub, f"{where}/properties/{name}")
+            else:
+                found += foreign_keywords(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += foreign_keywords(item, f"{where}/{i}")
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_bound_is_written_in_json_schema(service: str) -> None:
+    assert foreign_keywords(document(service)) == []
+
+
+def test_the_keyword_check_finds_a_pydantic_bound() -> None:
+    assert foreign_keywords({"properties": {"le": {"type": "integer", "ge": 1}}}) == ["#/properties/le: ge"]
