@@ -219,6 +219,7 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await shot(olga, "09-policy-validation-error");
     await olga.goto("/#/operations");
     await expect(olga.getByTestId("ops-consuming")).toContainText("Consuming");
+    await expect(olga.getByTestId("ops-dead-letters")).toContainText("No dead letters.");
     await shot(olga, "10-operations");
   });
 

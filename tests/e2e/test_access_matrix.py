@@ -153,6 +153,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("metrics", "GET", "/campaigns"): METRICS_LIST_X,
     ("metrics", "GET", "/campaigns/{campaign_id}/timeline"): METRICS_READ_X,
     ("metrics", "GET", "/campaigns/{campaign_id}/overview"): METRICS_READ_X,
+    ("metrics", "GET", "/operations/dead-letters"): METRICS_READ,
     **{("metrics", "GET", f"/aggregates/{name}"): METRICS_READ
        for name in ("cycle-time", "gate-times", "sla-breaches", "rework", "on-time", "data-completeness",
                     "variance/campaigns", "variance/months", "variance/budget-lines")},

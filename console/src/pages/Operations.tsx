@@ -17,6 +17,7 @@ interface Ready {
 export function Operations({ me }: { me: Me }) {
   const status = useQuery({ queryKey: ["metrics-status"], queryFn: () => apiGet("metrics", "/status"), refetchInterval: 5000 });
   const ready = useQueries({ queries: SERVICES.map((s) => ({ queryKey: ["readyz", s], queryFn: () => get<Ready>(s, "/readyz"), retry: false })) });
+  const dead = useQuery({ queryKey: ["dead-letters"], queryFn: () => apiGet("metrics", "/operations/dead-letters"), refetchInterval: 10000 });
   const rebuild = useMutation({ mutationFn: () => apiPost("metrics", "/admin/rebuild", undefined) });
   const st = status.data;
   return (
@@ -31,6 +32,25 @@ export function Operations({ me }: { me: Me }) {
               <td>{ready[i].data && Object.entries(ready[i].data.checks).map(([k, v]) => `${k}: ${v}`).join(", ")}</td></tr>
           ))}</tbody>
         </table></div>
+      </Section>
+      <Section title="Dead letters">
+        <ErrorNote error={dead.error} />
+        {dead.data && (
+          <>
+            <p data-testid="ops-dead-letters">
+              {dead.data.total === 0 ? "No dead letters." : `${dead.data.total} dead letters wait to be looked at`}
+              {" "}(list, show and re-drive them with <code>marops dlq</code>).
+            </p>
+            {dead.data.total > 0 && (
+              <div className="table-wrap"><table>
+                <thead><tr><th>Dead-letter topic</th><th className="num">Letters</th></tr></thead>
+                <tbody>{dead.data.topics.filter((t) => t.letters > 0).map((t) => (
+                  <tr key={t.topic}><td>{t.topic}</td><td className="num">{t.letters}</td></tr>
+                ))}</tbody>
+              </table></div>
+            )}
+          </>
+        )}
       </Section>
       <Section title="Metrics: consumer lag and freshness">
         <ErrorNote error={status.error} />

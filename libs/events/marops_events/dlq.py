@@ -160,3 +160,23 @@ async def replay(bootstrap: kafka.Connectable, letters: list[Letter], group: str
     finally:
         await producer.stop()
     return placed
+
+
+async def count_letters(bootstrap: kafka.Connectable, topics: Iterable[str]) -> dict[str, int]:
+    """How many letters each existing DLQ topic of ``topics`` holds (still retained: the
+    partitions' end offsets minus their beginning offsets), without reading any of them."""
+    layout = await _partitions(bootstrap, list(topics))
+    partitions = [TopicPartition(t, p) for t, ps in layout.items() for p in ps]
+    counts = dict.fromkeys(layout, 0)
+    if not partitions:
+        return counts
+    consumer = kafka.consumer(bootstrap, None, client_id="marops-dlq")
+    await consumer.start()
+    try:
+        begin = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    for tp in partitions:
+        counts[tp.topic] += end[tp] - begin[tp]
+    return counts

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from marops_service.app import create_service_app
 
-from . import overview
+from . import operations, overview
 from .api import router
 from .handlers import HANDLERS
 from .service import on_started
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="marops metrics",
         description="Read models for cycle time, gate waits, rework, on-time launch, SLA breaches, budget "
                     "variance and data completeness, built from every event topic; rebuildable.",
-        routers=[router, overview.router],
+        routers=[router, overview.router, operations.router],
         migrations=MIGRATIONS_DIR,
         handlers=HANDLERS,
         on_started=on_started,
