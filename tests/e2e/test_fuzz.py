@@ -139,15 +139,20 @@ EXCEPTIONS: tuple[Exception_, ...] = (
                "a policy's coherence spans its gates (exactly one budget gate, unique ids, a quorum the deciders "
                "can reach, a condition on a known field): rules over the whole document, answered with "
                "the reason"),
-    Exception_("budget", "POST /reallocations", ACCEPTANCE, problem("unprocessable", "budget line"),
-               "the lines named must exist, differ and share a currency: stored state"),
+    Exception_("budget", "POST /reallocations", ACCEPTANCE,
+               problem("unprocessable", "budget line", "cannot reallocate a line to itself", "lines are in",
+                       "the lines are in"),
+               "the lines named must exist, differ and share the amount's currency: stored state, two fields"),
     Exception_("budget", "POST /budget-lines/{line_id}/adjustments", ACCEPTANCE,
                problem("unprocessable", "budget line"), "the new amount must be in the line's currency: stored state"),
-    Exception_("budget", "POST /spend", ACCEPTANCE, problem("unprocessable"),
-               "a negative spend must name the spend it corrects; spend on a line is in its currency: "
-               "the sign of an amount string and stored state"),
-    Exception_("budget", "POST /spend/{spend_id}/resolution", ACCEPTANCE, problem("unprocessable"),
-               "booked needs a line of the spend's currency, excluded names none: stored state"),
+    Exception_("budget", "POST /spend", ACCEPTANCE,
+               problem("unprocessable", "a negative spend", "a spend cannot correct itself", "spend is in",
+                       "corrects_reference names no", "the corrected spend", "the correction would take"),
+               "a negative spend must name the recorded spend it corrects (of its campaign and currency); spend "
+               "on a line is in its currency: the sign of an amount string, and stored state"),
+    Exception_("budget", "POST /spend/{spend_id}/resolution", ACCEPTANCE,
+               problem("unprocessable", "booking a spend needs", "budget line", "spend is in", "an excluded spend"),
+               "booked needs an existing line of the spend's currency, excluded names none: stored state"),
 )
 
 

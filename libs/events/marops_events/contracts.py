@@ -100,6 +100,8 @@ NonNegativeAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=Fal
                               _amount_schema(signed=False, nonzero=False)]
 PositiveAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=False, nonzero=True)),
                            _amount_schema(signed=False, nonzero=True)]
+NonZeroAmount = Annotated[Decimal, BeforeValidator(_amount_parser(signed=True, nonzero=True)),
+                          _amount_schema(signed=True, nonzero=True)]
 
 
 def _iso_date(value: object) -> object:
@@ -170,6 +172,12 @@ class NonNegativeMoneyInput(MoneyInput):
     """``MoneyInput`` of a plan, limit or threshold: zero or more."""
 
     amount: NonNegativeAmount
+
+
+class NonZeroMoneyInput(MoneyInput):
+    """``MoneyInput`` of a spend: negative for a refund or correction, never zero."""
+
+    amount: NonZeroAmount
 
 
 class PositiveMoneyInput(MoneyInput):

@@ -15,8 +15,8 @@ from marops_events.contracts import (
     IsoDate,
     JsonInt,
     Money,
-    MoneyInput,
     NonNegativeMoneyInput,
+    NonZeroMoneyInput,
     PositiveMoneyInput,
 )
 from marops_events.money import format_amount
@@ -60,7 +60,8 @@ class NewSpend(Request):
     campaign_id: Identifier
     source_system: Identifier = Field(examples=["finance-manual"])
     source_reference: Identifier = Field(examples=["invoice-2026-0042"])
-    amount: MoneyInput = Field(description="Negative for a refund or correction (then corrects_reference is required)")
+    amount: NonZeroMoneyInput = Field(
+        description="Negative for a refund or correction (then corrects_reference is required); never zero")
     incurred_on: IsoDate
     budget_line_id: Identifier | None = Field(default=None, description="Defaults to the campaign's line")
     corrects_reference: Identifier | None = None
