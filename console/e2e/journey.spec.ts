@@ -2,6 +2,7 @@
 // rejection (changes requested), revise, approvals by the right people, a four-eyes refusal
 // shown, launch, spend, and dashboard numbers equal to the API's. A screenshot of every page.
 import { expect, test, type Page } from "@playwright/test";
+import { readFileSync } from "node:fs";
 import { overflowsSideways, shot, signInAs, token, unlabelledFields } from "./helpers";
 
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
@@ -186,6 +187,15 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await shot(alice, "06-campaign-launched");
   });
 
+  await test.step("ben, a requester of another team, cannot see the campaign", async () => {
+    const ben = await signInAs(browser, "ben");
+    await expect(ben.getByRole("heading", { name: "Campaigns" })).toBeVisible();
+    await expect(ben.getByRole("link", { name: TITLE })).toHaveCount(0);
+    await ben.goto(`/#/campaigns/${id}`);
+    await expect(ben.getByRole("alert")).toContainText("Not found, or not visible to you");
+    await ben.context().close();
+  });
+
   const vic = await signInAs(browser, "vic");
   await test.step("vic's dashboard shows the API's numbers", async () => {
     const t = await token(request, "vic", ["viewer"]);
@@ -200,6 +210,13 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await expect(vic.getByTestId(`variance-${id}`)).toContainText(`${row.committed} ${row.currency}`);
     await expect(vic.getByTestId(`variance-${id}`)).toContainText(row.variance);
     expect(row.actual).toBe("1250.00");
+    const [download] = await Promise.all([vic.waitForEvent("download"),
+      vic.getByRole("button", { name: "Download CSV of variance-campaigns" }).click()]);
+    const csv = readFileSync(await download.path(), "utf8");
+    const apiCsv = await (await request.get("/api/metrics/aggregates/variance/campaigns?format=csv",
+      { headers: { Authorization: `Bearer ${t}` } })).text();
+    expect(csv).toBe(apiCsv);
+    expect(csv).toContain(id);
     expect(await unlabelledFields(vic)).toEqual([]);
     await shot(vic, "07-dashboard");
   });
