@@ -83,10 +83,6 @@ class Conflict(Problem):
     status, title, slug = 409, "Conflict", "conflict"
 
 
-class Unprocessable(Problem):
-    status, title, slug = 422, "Unprocessable content", "unprocessable"
-
-
 def problem_body(status: int, title: str, detail: str | None = None, *, slug: str | None = None,
                  instance: str | None = None, errors: list[dict[str, Any]] | None = None,
                  **extensions: Any) -> dict[str, Any]:

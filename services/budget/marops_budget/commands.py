@@ -13,10 +13,11 @@ from decimal import Decimal
 import asyncpg
 
 from marops_events import contracts as c
+from marops_service.auth import Principal
 from marops_service.transactions import in_transaction
 
 from . import service
-from .domain import Spend
+from .domain import Spend, check_recorder, check_resent
 from .service import Cause, NewLine, Rules, SpendResult
 
 
@@ -35,10 +36,16 @@ async def reallocate(pool: asyncpg.Pool, from_line_id: str, to_line_id: str, amo
         conn, from_line_id, to_line_id, amount, currency, reason, actor))
 
 
-async def record_spend(pool: asyncpg.Pool, spend: Spend, actor: str, rules: Rules) -> SpendResult:
-    return await in_transaction(pool, lambda conn: service.record_api_spend(
-        conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=actor,
+async def record_spend(pool: asyncpg.Pool, spend: Spend, who: Principal, rules: Rules) -> SpendResult:
+    """Record a spend sent to the API; a re-send of a recorded one is answered with it
+    (``recorded`` False), a re-send with other content is refused."""
+    check_recorder(who, spend.source_system)
+    result = await in_transaction(pool, lambda conn: service.record_api_spend(
+        conn, spend, origin="api", event_id=uuid.uuid4(), recorded_by=who.subject,
         cause=Cause(correlation_id=spend.campaign_id), rules=rules, publish=True))
+    if not result.recorded:
+        check_resent(spend, result.same_fact)
+    return result
 
 
 async def resolve_spend(pool: asyncpg.Pool, spend_id: int, resolution: c.ReconciliationResolution,

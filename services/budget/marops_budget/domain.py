@@ -22,6 +22,7 @@ from marops_events.contracts import (
     ReservationRejectionReason,
     UnreconciledReason,
 )
+from marops_service.auth import Principal, Role
 from marops_service.refusals import Refusal
 
 MAX_ABS_AMOUNT = Decimal("1000000000000000")  # 10^15: far above any budget, far below overflow
@@ -36,6 +37,8 @@ class BudgetRefusal(StrEnum):
     unknown_line = "unknown-line"  # the line the path names: 404
     unknown_named_line = "unknown-named-line"  # a line the body names: 422
     unknown_spend = "unknown-spend"  # 404
+    source_system_not_allowed = "source-system-not-allowed"  # a token's source_systems claim: 403
+    spend_reference_conflict = "spend-reference-conflict"  # a re-sent spend with other content: 409
 
 
 class RuleViolation(Refusal):
@@ -308,6 +311,30 @@ def conflict_reason(kept: SpendCopy, incoming: SpendCopy) -> str:
     s = incoming.spend
     return (f"spend {s.source_system}/{s.source_reference} conflicts with the earlier copy kept from event "
             f"{kept.event_id}: {'; '.join(content_differences(kept.spend, s))}")
+
+
+def check_recorder(who: Principal, source_system: str) -> None:
+    """Finance (and ops_admin) record for any source; a service account only for the systems its token names."""
+    if not (who.has(Role.finance, Role.ops_admin) or source_system in who.source_systems):
+        raise Refusal(BudgetRefusal.source_system_not_allowed,
+                      f"this service account may record spend for {sorted(who.source_systems) or 'no source system'}"
+                      f", not {source_system!r} (the token's source_systems claim)")
+
+
+def check_resent(spend: Spend, same_fact: bool) -> None:
+    """A spend re-sent with the reference of a recorded one must repeat it."""
+    if not same_fact:
+        raise Refusal(BudgetRefusal.spend_reference_conflict,
+                      f"spend {spend.source_system}/{spend.source_reference} was already recorded with "
+                      "different content")
+
+
+def month_start(value: str) -> dt.date:
+    """'2026-03' -> 2026-03-01 (the query pattern already guarantees the shape, not the year)."""
+    year, month = (int(part) for part in value.split("-"))
+    if year < 1:
+        raise RuleViolation(f"{value!r} is not a month")
+    return dt.date(year, month, 1)
 
 
 def check_spend(spend: Spend, line_currency: str | None) -> None:

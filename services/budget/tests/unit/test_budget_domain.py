@@ -400,3 +400,30 @@ def test_finance_resolutions_are_checked(resolution: ReconciliationResolution, u
                      line_currency="EUR")
     check_resolution(ReconciliationResolution.excluded, unreconciled=True, spend_currency="EUR", line_id=None,
                      line_currency=None)
+
+
+# ------------------------------------------------------------------- refusals at the edge's old checks
+
+
+def test_a_service_account_records_only_for_the_source_systems_its_token_names() -> None:
+    from marops_budget.domain import BudgetRefusal, check_recorder
+    from marops_service.auth import Principal, Role
+    from marops_service.refusals import Refusal
+
+    ads = Principal("svc-ads", frozenset({Role.service}), source_systems=frozenset({"ads"}))
+    check_recorder(ads, "ads")
+    check_recorder(Principal("fin", frozenset({Role.finance})), "anything")
+    with pytest.raises(Refusal) as refused:
+        check_recorder(ads, "crm")
+    assert refused.value.code is BudgetRefusal.source_system_not_allowed
+    assert "'crm'" in refused.value.detail
+
+
+def test_a_month_before_year_one_is_refused_and_a_month_is_its_first_day() -> None:
+    from marops_budget.domain import BudgetRefusal, month_start
+    from marops_service.refusals import Refusal
+
+    assert month_start("2026-03") == dt.date(2026, 3, 1)
+    with pytest.raises(Refusal) as refused:
+        month_start("0000-01")
+    assert refused.value.code is BudgetRefusal.invalid
