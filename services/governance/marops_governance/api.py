@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path
 
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
-from marops_service.clock import Now
+from marops_service.clock import CurrentClock, Now
 from marops_service.problems import NotFound
 from marops_service.refusals import Answer
 from marops_service.responses import problems
@@ -145,20 +145,21 @@ async def get_gates(campaign_id: CampaignId, pool: Pool, now: Now, who: CurrentP
              tags=["gates"], status_code=201,
              summary="Approve, or reject with a reason and a kind, the gate open for decision")
 async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[DecisionBody, Body()], pool: Pool,
-                 now: Now, actor: CurrentPrincipal) -> dict[str, Any]:
+                 clock: CurrentClock, actor: CurrentPrincipal) -> dict[str, Any]:
     approve = body.decision == "approve"
     request = DecisionRequest(
         gate_id=gate_id, brief_version=body.brief_version, approve=approve,
         kind=None if approve else body.kind,  # type: ignore[union-attr]
         reason=body.comment if approve else body.reason,  # type: ignore[union-attr]
     )
-    updated, outcome = await service.decide(pool, campaign_id, request, actor, now)
+    updated, outcome = await service.decide(pool, campaign_id, request, actor, clock)
     return {
         "decision_id": str(outcome.decision.id), "decision": body.decision, "gate_id": gate_id,
         "brief_version": outcome.decision.brief_version, "decided_by": actor.subject,
         "decided_at": outcome.decision.decided_at,
         "published": type(outcome.event).__name__ if outcome.event is not None else None,
-        "gate": gate_view(outcome.gate, now), "campaign": campaign_view(updated, now),
+        "gate": gate_view(outcome.gate, outcome.decision.decided_at),
+        "campaign": campaign_view(updated, outcome.decision.decided_at),
     }
 
 
@@ -182,10 +183,10 @@ async def get_readiness(campaign_id: CampaignId, pool: Pool, who: CurrentPrincip
 @router.post("/campaigns/{campaign_id}/launch", response_model=LaunchOut, responses=problems(404),
              tags=["launch"], status_code=201,
              summary="Launch (owner or ops_admin) when ready; 409 with the unmet conditions otherwise")
-async def launch(campaign_id: CampaignId, pool: Pool, now: Now, actor: CurrentPrincipal,
+async def launch(campaign_id: CampaignId, pool: Pool, clock: CurrentClock, actor: CurrentPrincipal,
                  body: Annotated[LaunchBody | None, Body()] = None) -> dict[str, Any]:
     payload = await service.launch(pool, campaign_id, actor, body.brief_version if body else None,
-                                   now)
+                                   clock)
     return payload.model_dump(mode="json")
 
 
@@ -200,9 +201,9 @@ async def get_raci(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal) -
 
 @router.put("/campaigns/{campaign_id}/raci", response_model=RaciOut, responses=problems(404),
             tags=["raci"], summary="Replace the RACI (ops_admin)")
-async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, now: Now,
+async def put_raci(campaign_id: CampaignId, body: RaciBody, pool: Pool, clock: CurrentClock,
                    actor: OpsAdmin) -> dict[str, Any]:
-    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, now)
+    await service.edit_raci(pool, campaign_id, body.raci(), actor, body.reason, clock)
     return await service.raci(pool, campaign_id, actor)
 
 
@@ -219,9 +220,9 @@ async def list_risks(campaign_id: CampaignId, pool: Pool, who: CurrentPrincipal)
 
 @router.post("/campaigns/{campaign_id}/risks", response_model=RiskOut, responses=problems(404),
              tags=["risks"], status_code=201, summary="Register a risk")
-async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, now: Now,
+async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, clock: CurrentClock,
                    actor: RiskEditor) -> dict[str, Any]:
-    found, created = await service.add_risk(pool, campaign_id, actor, now, **body.model_dump())
+    found, created = await service.add_risk(pool, campaign_id, actor, clock, **body.model_dump())
     return risk_view(created, found)
 
 
@@ -229,9 +230,9 @@ async def add_risk(campaign_id: CampaignId, body: NewRisk, pool: Pool, now: Now,
               tags=["risks"],
               summary="Change a risk (description, owner, scores, mitigation, status); closing, mitigating or "
                       "down-scoring a risk that blocks launch: an approver who is no party, with a reason")
-async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool, now: Now,
+async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskChanges, pool: Pool, clock: CurrentClock,
                       actor: RiskEditor) -> dict[str, Any]:
-    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, now,
+    found, updated = await service.change_risk(pool, campaign_id, risk_id, actor, clock,
                                                body.changes(), body.reason)
     return risk_view(updated, found)
 
@@ -239,9 +240,9 @@ async def change_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: RiskCha
 @router.post("/campaigns/{campaign_id}/risks/{risk_id}/accept", response_model=RiskOut, responses=problems(404, 409),
              tags=["risks"],
              summary="Accept a risk: a decision with a reason (approver or ops_admin, never the campaign's own people)")
-async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool, now: Now,
+async def accept_risk(campaign_id: CampaignId, risk_id: uuid.UUID, body: Acceptance, pool: Pool, clock: CurrentClock,
                       actor: RiskDecider) -> dict[str, Any]:
-    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, now, body.reason)
+    found, accepted = await service.accept(pool, campaign_id, risk_id, actor, clock, body.reason)
     return risk_view(accepted, found)
 
 

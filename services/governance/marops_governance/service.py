@@ -18,6 +18,7 @@ from marops_events import outbox, registry
 from marops_events.envelope import Envelope
 from marops_service.access import can_read_campaign, reads_everything
 from marops_service.auth import Principal
+from marops_service.clock import Clock
 from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
 from marops_service.transactions import in_transaction
@@ -73,9 +74,10 @@ async def seed_policy(pool: asyncpg.Pool) -> None:
 
 
 async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest, actor: Principal,
-                 now: dt.datetime) -> tuple[Campaign, DecisionOutcome]:
+                 clock: Clock) -> tuple[Campaign, DecisionOutcome]:
     async def work(conn: asyncpg.Connection) -> tuple[Campaign, DecisionOutcome]:
         campaign = await _campaign(conn, campaign_id, actor, lock=True)
+        now = clock()  # after the lock: the campaign's times follow its commits
         outcome = domain.decide(campaign, request, actor, now)
         decision = outcome.decision
         await repository.insert_decision(conn, decision)
@@ -124,9 +126,10 @@ async def readiness(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tup
 
 
 async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_version: int | None,
-                 now: dt.datetime) -> c.CampaignLaunched:
+                 clock: Clock) -> c.CampaignLaunched:
     async def work(conn: asyncpg.Connection) -> c.CampaignLaunched:
         found = await _campaign(conn, campaign_id, actor, lock=True)
+        now = clock()  # after the lock: the campaign's times follow its commits
         ready, _ = await _readiness(conn, found)
         payload = domain.launch(found, ready, actor, brief_version)
         await repository.insert_launch(conn, campaign_id, domain.Launch(payload.brief_version, actor.subject, now,
@@ -159,9 +162,10 @@ async def raci(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> dict[str
 
 
 async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Principal, reason: str | None,
-                    now: dt.datetime) -> None:
+                    clock: Clock) -> None:
     async def work(conn: asyncpg.Connection) -> None:
         found = await _campaign(conn, campaign_id, actor, lock=True)
+        now = clock()  # after the lock: the campaign's times follow its commits
         await repository.insert_raci_edit(conn, campaign_id, new, actor.subject, now, reason)
         await repository.audit(conn, campaign_id=campaign_id, action="raci_changed", actor=actor.subject, at=now,
                                reason=reason, policy_version=found.policy_version,
@@ -184,10 +188,11 @@ def _risk_details(r: Risk) -> dict[str, Any]:
             "impact": r.impact, "score": r.score, "mitigation": r.mitigation, "status": r.status.value}
 
 
-async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, now: dt.datetime,
+async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, clock: Clock,
                    **fields: Any) -> tuple[Campaign, Risk]:
     async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found = await _campaign(conn, campaign_id, actor, lock=True)
+        now = clock()  # after the lock: the campaign's times follow its commits
         created = new_risk(found, actor, now, **fields)
         await repository.save_risk(conn, created)
         await repository.audit(conn, campaign_id=campaign_id, action="risk_created", actor=actor.subject, at=now,
@@ -207,9 +212,10 @@ async def _locked_risk(conn: asyncpg.Connection, campaign_id: str, risk_id: uuid
 
 
 async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal,
-                      now: dt.datetime, changes: dict[str, Any], reason: str | None) -> tuple[Campaign, Risk]:
+                      clock: Clock, changes: dict[str, Any], reason: str | None) -> tuple[Campaign, Risk]:
     async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
+        now = clock()  # after the lock: the campaign's times follow its commits
         updated, diff = update_risk(existing, found, actor, now, changes, reason)
         if diff:
             await repository.save_risk(conn, updated)
@@ -221,10 +227,11 @@ async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, 
     return await in_transaction(pool, work)
 
 
-async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal, now: dt.datetime,
+async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor: Principal, clock: Clock,
                  reason: str) -> tuple[Campaign, Risk]:
     async def work(conn: asyncpg.Connection) -> tuple[Campaign, Risk]:
         found, existing = await _locked_risk(conn, campaign_id, risk_id, actor)
+        now = clock()  # after the lock: the campaign's times follow its commits
         accepted = accept_risk(existing, found, actor, now, reason)
         await repository.save_risk(conn, accepted)
         was_blocking = existing.score >= found.policy.blocking_risk_score

@@ -138,3 +138,33 @@ async def test_bad_input_on_a_known_campaign_is_a_problem_too(gov) -> None:
     assert response.status_code == 422
     unauthenticated = await gov.client.get(f"/campaigns/{cid}")
     assert unauthenticated.status_code == 401
+
+
+async def test_a_decision_that_waited_for_the_campaign_lock_is_timestamped_after_the_wait(gov) -> None:
+    """Two racing decisions are timestamped in the order they commit: the clock is read
+    once the campaign lock is held, not when the request arrived."""
+    import asyncio
+
+    from marops_service.locks import lock_campaign
+    from marops_testkit import wait_for
+
+    cid = await submitted(gov)
+    holder = await asyncpg.connect(gov.settings.database_url)
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await lock_campaign(holder, cid)  # another command of the campaign, still running
+        decision = asyncio.create_task(gov.decide(cid, "brief_review", APPROVER))
+
+        async def waiting() -> bool:
+            return bool(await holder.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+        await wait_for(waiting, message="the decision waiting for the campaign lock")
+        released_after = gov.now()
+        await tx.commit()
+        response = await decision
+    finally:
+        await holder.close()
+    assert response.status_code == 201, response.text
+    assert dt.datetime.fromisoformat(response.json()["decided_at"]) >= released_after
