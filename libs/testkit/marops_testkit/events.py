@@ -4,6 +4,8 @@
 key, value and headers: ``marops_events.outbox.record_headers``), so a consumer under
 test sees exactly what production sends it. ``published`` reads back what a service
 published for one subject, checking each record is keyed as the relay keys it.
+``caught_up`` waits until a service's consumer group has committed everything on the
+topics of the events it consumes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
+from marops_events.consumer import group_id_for
 from marops_events.envelope import Envelope
 from marops_events.outbox import record_headers
 from marops_events.registry import partition_key, spec_for
@@ -70,3 +74,28 @@ async def read_to_end(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         return records
     finally:
         await consumer.stop()
+
+
+async def caught_up(bootstrap: str, topic_prefix: str, service_name: str, event_types: Iterable[str], *,
+                    timeout: float = 30.0) -> None:
+    """Wait until ``service_name``'s consumer group has committed every record now on the
+    topics of ``event_types`` (applied or dead-lettered: nothing of it is still to come)."""
+    group = group_id_for(service_name, topic_prefix)
+    topics = [spec_for(t).topic(topic_prefix) for t in event_types]
+    # Subscribed without a group, the consumer is assigned every partition at start.
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: dict[Any, int] = await consumer.end_offsets(list(consumer.assignment()))
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        async def committed_all() -> bool:
+            done = await admin.list_consumer_group_offsets(group)
+            return all(end == 0 or (tp in done and done[tp].offset >= end) for tp, end in ends.items())
+
+        await wait_for(committed_all, timeout=timeout, message=f"{group} commits up to {ends}")
+    finally:
+        await admin.close()

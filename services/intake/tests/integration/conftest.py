@@ -12,8 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from marops_events import contracts as c
 from marops_events import kafka, registry
@@ -118,18 +116,8 @@ class Intake:
 
     async def caught_up(self) -> None:
         """Wait until intake's consumer group has committed everything on its topics."""
-        group = f"{self.settings.topic_prefix}marops-{self.settings.service_name}"
-        topics = [self.topic(t) for t in ("GateApproved", "GateRejected", "CampaignLaunched")]
-        ends = await _end_offsets(self.settings.kafka_bootstrap_servers, topics)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            async def committed_all() -> bool:
-                done = await admin.list_consumer_group_offsets(group)
-                return all(end == 0 or (tp in done and done[tp].offset >= end) for tp, end in ends.items())
-            await wait_for(committed_all, timeout=30, message=f"{group} commits up to {ends}")
-        finally:
-            await admin.close()
+        await harness.caught_up(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
+                                self.settings.service_name, ("GateApproved", "GateRejected", "CampaignLaunched"))
 
     async def published(self, event_type: str, campaign_id: str, count: int) -> list[dict[str, Any]]:
         """The events of one type intake published for a campaign, read back from the topic.
@@ -137,16 +125,6 @@ class Intake:
         Waits until ``count`` are there, then returns all of them (so a test sees extras)."""
         return await harness.published(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
                                        event_type, campaign_id, count)
-
-
-async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    # Subscribed without a group, the consumer is assigned every partition at start.
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(list(consumer.assignment()))
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture
