@@ -13,7 +13,7 @@ from marops_service import responses as documented
 from marops_service.access import can_read_campaign, is_filtered, reads_everything
 from marops_service.app import Pool
 from marops_service.auth import Principal, Role, require
-from marops_service.clock import Now
+from marops_service.clock import CurrentClock, Now
 from marops_service.exports import csv_response, wants_csv
 from marops_service.problems import NotFound
 from marops_service.refusals import Answer
@@ -82,12 +82,12 @@ REFUSALS: dict[str, Answer] = {
 
 @router.post("/budget-lines", status_code=201, response_model=BudgetLineOut, tags=["budget lines"],
              summary="Create a budget line (finance)")
-async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: BudgetRules,
+async def create_line(body: NewBudgetLine, pool: Pool, who: Finance, rules: BudgetRules, clock: CurrentClock,
                       response: Response) -> BudgetLineOut:
     line = NewLine(id=body.id or f"bl-{uuid.uuid4().hex[:12]}", name=body.name,
                    fiscal_year=body.fiscal_year, quarter=body.quarter, team=body.team,
                    channel=body.channel.value, amount=body.amount.amount, currency=body.amount.currency)
-    row = await commands.create_line(pool, line, who.subject, rules)
+    row = await commands.create_line(pool, line, who.subject, rules, clock)
     response.headers["Location"] = f"/budget-lines/{line.id}"
     return queries.line_out(row)
 
@@ -142,9 +142,9 @@ async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineCha
 
 @router.post("/reallocations", status_code=201, response_model=ReallocationOut, tags=["reallocations"],
              summary="Move money between two lines (finance) -> BudgetReallocated")
-async def reallocate(body: NewReallocation, pool: Pool, who: Finance) -> ReallocationOut:
+async def reallocate(body: NewReallocation, pool: Pool, who: Finance, clock: CurrentClock) -> ReallocationOut:
     row = await commands.reallocate(pool, body.from_line_id, body.to_line_id, body.amount.amount,
-                                    body.amount.currency, body.reason, who.subject)
+                                    body.amount.currency, body.reason, who.subject, clock)
     return queries.reallocation_out(row)
 
 
@@ -164,13 +164,13 @@ async def list_reallocations(pool: Pool, _: Reader,
              responses={200: {"model": SpendRecordedOut,
                               "description": "Already recorded: the same source reference was sent before"},
                         **documented.problems(404)})
-async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: BudgetRules,
+async def record_spend(body: NewSpend, pool: Pool, who: SpendRecorder, rules: BudgetRules, clock: CurrentClock,
                        response: Response) -> SpendRecordedOut:
     spend = Spend(campaign_id=body.campaign_id, source_system=body.source_system,
                   source_reference=body.source_reference, amount=body.amount.amount, currency=body.amount.currency,
                   incurred_on=body.incurred_on, budget_line_id=body.budget_line_id,
                   corrects_reference=body.corrects_reference, description=body.description)
-    result = await commands.record_spend(pool, spend, who, rules)
+    result = await commands.record_spend(pool, spend, who, rules, clock)
     if not result.recorded:
         response.status_code = 200
     return SpendRecordedOut(**queries.spend_fields(result.row), already_recorded=not result.recorded)
@@ -224,9 +224,9 @@ async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOu
              tags=["spend"],
              summary="Resolve an unreconciled spend (finance): book it on a line, or exclude it")
 async def resolve_spend(spend_id: SpendId, body: SpendResolution, pool: Pool, who: Finance,
-                        rules: BudgetRules) -> SpendDetailOut:
+                        rules: BudgetRules, clock: CurrentClock) -> SpendDetailOut:
     resolution = c.ReconciliationResolution(body.resolution)
-    await commands.resolve_spend(pool, spend_id, resolution, body.budget_line_id, body.reason, who.subject, rules)
+    await commands.resolve_spend(pool, spend_id, resolution, body.budget_line_id, body.reason, who.subject, rules, clock)
     return await get_spend(spend_id, pool, who)
 
 

@@ -22,6 +22,7 @@ from marops_events import contracts as c
 from marops_events import outbox
 from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
+from marops_service.clock import Clock
 from marops_service.refusals import Refusal
 
 from . import repository as repo
@@ -83,10 +84,13 @@ class Rules:
 
 @dataclass(frozen=True)
 class Cause:
-    """What led to a decision: its journey (correlation) and the triggering event."""
+    """What led to a decision: its journey (correlation), the triggering event, and the
+    clock its events are timed by (read when they are published, after the locks). A
+    command brings the clock of its edge; a consumed event is decided on the system's."""
 
     correlation_id: str | None = None
     causation_id: str | None = None
+    clock: Clock = utcnow
 
     @classmethod
     def of(cls, event: Envelope) -> Cause:
@@ -95,7 +99,7 @@ class Cause:
 
 async def _publish(conn: asyncpg.Connection, payload: BaseModel, cause: Cause,
                    event_id: uuid.UUID | None = None, time: dt.datetime | None = None) -> None:
-    await outbox.add(conn, new_event(payload, source=SOURCE, time=time or utcnow(),
+    await outbox.add(conn, new_event(payload, source=SOURCE, time=time or cause.clock(),
                                      correlation_id=cause.correlation_id, causation_id=cause.causation_id,
                                      event_id=event_id))
 
@@ -119,7 +123,8 @@ class NewLine:
     currency: str
 
 
-async def create_line(conn: asyncpg.Connection, line: NewLine, actor: str, rules: Rules) -> asyncpg.Record:
+async def create_line(conn: asyncpg.Connection, line: NewLine, actor: str, rules: Rules,
+                      clock: Clock) -> asyncpg.Record:
     require_amount(line.amount, non_negative=True)
     if not await repo.insert_line(conn, line_id=line.id, name=line.name, fiscal_year=line.fiscal_year,
                                   quarter=line.quarter, team=line.team, channel=line.channel,
@@ -130,8 +135,9 @@ async def create_line(conn: asyncpg.Connection, line: NewLine, actor: str, rules
     # Spend that named this line (or whose campaign's brief did) before it existed counts from now on.
     for campaign_id in await repo.campaigns_spending_on(conn, line.id):
         await repo.lock_campaign(conn, campaign_id)
-        await sync_reconciliation(conn, [campaign_id], Cause(correlation_id=campaign_id))
-        await evaluate_thresholds(conn, campaign_id, Cause(correlation_id=campaign_id), rules)
+        cause = Cause(correlation_id=campaign_id, clock=clock)
+        await sync_reconciliation(conn, [campaign_id], cause)
+        await evaluate_thresholds(conn, campaign_id, cause, rules)
     return await _balance(conn, line.id)
 
 
@@ -155,7 +161,7 @@ async def adjust_line(conn: asyncpg.Connection, line_id: str, amount: Decimal, c
 
 
 async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: str, amount: Decimal,
-                     currency: str, reason: str, actor: str) -> asyncpg.Record:
+                     currency: str, reason: str, actor: str, clock: Clock) -> asyncpg.Record:
     found = await repo.lock_lines(conn, sorted({from_line_id, to_line_id}))
     for line_id in (from_line_id, to_line_id):
         if line_id not in found:
@@ -173,7 +179,7 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
                                    reason=reason, actor=actor, reallocation_id=reallocation_id)
     await _publish(conn, c.BudgetReallocated(from_line_id=from_line_id, to_line_id=to_line_id,
                                              amount=_money(amount, currency), reason=reason, reallocated_by=actor),
-                   Cause(correlation_id=str(reallocation_id)))
+                   Cause(correlation_id=str(reallocation_id), clock=clock))
     return row
 
 
@@ -325,7 +331,7 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
     check_spend(spend, await repo.counted_line_currency(conn, spend.campaign_id, spend.budget_line_id))
     # The published event's time is the copy's business time, so budget and metrics order
     # this copy against any other copy of the pair the same way.
-    copy = SpendCopy(spend, utcnow(), event_id)
+    copy = SpendCopy(spend, cause.clock(), event_id)
     if not await repo.insert_spend(conn, copy, origin=origin, historical=historical, recorded_by=recorded_by):
         # The same pair under another campaign id raced us; the first one stands.
         existing = await _kept_copy(conn, spend)
@@ -432,7 +438,8 @@ async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str],
 
 
 async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.ReconciliationResolution,
-                        line_id: str | None, reason: str, actor: str, rules: Rules) -> asyncpg.Record:
+                        line_id: str | None, reason: str, actor: str, rules: Rules,
+                        clock: Clock) -> asyncpg.Record:
     """Finance resolves an unreconciled spend: books it on a line in its currency, or
     excludes it from every line. Audited in spend_resolutions; published to metrics."""
     campaign_id = await repo.lock_spend(conn, spend_id)
@@ -446,7 +453,7 @@ async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.R
                      line_currency=await repo.line_currency(conn, line_id) if line_id else None)
     await repo.resolve_spend(conn, spend_id, resolution=resolution.value, line_id=line_id, reason=reason,
                              actor=actor)
-    await _after_spend_change(conn, [campaign_id], Cause(correlation_id=campaign_id), rules,
+    await _after_spend_change(conn, [campaign_id], Cause(correlation_id=campaign_id, clock=clock), rules,
                               alerts=not row["historical"])
     resolved = await repo.spend_by_id(conn, spend_id)
     assert resolved is not None

@@ -20,6 +20,7 @@ import marops_budget
 from marops_budget import service
 from marops_budget.domain import RuleViolation
 from marops_budget.service import NewLine, Rules
+from marops_events.envelope import utcnow
 from marops_service import db
 
 MIGRATIONS = Path(marops_budget.__file__).parent / "migrations"
@@ -37,7 +38,7 @@ async def pool(pg_dsn: str):
 async def _create_line(pool: asyncpg.Pool, line_id: str, amount: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await service.create_line(conn, NewLine(line_id, None, 2026, 1, "growth", "paid_search", Decimal(amount),
-                                                "EUR"), "fiona", RULES)
+                                                "EUR"), "fiona", RULES, utcnow)
 
 
 async def _together(pool: asyncpg.Pool, jobs: list) -> list:
@@ -97,7 +98,7 @@ async def test_concurrent_mixed_work_keeps_every_line_within_its_amount(pool: as
         jobs.append(lambda conn, b=resubmitted: service.brief_submitted(conn, b, RULES))
     for amount in ("700.00", "900.00"):  # finance moves money away from line A meanwhile
         jobs.append(lambda conn, a=amount: service.reallocate(conn, "line-a", "line-b", Decimal(a), "EUR",
-                                                                "rebalance", "fiona"))
+                                                                "rebalance", "fiona", utcnow))
     rng.shuffle(jobs)
     await _together(pool, jobs)
 

@@ -18,6 +18,7 @@ from marops_budget import repository as repo
 from marops_budget import service
 from marops_budget.domain import Brief, LineState, Refused, Reserved, Spend, campaign_use, decide_reservation
 from marops_budget.service import Cause, NewLine, Rules
+from marops_events.envelope import utcnow
 from marops_service import db
 
 MIGRATIONS = Path(marops_budget.__file__).parent / "migrations"
@@ -59,7 +60,7 @@ async def pool(pg_dsn: str):
 async def test_every_balance_sums_what_each_campaign_uses(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await service.create_line(conn, NewLine("line-a", None, 2026, 1, "growth", "paid_search", D("1000.00"),
-                                                "EUR"), "fiona", RULES)
+                                                "EUR"), "fiona", RULES, utcnow)
         for campaign, (held, spent) in CAMPAIGNS.items():
             if held is not None:
                 await service.brief_submitted(conn, brief_submitted(campaign, "line-a", held), RULES)
@@ -81,3 +82,21 @@ async def test_every_balance_sums_what_each_campaign_uses(pool: asyncpg.Pool) ->
     assert seen_by_under is not None
     assert seen_by_under.others_exposure == sum(v for c, v in used.items() if c != "under")
     assert seen_by_under.campaign_spent == D("120.00")
+
+
+async def test_a_command_times_what_it_records_and_publishes_by_the_clock_of_its_edge(pool: asyncpg.Pool) -> None:
+    import json
+
+    then = dt.datetime(2026, 1, 15, 9, 30, tzinfo=dt.UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        await service.create_line(conn, NewLine("line-t", None, 2026, 1, "growth", "paid_search", D("1000.00"),
+                                                "EUR"), "fiona", RULES, utcnow)
+        await service.record_api_spend(
+            conn, Spend(campaign_id="timed", source_system="ads", source_reference="r-1", amount=D("10.00"),
+                        currency="EUR", incurred_on=dt.date(2026, 1, 10), budget_line_id="line-t"),
+            origin="api", event_id=uuid.uuid4(), recorded_by="fiona", cause=Cause(clock=lambda: then),
+            rules=RULES, publish=True)
+    assert await pool.fetchval("SELECT occurred_at FROM spend_ledger WHERE source_reference = 'r-1'") == then
+    times = {r["event_type"]: json.loads(r["payload"])["time"] for r in await pool.fetch(
+        "SELECT event_type, payload FROM outbox WHERE partition_key = 'timed'")}
+    assert times["SpendRecorded"].startswith("2026-01-15T09:30:00"), times
