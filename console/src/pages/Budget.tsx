@@ -33,7 +33,7 @@ export function BudgetPage({ me }: { me: Me }) {
   const reallocations = useQuery({ queryKey: ["reallocations"], queryFn: () => apiGet("budget", "/reallocations") });
   const [move, setMove] = useState({ from: "", to: "", amount: "", currency: "EUR", reason: "" });
   const reallocate = useMutation({
-    mutationFn: () => apiPost("budget", "/reallocations", { from_line_id: move.from, to_line_id: move.to, amount: { amount: move.amount, currency: move.currency as BudgetT["MoneyInput"]["currency"] }, reason: move.reason }),
+    mutationFn: () => apiPost("budget", "/reallocations", { from_line_id: move.from, to_line_id: move.to, amount: { amount: move.amount, currency: move.currency as BudgetT["PositiveMoneyInput"]["currency"] }, reason: move.reason }),
     onSuccess: () => { setMove({ from: "", to: "", amount: "", currency: "EUR", reason: "" }); void queries.invalidateQueries(); },
   });
   const finance = has(me, "finance", "ops_admin");
@@ -42,7 +42,7 @@ export function BudgetPage({ me }: { me: Me }) {
   const record = useMutation({
     mutationFn: () => apiPost("budget", "/spend", { campaign_id: spend.campaign.trim(), source_system: spend.source.trim(),
       source_reference: spend.reference.trim(), incurred_on: spend.incurred,
-      amount: { amount: spend.amount.trim(), currency: spend.currency as BudgetT["MoneyInput"]["currency"] } }),
+      amount: { amount: spend.amount.trim(), currency: spend.currency as BudgetT["NonZeroMoneyInput"]["currency"] } }),
     onSuccess: () => { setSpend({ ...spend, reference: "", amount: "" }); void queries.invalidateQueries(); },
   });
   const spendErrors = record.error instanceof ApiError ? errorsByField(record.error.problem?.errors) : {};
