@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -80,6 +80,10 @@ def create_app(settings: GatewaySettings | None = None, platform: ServiceSetting
                                         content=request.stream())
         try:
             resp = await client.send(upstream, stream=True)
+        except ClientDisconnect:
+            # the browser went away while its body was being forwarded (a tab closed, a
+            # request aborted): nobody is left to answer, so nothing is logged as an error
+            return Response(status_code=499)
         except httpx.HTTPError as exc:
             log.warning("upstream %s unreachable: %r", service, exc)
             return problem(502, "Bad gateway", f"the {service} service did not answer; is it running?",
