@@ -5,7 +5,8 @@ key, value and headers: ``marops_events.outbox.record_headers``), so a consumer 
 test sees exactly what production sends it. ``published`` reads back what a service
 published for one subject, checking each record is keyed as the relay keys it.
 ``caught_up`` waits until a service's consumer group has committed everything on the
-topics of the events it consumes.
+topics of the events it consumes. ``Recorder`` keeps, in the background, every record of
+the topics a service publishes to and of the dead-letter topics of what it consumes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from marops_events.consumer import group_id_for
 from marops_events.envelope import Envelope
 from marops_events.outbox import record_headers
-from marops_events.registry import partition_key, spec_for
+from marops_events.registry import DLQ_SUFFIX, partition_key, spec_for
 
 from .kafka import wait_for
 
@@ -99,3 +100,54 @@ async def caught_up(bootstrap: str, topic_prefix: str, service_name: str, event_
         await wait_for(committed_all, timeout=timeout, message=f"{group} commits up to {ends}")
     finally:
         await admin.close()
+
+
+class Recorder:
+    """Reads ``published`` event types' topics and the DLQs of ``consumed`` ones from the
+    start, in the background, so a test can look at everything a service sent."""
+
+    def __init__(self, bootstrap: str, topic_prefix: str, published: Iterable[str], consumed: Iterable[str]) -> None:
+        self.prefix = topic_prefix
+        self.topics = [spec_for(t).topic(topic_prefix) for t in published]
+        self.topics += [spec_for(t).topic(topic_prefix) + DLQ_SUFFIX for t in consumed]
+        self.records: list[ConsumerRecord] = []
+        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=bootstrap, group_id=None,
+                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                          isolation_level="read_committed", metadata_max_age_ms=1000)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                self.records.extend(records)
+
+    def events(self, event_type: str, subject: str | None = None) -> list[dict[str, Any]]:
+        """The envelopes (JSON) of ``event_type`` recorded so far, for ``subject`` if given."""
+        topic = spec_for(event_type).topic(self.prefix)
+        found = [json.loads(r.value) for r in self.records if r.topic == topic]
+        return [e for e in found if subject is None or e["subject"] == subject]
+
+    def dead_letters(self, event_type: str) -> list[ConsumerRecord]:
+        topic = spec_for(event_type).topic(self.prefix) + DLQ_SUFFIX
+        return [r for r in self.records if r.topic == topic]
+
+    async def wait(self, event_type: str, subject: str, count: int = 1,
+                   timeout: float = 30.0) -> list[dict[str, Any]]:
+        """At least ``count`` envelopes of ``event_type`` for ``subject`` (all of them)."""
+        def enough() -> list[dict[str, Any]]:
+            found = self.events(event_type, subject)
+            assert len(found) >= count, f"{len(found)} {event_type} for {subject}"
+            return found
+
+        return await wait_for(enough, timeout=timeout, message=f"{count} {event_type} for {subject}")

@@ -7,7 +7,6 @@ dead-letter topics), and SQL access to the service's database.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -17,15 +16,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaProducer
 
 from marops_budget.settings import Settings
 from marops_events import contracts as c
 from marops_events.envelope import Envelope
-from marops_events.registry import DLQ_SUFFIX, new_event, spec_for
+from marops_events.registry import new_event
 from marops_testkit import events as harness
 from marops_testkit.apps import auth
+from marops_testkit.events import Recorder
 from marops_testkit.kafka import wait_for
 
 PUBLISHED = ["BudgetReserved", "BudgetReservationRejected", "BudgetCommitted", "BudgetReleased", "SpendRecorded",
@@ -35,53 +34,6 @@ CONSUMED = ["BriefSubmitted", "GateApproved", "GateRejected", "CampaignCancelled
 
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-class Recorder:
-    """Reads every topic budget publishes to (and the DLQs) from the start, in the background."""
-
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.prefix = prefix
-        self.topics = [spec_for(t).topic(prefix) for t in PUBLISHED]
-        self.topics += [spec_for(t).topic(prefix) + DLQ_SUFFIX for t in CONSUMED]
-        self.records: list[ConsumerRecord] = []
-        self._consumer = AIOKafkaConsumer(*self.topics, bootstrap_servers=bootstrap, group_id=None,
-                                          enable_auto_commit=False, auto_offset_reset="earliest",
-                                          isolation_level="read_committed", metadata_max_age_ms=1000)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self._consumer.stop()
-
-    async def _run(self) -> None:
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                self.records.extend(records)
-
-    def events(self, event_type: str, subject: str | None = None) -> list[dict[str, Any]]:
-        topic = spec_for(event_type).topic(self.prefix)
-        found = [json.loads(r.value) for r in self.records if r.topic == topic]
-        return [e for e in found if subject is None or e["subject"] == subject]
-
-    def dead_letters(self, event_type: str) -> list[ConsumerRecord]:
-        topic = spec_for(event_type).topic(self.prefix) + DLQ_SUFFIX
-        return [r for r in self.records if r.topic == topic]
-
-    async def wait(self, event_type: str, subject: str, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
-        def enough() -> list[dict[str, Any]]:
-            found = self.events(event_type, subject)
-            assert len(found) >= count, f"{len(found)} {event_type} for {subject}"
-            return found
-
-        return await wait_for(enough, timeout=timeout, message=f"{count} {event_type} for {subject}")
 
 
 @dataclass

@@ -16,12 +16,13 @@ import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from budget_harness import Harness, Recorder
+from budget_harness import CONSUMED, PUBLISHED, Harness
 
 from marops_budget.main import create_app
 from marops_budget.settings import Settings
 from marops_events import kafka
 from marops_testkit.apps import running, service_settings
+from marops_testkit.events import Recorder
 
 # -- fixtures -------------------------------------------------------------------------
 
@@ -39,7 +40,7 @@ async def harness(budget_settings: Settings) -> AsyncIterator[Harness]:
         db = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
         producer = kafka.producer(settings.kafka_bootstrap_servers, client_id="budget-tests")
         await producer.start()
-        recorder = Recorder(settings.kafka_bootstrap_servers, settings.topic_prefix)
+        recorder = Recorder(settings.kafka_bootstrap_servers, settings.topic_prefix, PUBLISHED, CONSUMED)
         await recorder.start()
         try:
             yield Harness(settings, client, db, producer, recorder)
