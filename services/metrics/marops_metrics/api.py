@@ -16,14 +16,24 @@ from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool, Runtime, get_runtime
 from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
+from marops_service.refusals import Answer
 from marops_service.responses import csv_export, problems
 
 from . import readside, schemas, service
 from .aggregates import Filters, GroupBy
 from .export import respond
 from .readside import Scope
+from .refusals import MetricsRefusal
 
 router = APIRouter()
+
+# The edge: how each refusal of the use cases is answered.
+REFUSALS: dict[str, Answer] = {
+    MetricsRefusal.not_found: Answer(404, "Not found", "not-found"),
+    MetricsRefusal.rebuild_running: Answer(409, "Conflict", "rebuild-running"),
+    # the problem type every other query-validation failure of this service has
+    MetricsRefusal.invalid_cursor: Answer(422, "Validation failed", "validation-error"),
+}
 
 
 def documented(model: type, *, csv: bool = True, status: int = 200) -> dict[int | str, dict[str, Any]]:

@@ -5,17 +5,18 @@
 
 from fastapi import FastAPI
 
+from marops_service import refusals
 from marops_service.app import create_service_app
 
 from . import operations, overview
-from .api import router
+from .api import REFUSALS, router
 from .handlers import HANDLERS
 from .service import on_started
 from .settings import MIGRATIONS_DIR, Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         settings=settings or Settings(),
         title="marops metrics",
         description="Read models for cycle time, gate waits, rework, on-time launch, SLA breaches, budget "
@@ -25,3 +26,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=HANDLERS,
         on_started=on_started,
     )
+    refusals.install(app, REFUSALS)
+    return app

@@ -16,7 +16,7 @@ from marops_events.telemetry import LAST_EVENT_TIME
 from marops_service import access
 from marops_service.app import Runtime
 from marops_service.auth import Principal
-from marops_service.problems import Conflict, NotFound, Problem
+from marops_service.refusals import Refusal
 
 from . import derive, readside, repository
 from .aggregates import GroupBy, Report
@@ -24,6 +24,7 @@ from .domain import Campaign, build_campaigns
 from .projection import LIVE_SCHEMA
 from .readside import Scope
 from .rebuild import Rebuild, RebuildRunning
+from .refusals import MetricsRefusal
 from .settings import Settings
 from .timeline import LoggedEvent, build_timeline
 
@@ -77,7 +78,7 @@ async def timeline(pool: asyncpg.Pool, campaign_id: str, principal: Principal, *
                if campaign else access.CampaignParties(team=None, owner=None))
     rows = await repository.campaign_events(pool, campaign_id, limit=limit + 1, after=after)
     if (not rows and after is None) or not access.can_read_campaign(principal, parties):
-        raise NotFound(f"no events for campaign {campaign_id!r}")
+        raise Refusal(MetricsRefusal.not_found, f"no events for campaign {campaign_id!r}")
     events = [LoggedEvent(event_id=str(r["event_id"]), event_type=r["event_type"], occurred_at=r["occurred_at"],
                           source=r["source"], data=json.loads(r["data"]), counted=r["counted"]) for r in rows[:limit]]
     first = None
@@ -103,9 +104,8 @@ def _timeline_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise invalid_cursor() from None
 
 
-def invalid_cursor() -> Problem:
-    return Problem("the cursor is not one this service gave out", status=422, title="Validation failed",
-                   slug="validation-error",
+def invalid_cursor() -> Refusal:
+    return Refusal(MetricsRefusal.invalid_cursor, "the cursor is not one this service gave out",
                    errors=[{"path": "query.cursor", "message": "invalid cursor", "type": "value_error"}])
 
 
@@ -177,7 +177,7 @@ async def start_rebuild(runtime: Runtime, requested_by: str) -> dict[str, Any]:
     try:
         run = await Rebuild.begin(settings, runtime.pool, trigger="api", requested_by=requested_by)
     except RebuildRunning as exc:
-        raise Conflict(str(exc), slug="rebuild-running") from None
+        raise Refusal(MetricsRefusal.rebuild_running, str(exc)) from None
     task = asyncio.create_task(_quietly(run.execute(runtime.stop)), name=f"rebuild-{run.run_id}")
     runtime.tasks.append(task)
 
@@ -200,7 +200,7 @@ async def _quietly(work: Any) -> None:
 async def rebuild_run(pool: asyncpg.Pool, run_id: uuid.UUID) -> dict[str, Any]:
     row = await repository.get_run(pool, run_id)
     if row is None:
-        raise NotFound(f"rebuild run {run_id} does not exist")
+        raise Refusal(MetricsRefusal.not_found, f"rebuild run {run_id} does not exist")
     return run_body(row)
 
 
