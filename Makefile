@@ -106,12 +106,14 @@ contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI
 up: ## build and start the containerised stack (Docker Compose)
 	$(COMPOSE) up --build -d
 
-images: ## build the four service images, tagged marops-<service>:<package version> (needs Docker)
+images: ## build the four service images and the console's (gateway), tagged with their package versions (needs Docker)
 	@for s in intake governance budget metrics; do \
 	  v="$$(sed -n 's/^version = "\(.*\)"/\1/p' services/$$s/pyproject.toml)"; \
 	  echo "building marops-$$s:$$v"; \
 	  docker build --build-arg SERVICE=$$s --build-arg VERSION=$$v -t marops-$$s:$$v . || exit 1; \
 	done
+	@v="$$(sed -n 's/^version = "\(.*\)"/\1/p' libs/gateway/pyproject.toml)"; echo "building marops-gateway:$$v"; \
+	  docker build -f Dockerfile.gateway --build-arg VERSION=$$v -t marops-gateway:$$v .
 
 down: ## stop the containerised stack
 	$(COMPOSE) down

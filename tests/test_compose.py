@@ -54,6 +54,8 @@ PG_INIT = ROOT / "infra" / "compose" / "postgres-init.sql"
 SPEC_SERVICES = ("intake", "governance", "budget", "metrics")
 HOST_PORTS = {"intake": 8001, "governance": 8002, "budget": 8003, "metrics": 8004}
 CONTAINER_PORT = 8000
+GATEWAY = "gateway"  # the console and its gateway, built from Dockerfile.gateway
+GATEWAY_DOCKERFILE = ROOT / "Dockerfile.gateway"
 OBSERVABILITY = "observability"
 TEST_JWT_SECRET = "test-only-secret-for-compose-config"  # never used by a running stack
 
@@ -168,7 +170,8 @@ def default(compose: Compose) -> dict:
 
 
 def built_services(model: dict) -> dict[str, dict]:
-    return {name: svc for name, svc in model["services"].items() if "build" in svc}
+    """The application services built from the one Dockerfile (the gateway has its own)."""
+    return {name: svc for name, svc in model["services"].items() if "build" in svc and name != GATEWAY}
 
 
 def has_healthcheck(svc: dict) -> bool:
@@ -744,3 +747,63 @@ def test_each_service_runs_as_an_api_and_a_worker(full: dict) -> None:
         assert worker["depends_on"][f"{name}-migrate"]["condition"] == "service_completed_successfully"
         assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert not worker.get("ports"), "a worker serves no HTTP"
+
+
+# ------------------------------------------------------------------ the console's gateway
+
+
+def test_gateway_serves_the_console_and_routes_to_every_service(full: dict) -> None:
+    services = full["services"]
+    gateway = services[GATEWAY]
+    build = gateway["build"]
+    assert Path(build["context"]).resolve() == ROOT
+    assert build["dockerfile"] == GATEWAY_DOCKERFILE.name
+    version = re.search(r'(?m)^version = "(.*)"', (ROOT / "libs/gateway/pyproject.toml").read_text()).group(1)
+    assert build["args"]["VERSION"] == version and gateway["image"] == f"marops-gateway:{version}"
+    assert {(int(p["published"]), int(p["target"])) for p in gateway["ports"]} == {(8000, CONTAINER_PORT)}
+    env = gateway["environment"]
+    for name in SPEC_SERVICES:
+        upstream = urlsplit(env[f"GATEWAY_{name.upper()}_URL"])
+        assert (upstream.hostname, upstream.port) == (name, CONTAINER_PORT), f"{name}: {upstream.geturl()}"
+        assert gateway["depends_on"][name]["condition"] == "service_healthy", name
+    assert env["GATEWAY_DEV_TOKENS"] == "false", "development tokens exist only under make run"
+    assert env["MAROPS_JWT_SECRET"] == TEST_JWT_SECRET
+    assert has_healthcheck(gateway) and any("/healthz" in part for part in gateway["healthcheck"]["test"])
+
+
+@pytest.fixture(scope="module")
+def gateway_dockerfile() -> list[tuple[str, str]]:
+    return _instructions(GATEWAY_DOCKERFILE)
+
+
+def test_gateway_image_builds_the_console_and_runs_as_non_root(gateway_dockerfile) -> None:
+    stages = _stages(gateway_dockerfile)
+    console_build = " ".join(args for op, args in stages[0] if op == "RUN")
+    assert "npm ci" in console_build and "vite build" in console_build, "the console is built from its lock file"
+    final = stages[-1]
+    assert ("COPY", "--from=console /src/console/dist /app/console") in final
+    envs = " ".join(args for op, args in final if op == "ENV")
+    assert "GATEWAY_STATIC_DIR=/app/console" in envs and f"GATEWAY_HTTP_PORT={CONTAINER_PORT}" in envs
+    assert "GATEWAY_HTTP_HOST=0.0.0.0" in envs
+    users = [args for op, args in final if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert [_args(args) for op, args in final if op == "CMD"] == [["marops-gateway"]]
+    scripts = (ROOT / "libs/gateway/pyproject.toml").read_text()
+    assert 'marops-gateway = "marops_gateway.main:main"' in scripts
+
+
+def test_gateway_image_copy_sources_are_in_the_context(gateway_dockerfile) -> None:
+    patterns = _dockerignore_patterns()
+    for op, args in gateway_dockerfile:
+        words = _args(args) if op == "COPY" else []
+        if not words or any(w.startswith("--from") for w in words):
+            continue
+        for source in [w for w in words if not w.startswith("--")][:-1]:
+            assert (ROOT / source).exists(), f"COPY source {source} does not exist"
+            assert not _dockerignored(source.rstrip("/"), patterns), f"{source} is .dockerignored"
+    for needed in ("console/package.json", "console/package-lock.json", "console/index.html",
+                   "console/vite.config.ts", "console/src/main.tsx"):
+        assert (ROOT / needed).is_file() and not _dockerignored(needed, patterns), needed
+    for local in ("console/node_modules/react/package.json", "console/artifacts/screenshots/x.png",
+                  "console/dist/index.html"):
+        assert _dockerignored(local, patterns), f"{local} would be sent to the build context"
