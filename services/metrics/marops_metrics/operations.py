@@ -12,23 +12,20 @@ from typing import Annotated
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from marops_events import dlq
 from marops_events.registry import DLQ_SUFFIX
 from marops_service.app import Runtime, get_runtime
-from marops_service.auth import Principal, Role, require
 from marops_service.problems import Problem
 from marops_service.responses import problems
+
+from .api import Reader
+from .schemas import _Body
 
 KAFKA_TIMEOUT_SECONDS = 10.0
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DeadLetterTopic(_Body):

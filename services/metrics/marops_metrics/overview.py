@@ -9,32 +9,28 @@ It reads only the derived rows the projection keeps current (no fact is reloaded
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from marops_service import access
 from marops_service.app import Pool
-from marops_service.auth import Principal, Role, require
 from marops_service.problems import NotFound
 from marops_service.responses import problems
 
 from .aggregates import Variance
+from .api import Reader
 from .projection import LIVE_SCHEMA as S
+from .schemas import CampaignMeasures, _Body
 
 RECENT_EVENTS = 10
 
 router = APIRouter()
-Reader = Annotated[Principal, Depends(require(Role.viewer, Role.requester, Role.approver, Role.finance))]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class OverviewDecision(_Body):
@@ -68,25 +64,7 @@ class OverviewEvent(_Body):
     source: str
 
 
-class CampaignOverview(_Body):
-    campaign_id: str
-    title: str | None
-    team: str | None
-    owner: str | None
-    channels: list[str]
-    status: str
-    latest_version: int
-    revisions: int
-    rejections: int
-    first_submitted_at: datetime | None
-    target_launch_date: date | None
-    launched_at: datetime | None
-    on_time: bool | None
-    cycle_time_hours: float | None
-    data_complete: bool | None
-    cancelled_at: datetime | None
-    completed_at: datetime | None
-    budget_line_id: str | None
+class CampaignOverview(CampaignMeasures):
     decisions: list[OverviewDecision] = Field(description="every gate decision, in decision order")
     money: list[OverviewMoney] = Field(description="per currency: committed, actual spend, variance")
     recent_events: list[OverviewEvent] = Field(description=f"the latest {RECENT_EVENTS} events, newest first")

@@ -173,7 +173,9 @@ class SpendAmount(_Body):
     amount: Money
 
 
-class CampaignRow(_Body):
+class CampaignMeasures(_Body):
+    """A campaign's derived row: what the campaign table and the overview both answer."""
+
     campaign_id: str
     title: str | None
     team: str | None
@@ -192,6 +194,9 @@ class CampaignRow(_Body):
     cancelled_at: datetime | None
     completed_at: datetime | None
     budget_line_id: str | None
+
+
+class CampaignRow(CampaignMeasures):
     committed: Money | None
     committed_currency: str | None
     actual_spend: list[SpendAmount]
