@@ -337,6 +337,35 @@ class CampaignCompleted(Contract):
     results: list[KpiResult] = Field(default_factory=list)
 
 
+
+class FollowUpAction(Contract):
+    """A follow-up a retrospective assigns: what is to be done, by whom, by when."""
+
+    action: str = Field(min_length=1)
+    owner: UserId = Field(description="Who does it")
+    due_on: IsoDate
+
+
+class RetrospectiveRecorded(Contract):
+    """The owner's retrospective of a completed campaign: what worked, what did not, lessons, follow-ups.
+
+    A campaign has one retrospective; recording it again publishes the next ``revision``,
+    which replaces the earlier ones (the highest revision is current, whatever the order of
+    arrival). Team and channels are the campaign's (of its highest brief version), so
+    consumers can group lessons without knowing briefs.
+    """
+
+    campaign_id: Identifier
+    revision: int = Field(ge=1, description="Orders the recordings of one retrospective; the highest is current")
+    recorded_by: UserId
+    team: Identifier
+    channels: list[Channel] = Field(default_factory=list)
+    what_worked: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    what_did_not_work: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    lessons: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    actions: list[FollowUpAction] = Field(default_factory=list,
+                                          description="Follow-up actions, each with an owner and a due date")
+
 # --- governance ----------------------------------------------------------------------
 
 

@@ -59,6 +59,7 @@ EVENTS: dict[str, EventSpec] = {
         _spec(c.BriefSubmitted, "intake"),
         _spec(c.CampaignCancelled, "intake"),
         _spec(c.CampaignCompleted, "intake"),
+        _spec(c.RetrospectiveRecorded, "intake"),
         _spec(c.GateApproved, "governance"),
         _spec(c.GateRejected, "governance"),
         _spec(c.CampaignLaunched, "governance"),

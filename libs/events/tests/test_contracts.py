@@ -70,6 +70,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "completed_by": "u-owner",
         "results": [{"metric": "qualified_leads", "target": "500", "actual": "512.5", "unit": "leads"}],
     },
+    "RetrospectiveRecorded": {
+        "campaign_id": "cmp-1",
+        "revision": 1,
+        "recorded_by": "u-owner",
+        "team": "growth",
+        "channels": ["email"],
+        "what_worked": ["Subject lines tested early"],
+        "what_did_not_work": ["Landing page late"],
+        "lessons": ["Book the landing page with the brief"],
+        "actions": [{"action": "Template for landing pages", "owner": "u-owner", "due_on": "2026-07-15"}],
+    },
     "GateApproved": {**_GATE, "approvers": ["u-approver"]},
     "GateRejected": {**_GATE, "kind": "changes_requested", "reason": "Tracking plan missing"},
     "CampaignLaunched": {
