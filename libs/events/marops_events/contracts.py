@@ -35,6 +35,7 @@ from pydantic import (
     WithJsonSchema,
     field_serializer,
     field_validator,
+    model_validator,
 )
 
 from .envelope import as_utc
@@ -227,6 +228,21 @@ class ReleaseReason(StrEnum):
     cancelled = "cancelled"
     rejected = "rejected"
     superseded = "superseded"  # a resubmitted brief version's reservation replaced it
+    changed = "changed"  # an approved change lowered the amount: the difference is released
+
+
+class ChangeField(StrEnum):
+    """What a change request changes on an approved or launched campaign."""
+
+    budget = "budget"  # the requested amount
+    dates = "dates"  # target launch date or flight
+    channels = "channels"
+    kpis = "kpis"
+
+
+class ChangeOutcome(StrEnum):
+    approved = "approved"
+    rejected = "rejected"
 
 
 class ReconciliationStatus(StrEnum):
@@ -325,6 +341,50 @@ class BriefSubmitted(Contract):
     raci: Raci = Field(default_factory=Raci)
 
 
+class ChangeRequested(Contract):
+    """The owner asked to change an approved or launched campaign; the proposal is the next brief version.
+
+    ``brief`` is the whole proposed version (its ``version`` the next one, its ``requester``
+    who filed the change), read like a submission; it becomes the campaign's current brief
+    only when ``ChangeDecided`` approves it. A change starts no new cycle and re-opens only
+    the gates governance's policy names for what it changes.
+    """
+
+    campaign_id: Identifier
+    change_id: Identifier
+    base_version: int = Field(ge=1, description="The brief version the change starts from")
+    changes: list[ChangeField] = Field(min_length=1, description="What the change changes")
+    reason: str = Field(min_length=1)
+    requested_by: UserId
+    brief: BriefSubmitted = Field(description="The proposed brief version, complete")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChangeRequested:
+        if self.brief.campaign_id != self.campaign_id:
+            raise ValueError("brief.campaign_id must be the change's campaign_id")
+        if self.brief.version <= self.base_version:
+            raise ValueError("brief.version must be later than base_version")
+        return self
+
+
+class CampaignPaused(Contract):
+    """A running or approved campaign was paused, with a reason; ``pause`` numbers its pauses from 1."""
+
+    campaign_id: Identifier
+    pause: int = Field(ge=1, description="The campaign's n-th pause")
+    paused_by: UserId
+    reason: str = Field(min_length=1)
+
+
+class CampaignResumed(Contract):
+    """A paused campaign was resumed, with a reason; ``pause`` names the pause it ends."""
+
+    campaign_id: Identifier
+    pause: int = Field(ge=1, description="The pause this resumption ends")
+    resumed_by: UserId
+    reason: str = Field(min_length=1)
+
+
 class CampaignCancelled(Contract):
     campaign_id: Identifier
     cancelled_by: UserId
@@ -382,6 +442,8 @@ class _GateDecision(Contract):
     sla_hours: int = Field(ge=1)
     decided_by: UserId
     amount: Money | None = Field(default=None, description="Requested amount the decision covers")
+    change_id: Identifier | None = Field(
+        default=None, description="The change request this decision belongs to; absent for a submitted version")
 
     @field_validator("actionable_at")
     @classmethod
@@ -403,6 +465,23 @@ class CampaignLaunched(Contract):
     brief_version: int = Field(ge=1)
     launched_by: UserId
     readiness: ReadinessSnapshot
+
+
+class ChangeDecided(Contract):
+    """A change request was decided: every gate the policy named for it approved, or one rejected it.
+
+    Approved, ``brief_version`` is the campaign's current brief from then on (status,
+    history and cycle time unchanged); rejected, the campaign stays on the version before.
+    """
+
+    campaign_id: Identifier
+    change_id: Identifier
+    brief_version: int = Field(ge=1, description="The proposed brief version of the change")
+    outcome: ChangeOutcome
+    decided_by: UserId = Field(description="Who made the last decision (governance itself when no gate applied)")
+    reason: str | None = None
+    gates: list[Identifier] = Field(default_factory=list, description="The gates the change had to pass")
+    policy_version: int = Field(ge=1)
 
 
 # --- budget --------------------------------------------------------------------------

@@ -37,6 +37,15 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
             return f"{d.get('gate_name')} rejected, {d.get('kind')} (v{v}): {d.get('reason')}"
         case "CampaignLaunched":
             return f"launched (v{v}) by {d.get('launched_by')}"
+        case "ChangeRequested":
+            return (f"change {d.get('change_id')} requested by {d.get('requested_by')} "
+                    f"({', '.join(d.get('changes') or [])}; v{(d.get('brief') or {}).get('version')}): {d.get('reason')}")
+        case "ChangeDecided":
+            return f"change {d.get('change_id')} {d.get('outcome')} (v{v})"
+        case "CampaignPaused":
+            return f"paused by {d.get('paused_by')}: {d.get('reason')}"
+        case "CampaignResumed":
+            return f"resumed by {d.get('resumed_by')}: {d.get('reason')}"
         case "CampaignCancelled":
             return f"cancelled by {d.get('cancelled_by')}"
         case "CampaignCompleted":
