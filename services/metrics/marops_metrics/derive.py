@@ -1,8 +1,15 @@
-"""Per-campaign derived rows (``campaigns``, ``campaign_money``), recomputed from facts.
+"""Per-campaign derived rows (``campaigns``, ``campaign_money``), recomputed from facts in SQL.
 
-After a batch merged its facts, the campaigns it touched are derived again with the
-domain's own functions (``build_campaigns``), so a row holds exactly the numbers the
-pure computation gives, and reports can aggregate them in SQL.
+After a batch merged its facts, the campaigns it touched are derived again by two
+set-based statements over their ids (one per table: ``_CAMPAIGNS_SQL``, ``_MONEY_SQL``),
+whatever the number of campaigns: no fact travels to Python. Each column is the SQL
+form of the domain's definition of that measure (``domain.Campaign``); the domain's
+pure computation stays the oracle the tests hold these rows to (the property test
+compares every report with ``aggregates`` over ``domain.build_campaigns``).
+
+Adding a per-campaign measure: a column in a migration, its expression in
+``_CAMPAIGNS_SQL`` (reading the facts through the laterals, or a new one for a new fact
+table), the same rule in ``domain.Campaign``, and the report reading the column.
 
 Two consumers (replicas, or the live consumer and a rebuild's catch-up) may touch one
 campaign at once, each having merged a different fact. Each takes a per-campaign
@@ -13,56 +20,106 @@ last waits for the other's commit and sees both facts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
-from . import repository
-from .aggregates import campaign_variance
-from .domain import Campaign, QuarterBasis, build_campaigns, utc_date
 from .projection import bump_revision, checked
 
 CAMPAIGN_LOCK_SPACE = 0x6D65  # first key of the two-key advisory locks on campaigns
-CHUNK = 2000  # campaigns derived per round when deriving everything
-
-_CAMPAIGN_COLUMNS = (
-    "campaign_id", "title", "team", "owner", "authors", "channels", "status", "submitted", "latest_version",
-    "revisions", "rejections", "first_submitted_at", "submitted_on", "submission_quarter", "target_launch_date",
-    "launched_at", "launched_on", "launch_quarter", "on_time", "cycle_time_hours", "data_complete",
-    "cancelled_at", "completed_at", "budget_line_id", "default_spend_line", "committed_line_id", "committed",
-    "committed_currency",
-)
-_TYPES = (
-    "text", "text", "text", "text", "text", "text", "text", "boolean", "integer", "integer", "integer",
-    "timestamptz", "date", "text", "date", "timestamptz", "date", "text", "boolean", "float8", "boolean",
-    "timestamptz", "timestamptz", "text", "text", "text", "numeric", "text",
-)
-_SEP = "\x1f"  # joins a row's text[] values (user ids, channels) to pass them through unnest
+CHUNK = 20_000  # campaigns derived per statement when deriving everything
 
 
-def campaign_values(c: Campaign) -> tuple[Any, ...]:
-    latest = c.latest
-    commitment = c.commitment
-    brief_line = latest.budget_line_id if latest else None
-    return (
-        c.campaign_id, latest.title if latest else None, c.team, latest.owner if latest else None,
-        _SEP.join(sorted(c.authors)), _SEP.join(c.channels), c.status.value, c.submitted, c.latest_version,
-        c.revisions, c.rejections, c.first_submitted_at,
-        utc_date(c.first_submitted_at) if c.first_submitted_at else None, c.quarter(QuarterBasis.submission),
-        c.target_launch_date, c.launched_at, utc_date(c.launched_at) if c.launched_at else None,
-        c.quarter(QuarterBasis.launch), c.on_time, c.cycle_time_hours, c.data_complete, c.cancelled_at,
-        c.completed_at, c.committed_line or brief_line,
-        commitment.budget_line_id if commitment is not None else brief_line,
-        commitment.budget_line_id if commitment is not None else None,
-        c.committed if commitment is not None else None, c.committed_currency,
-    )
+def _quarter(day: str) -> str:
+    """``domain.quarter_of`` of a date expression: "2026-Q1" (the year unpadded, as Python)."""
+    return (f"CASE WHEN {day} IS NOT NULL THEN extract(year FROM {day})::int::text || '-Q' || "
+            f"extract(quarter FROM {day})::int::text END")
 
 
-def money_values(c: Campaign) -> list[tuple[str, str, Decimal, Decimal, Decimal, bool]]:
-    spent = {s.currency for s in c.spends}
-    return [(c.campaign_id, cur, v.committed, v.actual, v.unreconciled, cur in spent)
-            for cur, v in campaign_variance(c).items()]
+# One row per id that any fact mentions. The laterals read each fact table through its
+# campaign index; ``x`` names the few values several columns share.
+_CAMPAIGNS_SQL = """
+INSERT INTO {s}.campaigns (
+    campaign_id, title, team, owner, authors, channels, status, submitted, latest_version, revisions,
+    rejections, first_submitted_at, submitted_on, submission_quarter, target_launch_date, launched_at,
+    launched_on, launch_quarter, on_time, cycle_time_hours, data_complete, cancelled_at, completed_at,
+    budget_line_id, default_spend_line, committed_line_id, committed, committed_currency)
+SELECT i.id, lb.title, lb.team, lb.owner, coalesce(bv.authors, '{{}}'), coalesce(lb.channels, '{{}}'),
+    CASE WHEN ca.cancelled_at IS NOT NULL THEN 'cancelled'
+         WHEN co.completed_at IS NOT NULL THEN 'completed'
+         WHEN l.launched_at IS NOT NULL THEN 'launched'
+         WHEN lb.version IS NULL THEN 'unknown'
+         WHEN gd.current_rejected THEN 'rejected'
+         WHEN gd.current_rejection THEN 'changes_requested'
+         WHEN gd.current_last_approved THEN 'approved'
+         ELSE 'in_review' END,
+    lb.version IS NOT NULL, coalesce(lb.version, 0), greatest(coalesce(lb.version, 0) - 1, 0),
+    coalesce(gd.rejections, 0), x.first_at, x.first_on, {submission_quarter}, lb.target_launch_date,
+    l.launched_at, x.launched_on, {launch_quarter},
+    CASE WHEN l.launched_at IS NOT NULL AND lb.target_launch_date IS NOT NULL
+         THEN x.launched_on <= lb.target_launch_date END,
+    CASE WHEN l.launched_at IS NOT NULL AND bv.v1_at IS NOT NULL
+         THEN extract(epoch FROM l.launched_at - bv.v1_at)::float8 / 3600 END,
+    CASE WHEN l.launched_at IS NOT NULL THEN l.kpis_with_targets AND l.tracking_plan_defined END,
+    ca.cancelled_at, co.completed_at,
+    coalesce(nullif(cm.budget_line_id, ''), lb.budget_line_id),
+    CASE WHEN cm.event_id IS NOT NULL THEN cm.budget_line_id ELSE lb.budget_line_id END,
+    cm.budget_line_id,
+    -- The latest commitment's amount; 0 once the campaign is cancelled or a release frees it
+    -- (a release names the version it frees; one without releases what was committed before it).
+    CASE WHEN cm.event_id IS NULL THEN NULL
+         WHEN ca.cancelled_at IS NOT NULL OR EXISTS (
+             SELECT 1 FROM {s}.releases r WHERE r.campaign_id = i.id
+               AND CASE WHEN r.brief_version IS NOT NULL THEN r.brief_version = cm.brief_version
+                        ELSE r.released_at >= cm.committed_at END) THEN 0
+         ELSE cm.amount END,
+    cm.currency
+FROM (SELECT DISTINCT unnest($1::text[]) AS id) i
+LEFT JOIN LATERAL (SELECT * FROM {s}.brief_versions b WHERE b.campaign_id = i.id
+                   ORDER BY b.version DESC LIMIT 1) lb ON true
+LEFT JOIN LATERAL (SELECT min(b.submitted_at) FILTER (WHERE b.version = 1) AS v1_at,
+                          min(b.submitted_at) AS earliest_at,
+                          (SELECT array_agg(DISTINCT a COLLATE "C" ORDER BY a COLLATE "C")
+                           FROM {s}.brief_versions b2, unnest(b2.authors) a WHERE b2.campaign_id = i.id) AS authors
+                   FROM {s}.brief_versions b WHERE b.campaign_id = i.id) bv ON true
+LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE d.outcome = 'rejected') AS rejections,
+                          bool_or(d.outcome = 'rejected' AND d.rejection_kind = 'rejected'
+                                  AND d.brief_version = lb.version) AS current_rejected,
+                          bool_or(d.outcome = 'rejected' AND d.brief_version = lb.version) AS current_rejection,
+                          bool_or(d.outcome = 'approved' AND d.is_last_gate
+                                  AND d.brief_version = lb.version) AS current_last_approved
+                   FROM {s}.gate_decisions d WHERE d.campaign_id = i.id) gd ON true
+LEFT JOIN {s}.launches l ON l.campaign_id = i.id
+LEFT JOIN {s}.cancellations ca ON ca.campaign_id = i.id
+LEFT JOIN {s}.completions co ON co.campaign_id = i.id
+LEFT JOIN LATERAL (SELECT * FROM {s}.commitments c WHERE c.campaign_id = i.id
+                   ORDER BY c.committed_at DESC, c.brief_version DESC, c.event_id DESC LIMIT 1) cm ON true
+CROSS JOIN LATERAL (SELECT coalesce(bv.v1_at, bv.earliest_at) AS first_at,
+                           (coalesce(bv.v1_at, bv.earliest_at) AT TIME ZONE 'UTC')::date AS first_on,
+                           (l.launched_at AT TIME ZONE 'UTC')::date AS launched_on) x
+WHERE lb.campaign_id IS NOT NULL OR gd.n > 0 OR l.campaign_id IS NOT NULL OR ca.campaign_id IS NOT NULL
+   OR co.campaign_id IS NOT NULL OR cm.event_id IS NOT NULL
+   OR EXISTS (SELECT 1 FROM {s}.releases r WHERE r.campaign_id = i.id)
+   OR EXISTS (SELECT 1 FROM {s}.spends sp WHERE sp.campaign_id = i.id)
+""".replace("{submission_quarter}", _quarter("x.first_on")).replace("{launch_quarter}", _quarter("x.launched_on"))
+
+# Per campaign and currency (``aggregates.campaign_variance``): what the latest commitment
+# still commits in its currency, and all spend (with its unreconciled part) per currency.
+_MONEY_SQL = """
+INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreconciled, has_spend)
+SELECT k.campaign_id, k.currency,
+       CASE WHEN k.currency = c.committed_currency THEN c.committed ELSE 0 END,
+       coalesce(sp.actual, 0), coalesce(sp.unreconciled, 0), sp.actual IS NOT NULL
+FROM (SELECT campaign_id, committed_currency AS currency FROM {s}.campaigns
+      WHERE campaign_id = ANY($1::text[]) AND committed_currency IS NOT NULL
+      UNION
+      SELECT campaign_id, currency FROM {s}.spends WHERE campaign_id = ANY($1::text[])) k
+JOIN {s}.campaigns c ON c.campaign_id = k.campaign_id
+LEFT JOIN (SELECT s.campaign_id, s.currency, sum(s.amount) AS actual,
+                  sum(s.amount) FILTER (WHERE r.status = 'unreconciled') AS unreconciled
+           FROM {s}.spends s LEFT JOIN {s}.spend_reconciliations r USING (source_system, source_reference)
+           WHERE s.campaign_id = ANY($1::text[]) GROUP BY 1, 2) sp
+       ON sp.campaign_id = k.campaign_id AND sp.currency = k.currency
+"""
 
 
 async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[str]) -> None:
@@ -70,48 +127,31 @@ async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[
     ids = sorted(set(campaign_ids))
     if not ids:
         return
-    s = checked(schema)
     # In id order, so two transactions locking overlapping sets cannot deadlock.
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext(id)) FROM (SELECT unnest($2::text[]) AS id ORDER BY 1) ids",
         CAMPAIGN_LOCK_SPACE, ids)
-    campaigns = build_campaigns(await repository.fetch_facts(conn, s, ids))
-    await write(conn, s, ids, campaigns)
+    await write(conn, schema, ids)
 
 
-async def write(conn: asyncpg.Connection, schema: str, ids: list[str], campaigns: list[Campaign]) -> None:
+async def write(conn: asyncpg.Connection, schema: str, ids: list[str]) -> None:
+    """Replace the derived rows of ``ids`` by what their facts give now."""
     s = checked(schema)
     await conn.execute(f"DELETE FROM {s}.campaigns WHERE campaign_id = ANY($1::text[])", ids)
     await conn.execute(f"DELETE FROM {s}.campaign_money WHERE campaign_id = ANY($1::text[])", ids)
-    rows = [campaign_values(c) for c in campaigns]
-    if rows:
-        unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
-        select = ", ".join(
-            f"string_to_array({col}, E'\\x1f')" if col in ("authors", "channels") else col
-            for col in _CAMPAIGN_COLUMNS)
-        await conn.execute(
-            f"INSERT INTO {s}.campaigns ({', '.join(_CAMPAIGN_COLUMNS)}) SELECT {select} "
-            f"FROM unnest({unnest}) AS x({', '.join(_CAMPAIGN_COLUMNS)})",
-            *([r[i] for r in rows] for i in range(len(_CAMPAIGN_COLUMNS))))
-    money = [m for c in campaigns for m in money_values(c)]
-    if money:
-        await conn.execute(
-            f"INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreconciled, has_spend) "
-            f"SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], "
-            f"$6::boolean[])",
-            *([m[i] for m in money] for i in range(6)))
+    await conn.execute(_CAMPAIGNS_SQL.format(s=s), ids)
+    await conn.execute(_MONEY_SQL.format(s=s), ids)
 
 
 async def refresh_all(pool: asyncpg.Pool, schema: str) -> int:
-    """Derive every campaign of ``schema`` (a rebuild, before its swap), a chunk at a time
-    so memory stays bounded whatever the history's size. Returns the campaigns derived."""
+    """Derive every campaign of ``schema`` (a rebuild, before its swap), a chunk of ids per
+    transaction. Returns the campaigns derived."""
     s = checked(schema)
     async with pool.acquire() as conn:
         ids = [r[0] for r in await conn.fetch(_ALL_CAMPAIGNS.format(s=s))]
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
         async with pool.acquire() as conn, conn.transaction():
-            await write(conn, s, chunk, build_campaigns(await repository.fetch_facts(conn, s, chunk)))
+            await write(conn, s, ids[i:i + CHUNK])
     return len(ids)
 
 
