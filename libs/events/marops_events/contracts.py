@@ -339,6 +339,10 @@ class BriefSubmitted(Contract):
     tracking_plan: TrackingPlan | None = None
     budget_request: BudgetRequest
     raci: Raci = Field(default_factory=Raci)
+    effort: Decimal | None = Field(
+        default=None, ge=0, allow_inf_nan=False,
+        description="Estimated production effort, in the capacity unit of the campaign's team (hours or points); "
+                    "absent when the requester gave none")
 
 
 class ChangeRequested(Contract):
@@ -576,3 +580,29 @@ class BudgetThresholdExceeded(Contract):
     threshold_percent: int = Field(ge=1)
     committed: Money
     spent: Money
+
+
+class BudgetLineRunOutForecast(Contract):
+    """The day a budget line is forecast to run out moved inside the horizon, moved again, or left it.
+
+    The forecast (budget README, "Run-out forecast"): every campaign holding a commitment on the line
+    keeps spending at its observed daily pace (its spend on the line over the elapsed days of its flight;
+    before any spend, its commitment spread over the flight) on each remaining day of its flight;
+    ``run_out_on`` is the first day the line's cumulative forecast spend reaches its amount. Each line's
+    announcements carry a rising ``revision``: the highest is current, whatever the arrival order.
+    """
+
+    budget_line_id: Identifier
+    revision: int = Field(ge=1, description="Orders the announcements of one line; the highest is current")
+    as_of: IsoDate = Field(description="The day the forecast was made on (UTC)")
+    run_out_on: IsoDate | None = Field(
+        default=None, description="First day the cumulative forecast spend reaches the line's amount; absent when "
+                                  "the forecast never reaches it")
+    within_horizon: bool = Field(description="Whether run_out_on is at most horizon_days after as_of")
+    horizon_days: int = Field(ge=1)
+    previous_run_out_on: IsoDate | None = Field(
+        default=None, description="The run-out day of the previous announcement of this line, if any")
+    amount: Money = Field(description="The line's amount")
+    committed: Money = Field(description="What campaigns have committed on the line")
+    spent: Money = Field(description="What has been spent on the line so far")
+    forecast_spend: Money = Field(description="Spent plus the forecast spend up to the end of the last flight")

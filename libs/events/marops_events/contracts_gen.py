@@ -85,7 +85,8 @@ def consumers() -> dict[str, tuple[str, ...]]:
 
 # The payload field the record key (and envelope ``subject``) is taken from; it must
 # agree with ``EventSpec.key`` in the registry (the contract tests check it).
-PARTITION_KEY_FIELDS: dict[str, str] = {"BudgetReallocated": "from_line_id"}
+PARTITION_KEY_FIELDS: dict[str, str] = {"BudgetReallocated": "from_line_id",
+                                         "BudgetLineRunOutForecast": "budget_line_id"}
 DEFAULT_PARTITION_KEY_FIELD = "campaign_id"
 
 # Producers besides the registry's one that publish straight onto the topic.
@@ -135,7 +136,7 @@ Every record value is a CloudEvents 1.0 envelope in structured mode
 datacontenttype, plus the extensions `correlationid` (ties one journey together) and
 `causationid` (the event or request that caused this one); `data` is the payload. The
 record key is the partition key: the campaign id, except BudgetReallocated, keyed by
-`from_line_id`. So one campaign's events of one type stay in order; events of different
+`from_line_id`, and BudgetLineRunOutForecast, keyed by `budget_line_id`. So one campaign's events of one type stay in order; events of different
 types may arrive in any order. W3C trace context travels in the `traceparent` and
 `tracestate` headers.
 

@@ -75,6 +75,7 @@ EVENTS: dict[str, EventSpec] = {
         _spec(c.BudgetReallocated, "budget", key=lambda d: d.from_line_id),
         _spec(c.BudgetThresholdExceeded, "budget"),
         _spec(c.SpendReconciliationChanged, "budget"),
+        _spec(c.BudgetLineRunOutForecast, "budget", key=lambda d: d.budget_line_id),
     )
 }
 

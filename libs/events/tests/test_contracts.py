@@ -164,6 +164,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "reason_code": "currency_mismatch",
         "reason": "spend is in USD but budget line 'line-1' is in EUR",
     },
+    "BudgetLineRunOutForecast": {
+        "budget_line_id": "line-1",
+        "revision": 1,
+        "as_of": "2026-04-10",
+        "run_out_on": "2026-04-28",
+        "within_horizon": True,
+        "horizon_days": 30,
+        "amount": _money("10000.00"),
+        "committed": _money("10000.00"),
+        "spent": _money("3000.00"),
+        "forecast_spend": _money("12000.00"),
+    },
 }
 
 
@@ -343,7 +355,7 @@ def test_asyncapi_describes_producers_consumers_keys_and_dlq(asyncapi: dict[str,
     ops = doc["operations"].values()
     for spec in EVENTS.values():
         channel_id, channel = by_address[spec.base_topic]
-        key_field = "from_line_id" if spec.type == "BudgetReallocated" else "campaign_id"
+        key_field = gen.PARTITION_KEY_FIELDS.get(spec.type, "campaign_id")
         assert key_field in channel["description"]
         assert ("campaign id" in channel["description"]) == (key_field == "campaign_id")
         sends = [o for o in ops if o["channel"]["$ref"] == f"#/channels/{channel_id}" and o["action"] == "send"]

@@ -68,6 +68,8 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
             if d.get("status") == "unreconciled":
                 return f"{_money(d.get('amount'))} spend {ref} unreconciled: {d.get('reason_code')}"
             return f"{_money(d.get('amount'))} spend {ref} reconciled ({d.get('resolution')})"
+        case "BudgetLineRunOutForecast":
+            return f"budget line {d.get('budget_line_id')} forecast to run out on {d.get('run_out_on') or 'no day'}"
     return event_type
 
 
