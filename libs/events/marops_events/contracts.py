@@ -264,14 +264,45 @@ class ReconciliationResolution(StrEnum):
     excluded = "excluded"  # finance confirmed it counts against no line
 
 
+class KpiDirection(StrEnum):
+    """Which way a KPI is better: ``increase`` (higher is better, the default) or ``decrease``."""
+
+    increase = "increase"
+    decrease = "decrease"
+
+
+class KpiKind(StrEnum):
+    """An ``outcome`` KPI is a commercial result (revenue, pipeline, leads); an ``activity``
+    KPI measures the work (impressions, sends). Free-text KPIs have no kind."""
+
+    outcome = "outcome"
+    activity = "activity"
+
+
+class RiskStatus(StrEnum):
+    open = "open"
+    mitigated = "mitigated"
+    accepted = "accepted"
+    closed = "closed"
+
+
 # --- brief parts -------------------------------------------------------------------
 
 
 class Kpi(Contract):
-    metric: str = Field(min_length=1, examples=["qualified_leads"])
+    metric: str = Field(min_length=1, examples=["qualified_leads"],
+                        description="The KPI's key: a metric catalogue key, or free text")
     target: Decimal = Field(allow_inf_nan=False)
-    unit: str = Field(min_length=1, examples=["leads"])
+    unit: str = Field(min_length=1, examples=["leads"],
+                      description="Unit of target and results; an ISO 4217 code for a monetary KPI")
     timeframe: str = Field(min_length=1, examples=["90 days after launch"])
+    baseline: Decimal | None = Field(default=None, allow_inf_nan=False, description="Value before the campaign")
+    direction: KpiDirection | None = Field(
+        default=None, description="Which way is better; absent means increase (and in events published before it)")
+    kind: KpiKind | None = Field(
+        default=None, description="outcome or activity, from the metric catalogue; absent for free-text KPIs")
+    catalogue_version: int | None = Field(
+        default=None, ge=1, description="The metric catalogue version the KPI's definition was taken from")
 
 
 class TrackingPlan(Contract):
@@ -298,6 +329,25 @@ class KpiResult(Contract):
     target: Decimal | None = Field(default=None, allow_inf_nan=False)
     actual: Decimal = Field(allow_inf_nan=False)
     unit: str = Field(min_length=1)
+
+
+class KpiActual(Contract):
+    """One KPI's actual value in a results report."""
+
+    metric: str = Field(min_length=1, max_length=200, description="The KPI's key, as in the brief")
+    actual: Decimal = Field(allow_inf_nan=False)
+    unit: str | None = Field(default=None, min_length=1, description="As the reporting system names it")
+
+
+class KpiDefinition(Contract):
+    """One entry of the metric catalogue."""
+
+    key: str = Field(min_length=1, max_length=100, examples=["qualified_leads"])
+    name: str = Field(min_length=1, examples=["Qualified leads"])
+    unit: str = Field(min_length=1, examples=["leads"], description="An ISO 4217 code for a monetary KPI")
+    direction: KpiDirection = KpiDirection.increase
+    kind: KpiKind
+    description: str | None = None
 
 
 class ReadinessSnapshot(Contract):
@@ -430,6 +480,23 @@ class RetrospectiveRecorded(Contract):
     actions: list[FollowUpAction] = Field(default_factory=list,
                                           description="Follow-up actions, each with an owner and a due date")
 
+
+class KpiResultsRecorded(Contract):
+    """Results of a campaign's KPIs as of a date, from intake's API or an analytics system.
+
+    ``(source_system, source_reference)`` identifies the report: the same pair counts once
+    whatever the event id (the earliest copy wins). For each KPI, the result with the latest
+    ``as_of`` date is the current one.
+    """
+
+    campaign_id: Identifier
+    source_system: Identifier = Field(examples=["analytics"])
+    source_reference: Identifier = Field(examples=["weekly-2026-03-09"])
+    as_of: IsoDate = Field(description="The date the results are measured up to")
+    results: list[KpiActual] = Field(min_length=1, max_length=100)
+    recorded_by: UserId | None = Field(default=None, description="Who reported them through the API")
+
+
 # --- governance ----------------------------------------------------------------------
 
 
@@ -462,6 +529,41 @@ class GateApproved(_GateDecision):
 class GateRejected(_GateDecision):
     kind: RejectionKind
     reason: str = Field(min_length=1)
+
+
+class MetricCatalogueChanged(Contract):
+    """ops_admin published a new version of the metric catalogue (the KPI definitions briefs pick from).
+
+    Every version carries the whole catalogue; the highest ``version`` is the one in force.
+    """
+
+    catalogue_id: Identifier = Field(default="metric-catalogue",
+                                     description="There is one catalogue; its id is the record key")
+    version: int = Field(ge=1)
+    definitions: list[KpiDefinition] = Field(default_factory=list)
+    published_by: UserId
+
+
+class RiskChanged(Contract):
+    """A risk of a campaign was raised, edited or accepted; the risk as it is now.
+
+    Of several changes of one risk the latest envelope ``time`` is current (ties: the
+    highest ``revision``). ``blocks_launch`` is judged by the blocking score of the policy
+    governing the campaign when the risk changed.
+    """
+
+    campaign_id: Identifier
+    risk_id: Identifier
+    revision: int = Field(ge=1, description="Counts the changes of one risk")
+    description: str = Field(min_length=1)
+    owner: UserId
+    probability: int = Field(ge=1, le=5)
+    impact: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=25)
+    status: RiskStatus
+    blocks_launch: bool
+    blocking_score: int = Field(ge=1)
+    changed_by: UserId
 
 
 class CampaignLaunched(Contract):

@@ -86,7 +86,10 @@ def consumers() -> dict[str, tuple[str, ...]]:
 # The payload field the record key (and envelope ``subject``) is taken from; it must
 # agree with ``EventSpec.key`` in the registry (the contract tests check it).
 PARTITION_KEY_FIELDS: dict[str, str] = {"BudgetReallocated": "from_line_id",
-                                         "BudgetLineRunOutForecast": "budget_line_id"}
+                                         "BudgetLineRunOutForecast": "budget_line_id",
+                                         "MetricCatalogueChanged": "catalogue_id"}
+_KEY_NAMES: dict[str, str] = {"from_line_id": "budget line id", "budget_line_id": "budget line id",
+                              "catalogue_id": "catalogue id"}
 DEFAULT_PARTITION_KEY_FIELD = "campaign_id"
 
 # Producers besides the registry's one that publish straight onto the topic.
@@ -94,6 +97,10 @@ EXTERNAL_PRODUCERS: dict[str, str] = {
     "SpendRecorded": (
         "Other systems (ad platforms, finance) also publish SpendRecorded straight onto this "
         "topic, identifying themselves in data.source_system."
+    ),
+    "KpiResultsRecorded": (
+        "Analytics systems also publish KpiResultsRecorded straight onto this topic, "
+        "identifying themselves in data.source_system."
     ),
 }
 
@@ -136,14 +143,15 @@ Every record value is a CloudEvents 1.0 envelope in structured mode
 datacontenttype, plus the extensions `correlationid` (ties one journey together) and
 `causationid` (the event or request that caused this one); `data` is the payload. The
 record key is the partition key: the campaign id, except BudgetReallocated, keyed by
-`from_line_id`, and BudgetLineRunOutForecast, keyed by `budget_line_id`. So one campaign's events of one type stay in order; events of different
+`from_line_id`, BudgetLineRunOutForecast, keyed by `budget_line_id`, and MetricCatalogueChanged, keyed by
+`catalogue_id`. So one campaign's events of one type stay in order; events of different
 types may arrive in any order. W3C trace context travels in the `traceparent` and
 `tracestate` headers.
 
 Delivery is at least once. Consumers deduplicate by the envelope `id` (recorded in an
 inbox in the same transaction as the effect) and must be idempotent per business fact:
-SpendRecorded is deduplicated by `(data.source_system, data.source_reference)`,
-whatever its envelope id.
+SpendRecorded and KpiResultsRecorded are deduplicated by
+`(data.source_system, data.source_reference)`, whatever their envelope id.
 
 Money is an object `{{amount, currency}}`: the amount is a decimal written as a JSON
 string (never a JSON number), the currency an ISO 4217 code.
@@ -197,7 +205,7 @@ def partition_key_field(spec: EventSpec) -> str:
 
 def _key_phrase(spec: EventSpec) -> str:
     field = partition_key_field(spec)
-    what = "campaign id" if field == DEFAULT_PARTITION_KEY_FIELD else f"budget line id ({field})"
+    what = "campaign id" if field == DEFAULT_PARTITION_KEY_FIELD else f"{_KEY_NAMES[field]} ({field})"
     return f"{what}, data.{field}"
 
 

@@ -176,6 +176,33 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "spent": _money("3000.00"),
         "forecast_spend": _money("12000.00"),
     },
+    "KpiResultsRecorded": {
+        "campaign_id": "cmp-1",
+        "source_system": "analytics",
+        "source_reference": "weekly-2026-03-09",
+        "as_of": "2026-03-09",
+        "results": [{"metric": "qualified_leads", "actual": "412"}],
+    },
+    "MetricCatalogueChanged": {
+        "version": 2,
+        "definitions": [{"key": "qualified_leads", "name": "Qualified leads", "unit": "leads",
+                         "direction": "increase", "kind": "outcome"}],
+        "published_by": "u-ops",
+    },
+    "RiskChanged": {
+        "campaign_id": "cmp-1",
+        "risk_id": "2b7c9a4e-1f0d-4c1e-9d57-0f7e3c2a1b11",
+        "revision": 1,
+        "description": "Agency capacity",
+        "owner": "u-owner",
+        "probability": 4,
+        "impact": 4,
+        "score": 16,
+        "status": "open",
+        "blocks_launch": True,
+        "blocking_score": 15,
+        "changed_by": "u-owner",
+    },
 }
 
 
