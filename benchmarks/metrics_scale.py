@@ -47,7 +47,7 @@ from marops_metrics import readside
 from marops_metrics.aggregates import Filters, GroupBy
 from marops_metrics.handlers import HANDLERS
 from marops_metrics.readside import Scope
-from marops_metrics.settings import MIGRATIONS_DIR
+from marops_metrics.settings import MIGRATIONS_DIR, Settings
 from marops_service import db
 
 SCALE = os.environ.get("BENCH_SCALE", "small")
@@ -240,7 +240,8 @@ class Live:
         await self.producer.start()
         self.runner = ConsumerRunner(
             pool=self.pool, producer=self.producer, group_id=f"{self.prefix}marops-metrics", handlers=HANDLERS,
-            consumer_factory=lambda g, *t: kafka.consumer(BOOTSTRAP, g, *t), topic_prefix=self.prefix)
+            consumer_factory=lambda g, *t: kafka.consumer(BOOTSTRAP, g, *t), topic_prefix=self.prefix,
+            max_records=Settings().consumer_max_records)
         self.task = asyncio.create_task(self.runner.run(self.stop))
         while self.runner.consumer is None or not self.runner.consumer.assignment():
             await asyncio.sleep(0.01)

@@ -106,19 +106,23 @@ WHERE lb.campaign_id IS NOT NULL OR gd.n > 0 OR l.campaign_id IS NOT NULL OR ca.
 # still commits in its currency, and all spend (with its unreconciled part) per currency.
 _MONEY_SQL = """
 INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreconciled, has_spend)
-SELECT k.campaign_id, k.currency,
+SELECT c.campaign_id, k.currency,
        CASE WHEN k.currency = c.committed_currency THEN c.committed ELSE 0 END,
-       coalesce(sp.actual, 0), coalesce(sp.unreconciled, 0), sp.actual IS NOT NULL
-FROM (SELECT campaign_id, committed_currency AS currency FROM {s}.campaigns
-      WHERE campaign_id = ANY($1::text[]) AND committed_currency IS NOT NULL
-      UNION
-      SELECT campaign_id, currency FROM {s}.spends WHERE campaign_id = ANY($1::text[])) k
-JOIN {s}.campaigns c ON c.campaign_id = k.campaign_id
-LEFT JOIN (SELECT s.campaign_id, s.currency, sum(s.amount) AS actual,
-                  sum(s.amount) FILTER (WHERE r.status = 'unreconciled') AS unreconciled
-           FROM {s}.spends s LEFT JOIN {s}.spend_reconciliations r USING (source_system, source_reference)
-           WHERE s.campaign_id = ANY($1::text[]) GROUP BY 1, 2) sp
-       ON sp.campaign_id = k.campaign_id AND sp.currency = k.currency
+       coalesce(k.actual, 0), coalesce(k.unreconciled, 0), k.actual IS NOT NULL
+FROM {s}.campaigns c
+CROSS JOIN LATERAL (
+    SELECT sp.currency, sum(sp.amount) AS actual,
+           sum(sp.amount) FILTER (WHERE r.status = 'unreconciled') AS unreconciled
+    FROM {s}.spends sp LEFT JOIN {s}.spend_reconciliations r
+         ON r.source_system = sp.source_system AND r.source_reference = sp.source_reference
+    WHERE sp.campaign_id = c.campaign_id
+    GROUP BY sp.currency
+    UNION ALL
+    SELECT c.committed_currency, NULL, NULL
+    WHERE c.committed_currency IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM {s}.spends sp WHERE sp.campaign_id = c.campaign_id AND sp.currency = c.committed_currency)
+) k
+WHERE c.campaign_id = ANY($1::text[])
 """
 
 

@@ -127,6 +127,9 @@ class Rebuild:
             started = time.monotonic()
             await self._replay(consumer, end, stop)
             phases["replay"] = time.monotonic() - started
+            started = time.monotonic()
+            await create_indexes(self.pool)
+            phases["index"] = time.monotonic() - started
             # Facts first, derived rows once at the end: each campaign is derived once, not
             # once per batch that touched it (the catch-up below derives what it touches).
             started = time.monotonic()
@@ -159,7 +162,7 @@ class Rebuild:
     # -- steps ------------------------------------------------------------------------
 
     async def _prepare_schema(self) -> None:
-        await prepare_schema(self.pool)
+        await prepare_schema(self.pool, indexes=False)
 
     def _consumer(self) -> AIOKafkaConsumer:
         make = kafka.consumer_factory(self.settings.kafka_connection(),
@@ -277,8 +280,11 @@ class Rebuild:
             await projection.bump_revision(conn, LIVE_SCHEMA)  # reports cached before the swap are stale
 
 
-async def prepare_schema(pool: asyncpg.Pool) -> None:
-    """A fresh, empty copy of every live table (columns, constraints, index names)."""
+async def prepare_schema(pool: asyncpg.Pool, *, indexes: bool = True) -> None:
+    """A fresh, empty copy of every live table (columns, constraints, index names). Without
+    ``indexes``, only the keys (which the merges' ``ON CONFLICT`` needs): the other indexes
+    are built once over the loaded rows by ``create_indexes``, cheaper than maintaining
+    them row by row during the replay."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
         await conn.execute(f"DROP SCHEMA IF EXISTS {RETIRED_SCHEMA} CASCADE")
@@ -300,16 +306,32 @@ async def prepare_schema(pool: asyncpg.Pool) -> None:
         for c in constraints:
             await conn.execute(f'ALTER TABLE {REBUILD_SCHEMA}.{c["tablename"]} '
                                f'ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
-        indexes = await conn.fetch(
-            """
-            SELECT indexdef FROM pg_indexes i
-            WHERE schemaname = $1 AND NOT EXISTS (
-                SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
-                  AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
-            ORDER BY indexname
-            """, LIVE_SCHEMA)
-        for i in indexes:
-            await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
+        if indexes:
+            await _create_indexes(conn)
+
+
+async def create_indexes(pool: asyncpg.Pool) -> None:
+    """The live schema's other indexes, on the rebuild's tables."""
+    async with pool.acquire() as conn, conn.transaction():
+        # A sort per index over the whole table: let it sort in memory.
+        await conn.execute("SELECT set_config('maintenance_work_mem', '256MB', true)")
+        await _create_indexes(conn)
+        # Statistics of the loaded tables, so deriving plans for their sizes, not for empty ones.
+        for t in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", REBUILD_SCHEMA):
+            await conn.execute(f"ANALYZE {REBUILD_SCHEMA}.{t['tablename']}")
+
+
+async def _create_indexes(conn: asyncpg.Connection) -> None:
+    indexes = await conn.fetch(
+        """
+        SELECT indexdef FROM pg_indexes i
+        WHERE schemaname = $1 AND NOT EXISTS (
+            SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
+              AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
+        ORDER BY indexname
+        """, LIVE_SCHEMA)
+    for i in indexes:
+        await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
 
 
 # --- command line --------------------------------------------------------------------

@@ -15,3 +15,6 @@ class Settings(ServiceSettings):
     service_name: str = "metrics"
     database_url: str = "postgresql://marops@127.0.0.1:15432/metrics"
     http_port: int = 8004
+    # Larger than the chassis' default: a batch's statements are one per table whatever
+    # its size, so the read model's fixed cost per batch is shared by more events.
+    consumer_max_records: int = 2000
