@@ -7,6 +7,7 @@ presence and business rules are left to the completeness check, which blocks sub
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated, Any
@@ -48,6 +49,10 @@ def _plain_number(value: object) -> object:
     if isinstance(value, str) and not _NUMBER.match(value):
         raise ValueError("a decimal string has ASCII digits, an optional leading - and at most 18 digits before "
                          "and 6 after the point (no exponent, no spaces)")
+    if isinstance(value, float) and math.isfinite(value):
+        # Kept in plain notation: a large float (4.9e16) would otherwise be stored as
+        # Decimal("4.9E+16"), whose written form the string rule above refuses on the next read.
+        return Decimal(format(Decimal(repr(value)), "f"))
     return value
 
 

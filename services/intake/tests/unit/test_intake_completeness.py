@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from marops_intake.domain.brief import Brief, to_submission
+from marops_intake.domain.brief import Brief, KpiDraft, to_submission
 from marops_intake.domain.completeness import check
 
 TODAY = dt.date(2026, 3, 1)
@@ -153,3 +153,10 @@ def test_a_brief_is_submittable_exactly_when_the_check_finds_nothing(mutations: 
         assert mutations, "an unmodified complete brief has no findings"
     if mutations.get("title", "x") in (None, "", " ", "\t"):
         assert "title" in {f.path for f in findings}
+
+
+def test_a_large_kpi_figure_sent_as_a_json_number_is_kept_in_plain_notation() -> None:
+    # 4.9e16 as a Decimal would be written "4.9E+16", which the draft's own rule refuses when read back
+    draft = KpiDraft(target=-4.927886451054466e16)
+    assert draft.model_dump(mode="json")["target"] == "-49278864510544660"
+    assert KpiDraft.model_validate(draft.model_dump(mode="json")) == draft
