@@ -288,6 +288,30 @@ async def _reconciliations(conn: asyncpg.Connection, s: str, events: list[Envelo
     )
 
 
+async def _retrospectives(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    # The highest (revision, event id) is the current retrospective, whatever the arrival order.
+    best: dict[str, Envelope] = {}
+    for e in events:
+        k = e.data.campaign_id
+        if k not in best or (e.data.revision, e.id) > (best[k].data.revision, best[k].id):
+            best[k] = e
+    rows = [(e.data.campaign_id, e.data.revision, e.id, e.time, e.data.recorded_by, len(e.data.lessons),
+             len(e.data.actions)) for e in best.values()]
+    await conn.execute(
+        f"""
+        INSERT INTO {s}.retrospectives AS t (campaign_id, revision, event_id, recorded_at, recorded_by, lessons,
+            actions)
+        SELECT * FROM unnest($1::text[], $2::integer[], $3::uuid[], $4::timestamptz[], $5::text[], $6::integer[],
+                             $7::integer[])
+        ON CONFLICT (campaign_id) DO UPDATE SET
+            revision = EXCLUDED.revision, event_id = EXCLUDED.event_id, recorded_at = EXCLUDED.recorded_at,
+            recorded_by = EXCLUDED.recorded_by, lessons = EXCLUDED.lessons, actions = EXCLUDED.actions
+        WHERE (EXCLUDED.revision, EXCLUDED.event_id) > (t.revision, t.event_id)
+        """,
+        *_columns(rows, 7),
+    )
+
+
 # Events without a writer (reservations, reallocations, thresholds) live in event_log only:
 # they show on timelines and count for freshness, but no metric is defined on them.
 _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
@@ -300,4 +324,5 @@ _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.BudgetReleased,), _releases),
     ((c.SpendRecorded,), _spends),
     ((c.SpendReconciliationChanged,), _reconciliations),
+    ((c.RetrospectiveRecorded,), _retrospectives),
 )

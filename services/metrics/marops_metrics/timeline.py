@@ -63,6 +63,9 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
                     f"({d.get('source_system')}/{d.get('source_reference')})")
         case "BudgetThresholdExceeded":
             return f"spend passed {d.get('threshold_percent')}% of the commitment"
+        case "RetrospectiveRecorded":
+            return (f"retrospective recorded by {d.get('recorded_by')} (revision {d.get('revision')}): "
+                    f"{len(d.get('lessons') or [])} lesson(s), {len(d.get('actions') or [])} follow-up action(s)")
         case "SpendReconciliationChanged":
             ref = f"{d.get('source_system')}/{d.get('source_reference')}"
             if d.get("status") == "unreconciled":

@@ -132,6 +132,15 @@ class Story:
     def complete(self, cid: str, time: datetime) -> Envelope:
         return self._add(c.CampaignCompleted(campaign_id=cid, completed_by=f"owner-{cid.lower()}"), time, cid)
 
+    def retrospective(self, cid: str, revision: int, time: datetime, *, lessons: int = 1,
+                      actions: int = 0) -> Envelope:
+        p = self.profiles[cid]
+        return self._add(c.RetrospectiveRecorded(
+            campaign_id=cid, revision=revision, recorded_by=f"owner-{cid.lower()}", team=p.team,
+            channels=p.channels, what_worked=["early tests"], lessons=[f"lesson {n}" for n in range(lessons)],
+            actions=[c.FollowUpAction(action=f"action {n}", owner=f"owner-{cid.lower()}",
+                                      due_on=date(2026, 6, 30)) for n in range(actions)]), time, cid)
+
     def spend(self, cid: str, ref: str, amount: str, incurred_on: date, *, system: str = "google-ads",
               line: str | None = None, corrects: str | None = None, time: datetime | None = None,
               currency: str | None = None) -> Envelope:
@@ -343,6 +352,12 @@ def dozen() -> Story:
 @pytest.fixture
 def story() -> Callable[[], Story]:
     return Story
+
+
+@pytest.fixture
+def fresh_dozen() -> Callable[[], Story]:
+    """A new copy of the scenario, for a test that adds events to it."""
+    return dozen_campaigns
 
 
 # --- real infrastructure, one app per test module ------------------------------------

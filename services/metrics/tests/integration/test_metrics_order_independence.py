@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -98,3 +99,19 @@ def test_the_read_model_depends_on_every_event(pg_dsn: str, dozen, dump_read_mod
     without_a_launch = asyncio.run(apply_in_batches(pg_dsn, dump_read_model, others, [10]))
     assert without_a_launch != everything
     assert without_a_launch["summary"]["campaigns"]["launched"] == everything["summary"]["campaigns"]["launched"] - 1
+
+
+def test_a_retrospective_recorded_again_keeps_its_highest_revision_in_any_order(pg_dsn: str, dump_read_model,
+                                                                                     fresh_dozen) -> None:
+    story = fresh_dozen()
+    story.retrospective("C01", 1, datetime(2026, 4, 2, 10, tzinfo=UTC), lessons=1)
+    story.retrospective("C01", 2, datetime(2026, 4, 3, 10, tzinfo=UTC), lessons=2, actions=1)
+    asyncio.run(_migrate(pg_dsn))
+    retros = [e for e in story.events if e.type == "RetrospectiveRecorded"]
+    others = [e for e in story.events if e.type != "RetrospectiveRecorded"]
+    reference = asyncio.run(apply_in_batches(pg_dsn, dump_read_model, story.events, [len(story.events)]))
+    [kept] = [json.loads(r) for r in reference["tables"]["retrospectives"]]
+    assert (kept["campaign_id"], kept["revision"], kept["lessons"], kept["actions"]) == ("C01", 2, 2, 1)
+    # the later revision first, the earlier one redelivered after it, in batches of every size
+    for order, sizes in (([*reversed(retros), *others, retros[0]], [1]), ([retros[1], *others, *retros], [7, 3])):
+        assert asyncio.run(apply_in_batches(pg_dsn, dump_read_model, order, sizes)) == reference
