@@ -116,6 +116,8 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("intake", "GET", "/campaigns/{campaign_id}/versions"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}/diff"): READ_X,
+    ("intake", "POST", "/campaigns/{campaign_id}/retrospective"): OWNER_X,  # X is not completed: allowed get 409
+    ("intake", "GET", "/lessons"): EVERY_ROLE,
     # governance
     ("governance", "GET", "/policy"): EVERY_ROLE,
     ("governance", "GET", "/policy/versions"): EVERY_ROLE,
@@ -280,6 +282,8 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"owner": "olga", "reason": "matrix"}  # olga owns it: allowed callers get 409
         case ("intake", "POST", "/campaigns/{campaign_id}/complete"):
             body = {"results": []}
+        case ("intake", "POST", "/campaigns/{campaign_id}/retrospective"):
+            body = {"lessons": [f"matrix lesson by {caller}"]}
         case ("governance", "POST", "/policy/versions"):
             doc = {k: v for k, v in w.policy.items()
                    if k not in ("version", "effective_from", "created_by", "created_at", "reason")}

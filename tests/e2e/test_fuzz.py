@@ -113,6 +113,7 @@ ACCEPTANCE = "positive_data_acceptance"
 EXCEPTIONS: tuple[Exception_, ...] = (
     Exception_("intake", "GET /campaigns", ACCEPTANCE, problem("invalid-cursor"),
                "a cursor is opaque: any string is well-formed, only those the service gave out are valid"),
+    Exception_("intake", "GET /lessons", ACCEPTANCE, problem("invalid-cursor"), "a cursor is opaque (as above)"),
     Exception_("metrics", "GET /campaigns", ACCEPTANCE, problem("validation-error", "the cursor is not one"),
                "a cursor is opaque (as above)"),
     Exception_("metrics", "GET /campaigns/{campaign_id}/timeline", ACCEPTANCE,

@@ -26,7 +26,10 @@ from .schemas import (
     CheckOut,
     CompleteBody,
     DiffOut,
+    LessonPage,
     OwnerTransferBody,
+    RetrospectiveBody,
+    RetrospectiveOut,
     VersionOut,
     VersionSummary,
 )
@@ -151,6 +154,32 @@ async def diff_versions(
                                        description="older version; 0 is the empty brief")] = None,
 ) -> dict[str, Any]:
     return await service.diff_versions(pool, who, campaign_id, version, from_)
+
+
+@router.post("/campaigns/{campaign_id}/retrospective", response_model=RetrospectiveOut, tags=["retrospectives"],
+             responses=problems(404, (409, "The campaign is not completed")),
+             summary="Record the retrospective of a completed campaign (owner or ops_admin); again replaces it "
+                     "(GET /campaigns/{id} shows it)")
+async def record_retrospective(campaign_id: CampaignId, body: RetrospectiveBody, who: CurrentPrincipal, pool: Pool,
+                               clock: CurrentClock) -> dict[str, Any]:
+    return await service.record_retrospective(pool, clock, who, campaign_id, body.model_dump())
+
+
+@router.get("/lessons", response_model=LessonPage, tags=["retrospectives"],
+            responses=problems((400, "A cursor this service did not give out")),
+            summary="Lessons of every retrospective the caller may read, newest first; full-text search")
+async def list_lessons(
+    who: CurrentPrincipal,
+    pool: Pool,
+    team: QueryText = None,
+    channel: Channel | None = None,
+    q: Annotated[Text | None, Query(max_length=200, description="words to find (web-search syntax: "
+                                                                   '"exact phrase", or, -not; English stemming)')] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[Text | None, Query(max_length=1000)] = None,
+) -> dict[str, Any]:
+    return await service.list_lessons(pool, who, team=team, channel=channel.value if channel else None,
+                                      text=q or None, cursor=cursor, limit=limit)
 
 
 def _check_out(findings: list[Any]) -> dict[str, Any]:

@@ -80,3 +80,29 @@ def like_pattern(text: str) -> str:
     """A case-insensitive substring pattern with LIKE's wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class LessonCursor:
+    """Where a page of lessons ended: the last lesson's retrospective time, campaign and position."""
+
+    recorded_at: dt.datetime
+    campaign_id: str
+    position: int
+
+    def encode(self) -> str:
+        raw = json.dumps({"t": self.recorded_at.isoformat(), "c": self.campaign_id, "p": self.position})
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> LessonCursor:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            at = dt.datetime.fromisoformat(raw["t"])
+            if at.tzinfo is None or not isinstance(raw["c"], str) or type(raw["p"]) is not int:
+                raise ValueError("bad cursor fields")
+            if not -2**31 <= raw["p"] < 2**31:
+                raise ValueError("position out of range")
+            return cls(at, raw["c"], raw["p"])
+        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+            raise InvalidCursor("the cursor is not one this service issued") from None

@@ -258,3 +258,69 @@ async def list_campaigns(conn: asyncpg.Connection, filters: Filters, *, sort: So
         like_pattern(filters.text) if filters.text else None,
         after.value if after else None, after.id if after else None, limit, *readable.params,
     )
+
+
+# --- retrospectives -----------------------------------------------------------------
+
+
+async def retrospective(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT r.campaign_id, r.revision, r.recorded_by, r.recorded_at, r.what_worked, r.what_did_not_work,
+               r.actions, coalesce(array_agg(l.text ORDER BY l.position) FILTER (WHERE l.text IS NOT NULL),
+                                   '{}') AS lessons
+        FROM retrospectives r LEFT JOIN lessons l USING (campaign_id)
+        WHERE r.campaign_id = $1
+        GROUP BY r.campaign_id
+        """,
+        campaign_id,
+    )
+
+
+async def save_retrospective(conn: asyncpg.Connection, r: Any) -> None:
+    """Replace the campaign's retrospective (``domain.retrospective.Retrospective``) and its lessons."""
+    await conn.execute(
+        """
+        INSERT INTO retrospectives (campaign_id, revision, recorded_by, recorded_at, what_worked, what_did_not_work,
+                                    actions)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (campaign_id) DO UPDATE SET
+            revision = EXCLUDED.revision, recorded_by = EXCLUDED.recorded_by, recorded_at = EXCLUDED.recorded_at,
+            what_worked = EXCLUDED.what_worked, what_did_not_work = EXCLUDED.what_did_not_work,
+            actions = EXCLUDED.actions
+        """,
+        r.campaign_id, r.revision, r.recorded_by, r.recorded_at, list(r.what_worked), list(r.what_did_not_work),
+        [{"action": a.action, "owner": a.owner, "due_on": a.due_on.isoformat()} for a in r.actions],
+    )
+    await conn.execute("DELETE FROM lessons WHERE campaign_id = $1", r.campaign_id)
+    await conn.execute(
+        """
+        INSERT INTO lessons (campaign_id, position, text, recorded_at)
+        SELECT $1, position, text, $3 FROM unnest($2::text[]) WITH ORDINALITY AS l(text, position)
+        """,
+        r.campaign_id, list(r.lessons), r.recorded_at,
+    )
+    await conn.execute("UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $2) WHERE id = $1",
+                       r.campaign_id, r.recorded_at)
+
+
+async def list_lessons(conn: asyncpg.Connection, *, team: str | None, channel: str | None, text: str | None,
+                       after: tuple[dt.datetime, str, int] | None, limit: int,
+                       readable: SqlCondition) -> list[asyncpg.Record]:
+    """Lessons across campaigns, newest retrospective first, each in its order; ``readable`` is
+    ``access.readable_sql`` over the campaigns' columns (``c.team``...), numbered from $8."""
+    return await conn.fetch(
+        f"""
+        SELECT l.campaign_id, l.position, l.text, l.recorded_at, c.title, c.team, c.channels, c.owner
+        FROM lessons l JOIN campaigns c ON c.id = l.campaign_id
+        WHERE ($1::text IS NULL OR c.team = $1)
+          AND ($2::text IS NULL OR $2 = ANY(c.channels))
+          AND ($3::text IS NULL OR l.search @@ websearch_to_tsquery('english', $3))
+          AND ($4::timestamptz IS NULL OR l.recorded_at < $4
+               OR (l.recorded_at = $4 AND (l.campaign_id, l.position) > ($5::text, $6::integer)))
+          AND {readable.sql}
+        ORDER BY l.recorded_at DESC, l.campaign_id, l.position
+        LIMIT $7
+        """,
+        team, channel, text, *(after or (None, None, None)), limit, *readable.params,
+    )

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from marops_events.contracts import IsoDate
+
 from .domain.brief import Brief, Number, Text
 from .domain.status import Status
 
@@ -195,9 +197,85 @@ class CampaignDetail(CampaignSummary):
                                description="everyone who created, edited or submitted the brief")
     ownership_transfers: list[OwnershipTransferOut] = Field(
         default_factory=list, description="explicit owner changes, oldest first (published with the next version)")
+    retrospective: RetrospectiveOut | None = Field(
+        default=None, description="the current retrospective of a completed campaign, once recorded")
 
 
 class CampaignPage(BaseModel):
     items: list[CampaignSummary]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
     filtered: bool = Field(False, description="true: campaigns you may not read are left out")
+
+
+# --- retrospectives -------------------------------------------------------------------
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text.strip()
+
+
+Entry = Annotated[Text, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
+Entries = Annotated[list[Entry], Field(max_length=50)]
+
+
+class FollowUpActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Entry
+    owner: Annotated[Text, Field(min_length=1, max_length=200), AfterValidator(_not_blank),
+                     Field(description="who does it (user id)")]
+    due_on: IsoDate
+
+
+class RetrospectiveBody(BaseModel):
+    """What the campaign taught: recording it again replaces the previous revision."""
+
+    model_config = ConfigDict(extra="forbid")
+    what_worked: Entries = Field(default_factory=list)
+    what_did_not_work: Entries = Field(default_factory=list)
+    lessons: Annotated[list[Entry], Field(min_length=1, max_length=50,
+                                          description="at least one; searchable across campaigns at GET /lessons")]
+    actions: Annotated[list[FollowUpActionIn], Field(max_length=50)] = Field(default_factory=list)
+    revision: ReadOnly = None
+    recorded_by: ReadOnly = None
+    recorded_at: ReadOnly = None
+
+
+class FollowUpActionOut(BaseModel):
+    action: str
+    owner: str
+    due_on: dt.date
+
+
+class RetrospectiveOut(BaseModel):
+    campaign_id: str
+    revision: int = Field(description="1 for the first recording, one more for each re-recording")
+    recorded_by: str
+    recorded_at: dt.datetime
+    team: str
+    channels: list[str]
+    what_worked: list[str]
+    what_did_not_work: list[str]
+    lessons: list[str]
+    actions: list[FollowUpActionOut]
+
+
+class LessonOut(BaseModel):
+    campaign_id: str
+    position: int = Field(description="1-based position among the retrospective's lessons")
+    text: str
+    recorded_at: dt.datetime = Field(description="when the retrospective holding it was recorded")
+    title: str | None
+    team: str
+    channels: list[str]
+    owner: str | None
+
+
+class LessonPage(BaseModel):
+    items: list[LessonOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+    filtered: bool = Field(False, description="true: lessons of campaigns you may not read are left out")
+
+
+CampaignDetail.model_rebuild()

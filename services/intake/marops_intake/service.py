@@ -27,13 +27,13 @@ from marops_service.refusals import Refusal
 from marops_service.transactions import in_transaction
 
 from . import repository as repo
-from .domain import access, completeness, status
+from .domain import access, completeness, retrospective, status
 from .domain.brief import Brief, to_submission
 from .domain.completeness import Finding
 from .domain.diff import diff
 from .domain.refusals import IntakeRefusal
 from .domain.status import Status
-from .listing import Cursor, Filters, InvalidCursor, Sort, decode_cursor
+from .listing import Cursor, Filters, InvalidCursor, LessonCursor, Sort, decode_cursor
 
 SOURCE = "marops/intake"
 
@@ -282,13 +282,16 @@ class _Facts:
     governance: list[asyncpg.Record]
     history: list[status.StatusChange]
     transfers: list[asyncpg.Record]
+    retrospective: asyncpg.Record | None = None
 
 
 async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
     versions = await repo.versions(conn, campaign["id"])
     governance = await repo.governance_facts(conn, campaign["id"])
+    # only a completed campaign has a retrospective: no query for the others
+    retro = await repo.retrospective(conn, campaign["id"]) if campaign["status"] == Status.completed else None
     return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)),
-                  await repo.ownership_transfers(conn, campaign["id"]))
+                  await repo.ownership_transfers(conn, campaign["id"]), retro)
 
 
 async def _show(conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
@@ -315,6 +318,7 @@ def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
         if row["completed_at"] else None,
         "authors": sorted({row["created_by"], *row["authors"]}),
         "ownership_transfers": [dict(t) for t in known.transfers],
+        "retrospective": _retrospective_out(known.retrospective, row) if known.retrospective else None,
     }
 
 
@@ -417,3 +421,52 @@ def _decision(row: asyncpg.Record) -> dict[str, Any]:
             "by": data.get("decided_by") or data.get("launched_by"), "gate_name": data.get("gate_name"),
             "gate_position": data.get("gate_position"), "is_last_gate": data.get("is_last_gate"),
             "kind": data.get("kind"), "reason": data.get("reason")}
+
+
+# --- retrospectives ---------------------------------------------------------------
+
+
+async def record_retrospective(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                               fields: dict[str, Any]) -> dict[str, Any]:
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        row = await _load(conn, who, campaign_id, locked=True)
+        previous = await repo.retrospective(conn, campaign_id)
+        now = clock()
+        recorded = retrospective.record(
+            who, _ref(row), Status(row["status"]), previous["revision"] if previous else None,
+            campaign_id=campaign_id, now=now, what_worked=fields["what_worked"],
+            what_did_not_work=fields["what_did_not_work"], lessons=fields["lessons"],
+            actions=[retrospective.Action(a["action"], a["owner"], a["due_on"]) for a in fields["actions"]])
+        await repo.save_retrospective(conn, recorded)
+        await outbox.add(conn, new_event(recorded.event(row["team"], list(row["channels"])), source=SOURCE, time=now))
+        return _retrospective_out(await repo.retrospective(conn, campaign_id), row)
+
+    return await in_transaction(pool, work)
+
+
+async def list_lessons(pool: asyncpg.Pool, who: Principal, *, team: str | None, channel: str | None,
+                       text: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    try:
+        after = LessonCursor.decode(cursor) if cursor else None
+    except InvalidCursor as exc:
+        raise Refusal(IntakeRefusal.invalid_cursor, str(exc)) from None
+    readable = access.readable_sql(who, first=8, team="c.team", owner="c.owner", authors="c.authors")
+    async with pool.acquire() as conn:
+        rows = await repo.list_lessons(
+            conn, team=team, channel=channel, text=text, limit=limit + 1, readable=readable,
+            after=(after.recorded_at, after.campaign_id, after.position) if after else None)
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = LessonCursor(last["recorded_at"], last["campaign_id"], last["position"]).encode()
+    return {"items": [{k: r[k] for k in ("campaign_id", "position", "text", "recorded_at", "title", "team",
+                                         "channels", "owner")} for r in page],
+            "next_cursor": next_cursor, "filtered": access.is_filtered(who)}
+
+
+def _retrospective_out(r: asyncpg.Record, campaign: asyncpg.Record) -> dict[str, Any]:
+    return {"campaign_id": r["campaign_id"], "revision": r["revision"], "recorded_by": r["recorded_by"],
+            "recorded_at": r["recorded_at"], "team": campaign["team"], "channels": campaign["channels"],
+            "what_worked": r["what_worked"], "what_did_not_work": r["what_did_not_work"],
+            "lessons": r["lessons"], "actions": r["actions"]}
