@@ -544,6 +544,42 @@ class MetricCatalogueChanged(Contract):
     published_by: UserId
 
 
+
+class _GateDeadline(Contract):
+    campaign_id: Identifier
+    brief_version: int = Field(ge=1, description="The brief version whose gate it is")
+    policy_version: int = Field(ge=1)
+    gate_id: Identifier
+    gate_name: str = Field(min_length=1)
+    gate_kind: GateKind
+    gate_position: int = Field(ge=1, description="1-based position among the gates that apply")
+    actionable_at: AwareDatetime = Field(description="When this gate became actionable for this version")
+    sla_hours: int = Field(ge=1)
+    due_at: AwareDatetime = Field(description="actionable_at + sla_hours: when the SLA ran out")
+
+    @field_validator("actionable_at", "due_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)
+
+
+class SlaBreached(_GateDeadline):
+    """A gate was still undecided when its SLA ran out; once per gate and brief version.
+
+    The envelope ``time`` is ``due_at`` (when the breach happened), whenever governance
+    noticed it. A decision made later still counts as an SLA breach in metrics (SPEC section 4).
+    """
+
+
+class GateEscalated(_GateDeadline):
+    """An overdue gate was escalated: from ``due_at`` on, holders of ``escalation_role`` may decide it too.
+
+    Published once per gate and brief version, with ``SlaBreached``; the envelope ``time`` is ``due_at``.
+    """
+
+    escalation_role: str = Field(min_length=1, examples=["ops_admin"],
+                                 description="The role that may now decide the gate, beside its deciders")
+
 class RiskChanged(Contract):
     """A risk of a campaign was raised, edited or accepted; the risk as it is now.
 

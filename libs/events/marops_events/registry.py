@@ -67,6 +67,8 @@ EVENTS: dict[str, EventSpec] = {
         _spec(c.GateApproved, "governance"),
         _spec(c.GateRejected, "governance"),
         _spec(c.CampaignLaunched, "governance"),
+        _spec(c.SlaBreached, "governance"),
+        _spec(c.GateEscalated, "governance"),
         _spec(c.ChangeDecided, "governance"),
         _spec(c.MetricCatalogueChanged, "governance", key=lambda d: d.catalogue_id),
         _spec(c.RiskChanged, "governance"),

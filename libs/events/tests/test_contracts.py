@@ -107,6 +107,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "policy_version": 3,
     },
     "GateApproved": {**_GATE, "approvers": ["u-approver"]},
+    "SlaBreached": {k: v for k, v in {**_GATE, "due_at": "2026-03-03T08:00:00Z"}.items()
+                    if k not in ("decided_by", "amount", "is_last_gate")},
+    "GateEscalated": {**{k: v for k, v in {**_GATE, "due_at": "2026-03-03T08:00:00Z"}.items()
+                         if k not in ("decided_by", "amount", "is_last_gate")}, "escalation_role": "ops_admin"},
     "GateRejected": {**_GATE, "kind": "changes_requested", "reason": "Tracking plan missing"},
     "CampaignLaunched": {
         "campaign_id": "cmp-1",

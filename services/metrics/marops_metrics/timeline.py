@@ -63,6 +63,10 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
                     f"({d.get('source_system')}/{d.get('source_reference')})")
         case "BudgetThresholdExceeded":
             return f"spend passed {d.get('threshold_percent')}% of the commitment"
+        case "SlaBreached":
+            return f"{d.get('gate_name')} passed its {d.get('sla_hours')}h SLA undecided (v{v})"
+        case "GateEscalated":
+            return f"{d.get('gate_name')} escalated to {d.get('escalation_role')} (v{v})"
         case "RetrospectiveRecorded":
             return (f"retrospective recorded by {d.get('recorded_by')} (revision {d.get('revision')}): "
                     f"{len(d.get('lessons') or [])} lesson(s), {len(d.get('actions') or [])} follow-up action(s)")
