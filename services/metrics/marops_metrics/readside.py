@@ -19,7 +19,7 @@ import base64
 import binascii
 import functools
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -169,14 +169,19 @@ async def _snapshot(pool: asyncpg.Pool, work: Any) -> Any:
         return await work(conn)
 
 
-def _stats(row: asyncpg.Record | None) -> dict[str, Any]:
-    if row is None or not row["n"]:
+def _stats_sql(x: str, only: str = "", prefix: str = "") -> str:
+    """count, mean and both percentiles of ``x`` (one sort for the two percentiles),
+    of the rows meeting ``only`` when given."""
+    f = f" FILTER (WHERE {only})" if only else ""
+    return (f"count({x}){f} AS {prefix}n, avg({x}){f} AS {prefix}mean, "
+            f"percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY {x}){f} AS {prefix}pct")
+
+
+def _stats(row: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    if row is None or not row[f"{prefix}n"]:
         return {"count": 0, "mean_hours": None, "p50_hours": None, "p90_hours": None}
-    return {"count": row["n"], "mean_hours": row["mean"], "p50_hours": row["p50"], "p90_hours": row["p90"]}
-
-
-_STATS_SQL = ("count({x}) AS n, avg({x}) AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY {x}) AS p50, "
-              "percentile_cont(0.9) WITHIN GROUP (ORDER BY {x}) AS p90")
+    p50, p90 = row[f"{prefix}pct"]
+    return {"count": row[f"{prefix}n"], "mean_hours": row[f"{prefix}mean"], "p50_hours": p50, "p90_hours": p90}
 
 
 # --- campaign-level measures ---------------------------------------------------------
@@ -188,16 +193,36 @@ _CAMPAIGN_MEASURES = f"""
     count(c.on_time) AS launched_known, count(*) FILTER (WHERE c.on_time) AS on_time,
     count(c.data_complete) AS launched_complete_known, count(*) FILTER (WHERE c.data_complete) AS complete,
     count(c.launched_at) AS launched, count(c.cancelled_at) AS cancelled, count(c.completed_at) AS completed,
-    {_STATS_SQL.format(x="c.cycle_time_hours")}
+    {_stats_sql("c.cycle_time_hours")}
 """
+
+
+def _single_key(group_by: GroupBy, basis: QuarterBasis) -> str:
+    """The one group key of a campaign grouped by team or quarter (NULL: in no group)."""
+    if group_by is GroupBy.team:
+        return f"coalesce(c.team, '{UNKNOWN}')"
+    return "c.launch_quarter" if basis is QuarterBasis.launch else "c.submission_quarter"
 
 
 async def _campaign_measures(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
                              basis: QuarterBasis) -> dict[str | None, asyncpg.Record]:
     params: list[Any] = []
-    rows = await conn.fetch(f"SELECT g.key, {_CAMPAIGN_MEASURES} {_from(scope, group_by, basis, params)} "
-                            f"GROUP BY g.key", *params)
-    return {r["key"]: r for r in rows}
+    if group_by is GroupBy.channel:  # a campaign counts under each of its channels
+        rows = await conn.fetch(f"SELECT g.key, {_CAMPAIGN_MEASURES} {_from(scope, group_by, basis, params)} "
+                                f"GROUP BY g.key", *params)
+        return {r["key"]: r for r in rows}
+    # One key per campaign: one pass for the overall figure and every group (grouping sets),
+    # instead of reading each campaign once per key.
+    where = scope.where(basis, params)
+    if group_by is None:
+        rows = await conn.fetch(f"SELECT NULL::text AS key, {_CAMPAIGN_MEASURES} FROM {S}.campaigns c "
+                                f"WHERE {where}", *params)
+        return {r["key"]: r for r in rows}
+    rows = await conn.fetch(
+        f"SELECT {_single_key(group_by, basis)} AS key, grouping({_single_key(group_by, basis)}) = 1 AS overall, "
+        f"{_CAMPAIGN_MEASURES} FROM {S}.campaigns c WHERE {where} "
+        f"GROUP BY GROUPING SETS ((), ({_single_key(group_by, basis)}))", *params)
+    return {None if r["overall"] else r["key"]: r for r in rows if r["overall"] or r["key"] is not None}
 
 
 def rework_body(r: asyncpg.Record | None) -> dict[str, Any]:
@@ -272,33 +297,69 @@ def _decisions(scope: Scope, group_by: GroupBy | None, params: list[Any]) -> str
 
 
 async def _gate_measures(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
-                         approvals_only: bool) -> dict[str | None, list[asyncpg.Record]]:
+                         approvals_only: bool) -> dict[str | None, list[dict[str, Any]]]:
     """Per group and gate: its policy position and latest name, and the decisions' numbers."""
+    return (await _gate_passes(conn, scope, group_by, (approvals_only,)))[0]
+
+
+async def _gate_passes(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
+                       variants: tuple[bool, ...]) -> list[dict[str | None, list[dict[str, Any]]]]:
+    """``_gate_measures`` for each variant (approvals only, or every decision), all from one
+    pass over the decisions (the summary needs both)."""
     params: list[Any] = []
-    outcome = "AND d.outcome = 'approved'" if approvals_only else ""
-    measured = f"{_decisions(scope, group_by, params)} {outcome}"
-    named = f"{_decisions(scope, group_by, params)} {outcome}"
-    # The latest name: of the latest decision, the greatest name in code-point order among
-    # decisions at that very time (an index lookup, instead of sorting every decision).
+    source = _decisions(scope, group_by, params)
+    if variants == (True,):
+        source += " AND d.outcome = 'approved'"
+    columns = []
+    for approvals in variants:
+        v = "a_" if approvals else "d_"
+        only = "d.outcome = 'approved'" if approvals and len(variants) > 1 else ""
+        f = f" FILTER (WHERE {only})" if only else ""
+        columns.append(f"min(d.gate_position){f} AS {v}position, max(d.decided_at){f} AS {v}last_at, "
+                       f"count(*) FILTER (WHERE d.breached_sla{' AND ' + only if only else ''}) AS {v}breaches, "
+                       f"{_stats_sql('d.hours_in_gate', only, v)}")
+    rows = await conn.fetch(f"SELECT g.key, d.gate_id, {', '.join(columns)} {source} GROUP BY g.key, d.gate_id",
+                            *params)
+    out: list[dict[str | None, list[dict[str, Any]]]] = []
+    for approvals in variants:
+        v = "a_" if approvals else "d_"
+        gates: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            if r[f"{v}n"]:
+                gates[r["key"]].append({"key": r["key"], "gate_id": r["gate_id"], "position": r[f"{v}position"],
+                                        "last_at": r[f"{v}last_at"], "breaches": r[f"{v}breaches"],
+                                        "n": r[f"{v}n"], "mean": r[f"{v}mean"], "pct": r[f"{v}pct"]})
+        await _name_gates(conn, scope, group_by, approvals, [g for per in gates.values() for g in per])
+        for per in gates.values():
+            per.sort(key=lambda g: (g["position"], g["gate_id"]))
+        out.append(gates)
+    return out
+
+
+async def _name_gates(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None, approvals: bool,
+                      gates: list[dict[str, Any]]) -> None:
+    """Each (group, gate)'s latest name: of its latest decision, the greatest name in
+    code-point order among the group's decisions at that very time. Read from the few
+    decisions at that time (the index by gate and decision time), then checked against
+    the group, instead of sorting or rescanning every decision."""
+    if not gates:
+        return
+    params: list[Any] = [[g["gate_id"] for g in gates], [g["last_at"] for g in gates],
+                         [g["key"] for g in gates]]
+    outcome = "AND d.outcome = 'approved'" if approvals else ""
+    where = scope.where(QuarterBasis.submission, params)
     rows = await conn.fetch(
         f"""
-        WITH m AS (
-            SELECT g.key, d.gate_id, min(d.gate_position) AS position, max(d.decided_at) AS last_at,
-                   count(*) FILTER (WHERE d.breached_sla) AS breaches,
-                   {_STATS_SQL.format(x="d.hours_in_gate")}
-            {measured}
-            GROUP BY g.key, d.gate_id)
-        SELECT m.*, (SELECT max(d.gate_name COLLATE "C") {named}
-                       AND d.gate_id = m.gate_id AND d.decided_at = m.last_at
-                       AND g.key IS NOT DISTINCT FROM m.key) AS gate_name
-        FROM m
+        SELECT w.n, max(d.gate_name COLLATE "C") AS gate_name
+        FROM unnest($1::text[], $2::timestamptz[], $3::text[]) WITH ORDINALITY AS w(gate_id, last_at, key, n)
+        JOIN {S}.gate_decisions d ON d.gate_id = w.gate_id AND d.decided_at = w.last_at {outcome}
+        JOIN {S}.campaigns c ON c.campaign_id = d.campaign_id
+        WHERE {where} AND (w.key IS NULL OR w.key = ANY({_keys(group_by, QuarterBasis.submission)}))
+        GROUP BY w.n
         """, *params)
-    out: dict[str | None, list[asyncpg.Record]] = defaultdict(list)
-    for r in rows:
-        out[r["key"]].append(r)
-    for gates in out.values():
-        gates.sort(key=lambda r: (r["position"], r["gate_id"]))
-    return out
+    names = {r["n"]: r["gate_name"] for r in rows}
+    for n, g in enumerate(gates, start=1):
+        g["gate_name"] = names.get(n)
 
 
 async def _group_keys(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy | None,
@@ -310,7 +371,7 @@ async def _group_keys(conn: asyncpg.Connection, scope: Scope, group_by: GroupBy 
     return _groups(r["key"] for r in rows)
 
 
-def gate_times_body(gates: list[asyncpg.Record]) -> dict[str, Any]:
+def gate_times_body(gates: list[dict[str, Any]]) -> dict[str, Any]:
     out = [{"gate_id": g["gate_id"], "gate_name": g["gate_name"], **_stats(g), "bottleneck": False} for g in gates]
     bottleneck = None
     if out:
@@ -321,7 +382,7 @@ def gate_times_body(gates: list[asyncpg.Record]) -> dict[str, Any]:
     return {"gates": out, "bottleneck": bottleneck}
 
 
-def sla_body(gates: list[asyncpg.Record]) -> dict[str, Any]:
+def sla_body(gates: list[dict[str, Any]]) -> dict[str, Any]:
     out = [{"gate_id": g["gate_id"], "gate_name": g["gate_name"], "decisions": g["n"], "breaches": g["breaches"],
             "breach_rate": rate(g["breaches"], g["n"])} for g in gates]
     decisions = sum(g["n"] for g in gates)
@@ -545,8 +606,7 @@ async def summary(pool: asyncpg.Pool, scope: Scope) -> Report:
         by_submission = await _campaign_measures(conn, scope, None, QuarterBasis.submission)
         by_launch = (by_submission if scope.filters.quarter is None
                      else await _campaign_measures(conn, scope, None, QuarterBasis.launch))
-        approvals = await _gate_measures(conn, scope, None, approvals_only=True)
-        decisions = await _gate_measures(conn, scope, None, approvals_only=False)
+        approvals, decisions = await _gate_passes(conn, scope, None, (True, False))
         return by_submission.get(None), by_launch.get(None), approvals, decisions, await _currency_totals(conn, scope)
 
     sub, launch, approvals, decisions, totals = await _snapshot(pool, work)
