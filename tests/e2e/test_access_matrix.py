@@ -113,6 +113,9 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("intake", "POST", "/campaigns/{campaign_id}/cancel"): OWNER_X,
     ("intake", "POST", "/campaigns/{campaign_id}/owner"): OWNER_X,
     ("intake", "POST", "/campaigns/{campaign_id}/complete"): OWNER_X,
+    ("intake", "POST", "/campaigns/{campaign_id}/pause"): OWNER_X,
+    ("intake", "POST", "/campaigns/{campaign_id}/resume"): OWNER_X,
+    ("intake", "POST", "/campaigns/{campaign_id}/changes"): OWNER_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}/diff"): READ_X,
@@ -284,6 +287,10 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"results": []}
         case ("intake", "POST", "/campaigns/{campaign_id}/retrospective"):
             body = {"lessons": [f"matrix lesson by {caller}"]}
+        case ("intake", "POST", "/campaigns/{campaign_id}/pause" | "/campaigns/{campaign_id}/resume"):
+            body = {"reason": "matrix"}  # X is not in flight: allowed callers get 409
+        case ("intake", "POST", "/campaigns/{campaign_id}/changes"):
+            body = {"reason": "matrix", "channels": ["email"]}
         case ("governance", "POST", "/policy/versions"):
             doc = {k: v for k, v in w.policy.items()
                    if k not in ("version", "effective_from", "created_by", "created_at", "reason")}

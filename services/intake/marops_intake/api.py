@@ -23,11 +23,13 @@ from .schemas import (
     CampaignDetail,
     CampaignPage,
     CancelBody,
+    ChangeBody,
     CheckOut,
     CompleteBody,
     DiffOut,
     LessonPage,
     OwnerTransferBody,
+    ReasonBody,
     RetrospectiveBody,
     RetrospectiveOut,
     VersionOut,
@@ -131,6 +133,31 @@ async def transfer_owner(campaign_id: CampaignId, body: OwnerTransferBody, who: 
 async def complete(campaign_id: CampaignId, body: CompleteBody, who: CurrentPrincipal,
                    pool: Pool, clock: CurrentClock) -> dict[str, Any]:
     return await service.complete(pool, clock, who, campaign_id, [r.model_dump() for r in body.results])
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignDetail,
+             responses=problems(404, (409, "Not approved or launched, or already paused")),
+             summary="Pause an approved or launched campaign, with a reason (owner or ops_admin)")
+async def pause(campaign_id: CampaignId, body: ReasonBody, who: CurrentPrincipal, pool: Pool,
+                clock: CurrentClock) -> dict[str, Any]:
+    return await service.pause(pool, clock, who, campaign_id, body.reason)
+
+
+@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignDetail,
+             responses=problems(404, (409, "The campaign is not paused")),
+             summary="Resume a paused campaign, with a reason (owner or ops_admin)")
+async def resume(campaign_id: CampaignId, body: ReasonBody, who: CurrentPrincipal, pool: Pool,
+                 clock: CurrentClock) -> dict[str, Any]:
+    return await service.resume(pool, clock, who, campaign_id, body.reason)
+
+
+@router.post("/campaigns/{campaign_id}/changes", response_model=CampaignDetail,
+             responses=problems(404, (409, "Not approved or launched, or another change is pending")),
+             summary="Request a change of an approved or launched campaign (owner or ops_admin): budget amount, "
+                     "dates, channels, KPIs; governance decides it, and an approved change is the next version")
+async def request_change(campaign_id: CampaignId, body: ChangeBody, who: CurrentPrincipal, pool: Pool,
+                         clock: CurrentClock) -> dict[str, Any]:
+    return await service.request_change(pool, clock, who, campaign_id, body.change_fields(), body.reason)
 
 
 @router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary], responses=problems(404),

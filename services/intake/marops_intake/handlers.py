@@ -8,7 +8,9 @@ Imported history is ignored: it is for metrics; intake holds no such campaigns.
 from marops_events import contracts as c
 from marops_events.subscriptions import Subscriptions
 
-from .service import record_governance_fact
+from .service import record_change_decision, record_governance_fact
 
 SUBSCRIPTIONS = Subscriptions("intake")
 SUBSCRIPTIONS.add((c.GateApproved, c.GateRejected, c.CampaignLaunched), record_governance_fact, live_only=True)
+# An approved change request becomes the campaign's current version (domain/changes.py).
+SUBSCRIPTIONS.add((c.ChangeDecided,), record_change_decision, live_only=True)

@@ -80,7 +80,7 @@ async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, 
 async def versions(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT version, brief, submitted_at, submitted_by, event_id FROM brief_versions
+        SELECT version, brief, submitted_at, submitted_by, event_id, change_id FROM brief_versions
         WHERE campaign_id = $1 ORDER BY version
         """,
         campaign_id,
@@ -182,8 +182,12 @@ def facts(campaign: asyncpg.Record, version_rows: list[asyncpg.Record],
     (the rows of ``versions`` and ``governance_facts``)."""
     out = [Fact("created", FactKind.created, campaign["created_at"], actor=campaign["created_by"])]
     for v in version_rows:
-        out.append(Fact(f"submitted:{v['version']}", FactKind.submitted, v["submitted_at"], version=v["version"],
-                        actor=v["submitted_by"]))
+        if v["change_id"] is not None:
+            out.append(Fact(f"change:{v['change_id']}", FactKind.change_approved, v["submitted_at"],
+                            version=v["version"], actor=v["submitted_by"]))
+        else:
+            out.append(Fact(f"submitted:{v['version']}", FactKind.submitted, v["submitted_at"],
+                            version=v["version"], actor=v["submitted_by"]))
     if campaign["cancelled_at"] is not None:
         out.append(Fact("cancelled", FactKind.cancelled, campaign["cancelled_at"], reason=campaign["cancel_reason"],
                         actor=campaign["cancelled_by"]))
@@ -324,3 +328,93 @@ async def list_lessons(conn: asyncpg.Connection, *, team: str | None, channel: s
         """,
         team, channel, text, *(after or (None, None, None)), limit, *readable.params,
     )
+
+
+# --- change in flight -------------------------------------------------------------------
+
+PAUSE_COLUMNS = "pause, paused_at, paused_by, reason, resumed_at, resumed_by, resume_reason"
+CHANGE_COLUMNS = """
+    change_id, campaign_id, base_version, version, brief, changes, reason, requested_by, requested_at, event_id,
+    outcome, decided_at, decided_by, decision_reason
+"""
+
+
+async def pauses(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {PAUSE_COLUMNS} FROM pauses WHERE campaign_id = $1 ORDER BY pause",
+                            campaign_id)
+
+
+async def add_pause(conn: asyncpg.Connection, campaign_id: str, pause: int, *, by: str, reason: str,
+                    at: dt.datetime) -> None:
+    await conn.execute(
+        """
+        WITH paused AS (
+            INSERT INTO pauses (campaign_id, pause, paused_at, paused_by, reason) VALUES ($1, $2, $3, $4, $5)
+        )
+        UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $3) WHERE id = $1
+        """,
+        campaign_id, pause, at, by, reason)
+
+
+async def end_pause(conn: asyncpg.Connection, campaign_id: str, pause: int, *, by: str, reason: str,
+                    at: dt.datetime) -> None:
+    await conn.execute(
+        """
+        WITH resumed AS (
+            UPDATE pauses SET resumed_at = $3, resumed_by = $4, resume_reason = $5
+            WHERE campaign_id = $1 AND pause = $2
+        )
+        UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $3) WHERE id = $1
+        """,
+        campaign_id, pause, at, by, reason)
+
+
+async def change_requests(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {CHANGE_COLUMNS} FROM change_requests WHERE campaign_id = $1 ORDER BY version", campaign_id)
+
+
+async def add_change_request(conn: asyncpg.Connection, *, change_id: str, campaign_id: str, base_version: int,
+                             version: int, brief: Brief, changes: list[str], reason: str, requested_by: str,
+                             requested_at: dt.datetime, event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        WITH requested AS (
+            INSERT INTO change_requests (change_id, campaign_id, base_version, version, brief, changes, reason,
+                                         requested_by, requested_at, event_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        )
+        UPDATE campaigns SET last_changed_at = greatest(last_changed_at, $9) WHERE id = $2
+        """,
+        change_id, campaign_id, base_version, version, brief.to_json(), changes, reason, requested_by,
+        requested_at, event_id)
+
+
+async def decide_change(conn: asyncpg.Connection, change_id: str, *, outcome: str, at: dt.datetime, by: str,
+                        reason: str | None) -> asyncpg.Record | None:
+    """Record governance's decision once (a redelivery finds it decided); the request's row,
+    or None when there is no such undecided change."""
+    return await conn.fetchrow(
+        f"""
+        UPDATE change_requests SET outcome = $2, decided_at = $3, decided_by = $4, decision_reason = $5
+        WHERE change_id = $1 AND outcome IS NULL
+        RETURNING {CHANGE_COLUMNS}
+        """,
+        change_id, outcome, at, by, reason)
+
+
+async def apply_change(conn: asyncpg.Connection, change: asyncpg.Record, *, at: dt.datetime) -> None:
+    """An approved change becomes the campaign's current version (and its working brief)."""
+    brief = Brief.model_validate(change["brief"])
+    await conn.execute(
+        """
+        WITH version AS (
+            INSERT INTO brief_versions (campaign_id, version, brief, submitted_at, submitted_by, event_id, change_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+        )
+        UPDATE campaigns SET current_version = $2, brief = $3, title = $8, target_launch_date = $9, channels = $10,
+                             last_changed_at = greatest(last_changed_at, $4)
+        WHERE id = $1
+        """,
+        change["campaign_id"], change["version"], change["brief"], at, change["requested_by"], change["event_id"],
+        change["change_id"], brief.title, brief.target_launch_date, [ch.value for ch in brief.channels or []])

@@ -11,9 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from marops_events.contracts import IsoDate
+from marops_events.contracts import Channel, IsoDate
 
-from .domain.brief import Brief, Number, Text
+from .domain.brief import Brief, KpiDraft, MoneyDraft, Number, Text
 from .domain.status import Status
 
 
@@ -55,6 +55,30 @@ class BriefBody(Brief):
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+class ReasonBody(BaseModel):
+    """Why the campaign is paused or resumed (kept with the pause, published in the event)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+class ChangeBody(BaseModel):
+    """A change to an approved or launched campaign: the fields sent replace the current
+    version's; at least one must differ. Governance decides it by the policy's change rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    budget_amount: MoneyDraft | None = Field(default=None, description="the new requested amount (same line)")
+    target_launch_date: IsoDate | None = None
+    flight_start: IsoDate | None = None
+    flight_end: IsoDate | None = None
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=len(Channel))
+    kpis: list[KpiDraft] | None = Field(default=None, min_length=1, max_length=20)
+
+    def change_fields(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"reason"}, exclude_none=True)
 
 
 class OwnerTransferBody(BaseModel):
@@ -132,6 +156,7 @@ class DecisionOut(BaseModel):
 
 class VersionSummary(BaseModel):
     version: int
+    change_id: str | None = Field(None, description="the approved change request this version came from")
     submitted_at: dt.datetime
     submitted_by: str
     event_id: uuid.UUID
@@ -169,6 +194,32 @@ class CompletionOut(BaseModel):
     results: list[ResultOut]
 
 
+class PauseOut(BaseModel):
+    pause: int = Field(description="numbered from 1 per campaign")
+    paused_at: dt.datetime
+    paused_by: str
+    reason: str
+    resumed_at: dt.datetime | None = None
+    resumed_by: str | None = None
+    resume_reason: str | None = None
+
+
+class ChangeRequestOut(BaseModel):
+    change_id: str
+    base_version: int
+    version: int = Field(description="the brief version the change proposes (current once approved)")
+    changes: list[str] = Field(description="budget, dates, channels, kpis")
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    status: str = Field(description="pending, approved or rejected")
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    proposed: dict[str, Any] = Field(description="the proposed brief")
+    decisions: list[DecisionOut] = Field(description="governance's gate decisions on the change")
+
+
 class CampaignSummary(BaseModel):
     id: str
     title: str | None
@@ -199,6 +250,9 @@ class CampaignDetail(CampaignSummary):
         default_factory=list, description="explicit owner changes, oldest first (published with the next version)")
     retrospective: RetrospectiveOut | None = Field(
         default=None, description="the current retrospective of a completed campaign, once recorded")
+    paused: bool = Field(False, description="a pause is in force")
+    pauses: list[PauseOut] = Field(default_factory=list, description="every pause, oldest first")
+    change_requests: list[ChangeRequestOut] = Field(default_factory=list, description="oldest first")
 
 
 class CampaignPage(BaseModel):

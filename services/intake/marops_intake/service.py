@@ -9,8 +9,9 @@ The clock is read after the lock, so a campaign's times follow its commits. Refu
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -27,7 +28,7 @@ from marops_service.refusals import Refusal
 from marops_service.transactions import in_transaction
 
 from . import repository as repo
-from .domain import access, completeness, retrospective, status
+from .domain import access, changes, completeness, retrospective, status
 from .domain.brief import Brief, to_submission
 from .domain.completeness import Finding
 from .domain.diff import diff
@@ -118,6 +119,7 @@ async def cancel(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
             raise Refusal(IntakeRefusal.conflict, f"a campaign that is {row['status']} cannot be cancelled",
                           status_now=row["status"])
         now = clock()
+        await _end_pause(conn, campaign_id, who, f"cancelled: {reason}" if reason else "cancelled", now)
         await repo.mark_cancelled(conn, campaign_id, by=who.subject, reason=reason, at=now)
         # A draft never submitted is unknown to every other service: nothing to announce.
         if row["current_version"] > 0:
@@ -163,6 +165,7 @@ async def complete(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id
         kpis = [c.Kpi.model_validate(k) for k in submitted["brief"]["kpis"]]
         matched = _match_results(kpis, results)
         now = clock()
+        await _end_pause(conn, campaign_id, who, "completed", now)
         await repo.mark_completed(conn, campaign_id, by=who.subject, at=now,
                                   results=[r.model_dump(mode="json") for r in matched])
         await outbox.add(conn, new_event(
@@ -171,6 +174,106 @@ async def complete(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id
         return await _refresh_and_show(conn, campaign_id)
 
     return await in_transaction(pool, work)
+
+
+async def pause(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str, reason: str) -> dict[str, Any]:
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        row = await _load(conn, who, campaign_id, locked=True)
+        _require_owner(who, row, "pause")
+        changes.require_in_flight(Status(row["status"]), "paused")
+        known = await repo.pauses(conn, campaign_id)
+        if known and known[-1]["resumed_at"] is None:
+            raise Refusal(IntakeRefusal.conflict, f"campaign {campaign_id} is already paused (since "
+                          f"{known[-1]['paused_at'].isoformat()})", status_now=row["status"])
+        number = len(known) + 1
+        now = clock()
+        await repo.add_pause(conn, campaign_id, number, by=who.subject, reason=reason, at=now)
+        await outbox.add(conn, new_event(
+            c.CampaignPaused(campaign_id=campaign_id, pause=number, paused_by=who.subject, reason=reason),
+            source=SOURCE, time=now))
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
+
+    return await in_transaction(pool, work)
+
+
+async def resume(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                 reason: str) -> dict[str, Any]:
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        row = await _load(conn, who, campaign_id, locked=True)
+        _require_owner(who, row, "resume")
+        if not await _end_pause(conn, campaign_id, who, reason, clock()):
+            raise Refusal(IntakeRefusal.conflict, f"campaign {campaign_id} is not paused", status_now=row["status"])
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
+
+    return await in_transaction(pool, work)
+
+
+async def _end_pause(conn: asyncpg.Connection, campaign_id: str, who: Principal, reason: str,
+                     now: dt.datetime) -> bool:
+    """End the pause in force, if any (a resumption, or a cancellation or completion of a
+    paused campaign, which ends its pause first so every pause has an end)."""
+    known = await repo.pauses(conn, campaign_id)
+    if not known or known[-1]["resumed_at"] is not None:
+        return False
+    number = known[-1]["pause"]
+    await repo.end_pause(conn, campaign_id, number, by=who.subject, reason=reason, at=now)
+    await outbox.add(conn, new_event(
+        c.CampaignResumed(campaign_id=campaign_id, pause=number, resumed_by=who.subject, reason=reason),
+        source=SOURCE, time=now))
+    return True
+
+
+async def request_change(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                         fields: dict[str, Any], reason: str) -> dict[str, Any]:
+    async def work(conn: asyncpg.Connection) -> dict[str, Any]:
+        row = await _load(conn, who, campaign_id, locked=True)
+        _require_owner(who, row, "request a change of")
+        changes.require_in_flight(Status(row["status"]), "changed")
+        requests = await repo.change_requests(conn, campaign_id)
+        pending = next((r for r in requests if r["outcome"] is None), None)
+        if pending is not None:
+            raise Refusal(IntakeRefusal.conflict, f"change {pending['change_id']} of campaign {campaign_id} is "
+                          "still being decided; one change at a time", status_now=row["status"],
+                          pending_change=pending["change_id"])
+        submitted = await repo.versions(conn, campaign_id)
+        current = Brief.model_validate(submitted[-1]["brief"])
+        proposed, changed = changes.propose(current, fields)
+        now = clock()
+        findings = completeness.check(proposed, today=changes.check_date(current, proposed, now.date()))
+        if findings:
+            raise _incomplete(findings)
+        # Versions are never reused, not even a rejected change's: every service keys by them.
+        version = max([row["current_version"], *(r["version"] for r in requests)]) + 1
+        change_id = str(uuid.uuid4())
+        brief = to_submission(proposed, campaign_id=campaign_id, version=version, requester=who.subject,
+                              authors=sorted({row["created_by"], *row["authors"], who.subject}))
+        event = new_event(c.ChangeRequested(
+            campaign_id=campaign_id, change_id=change_id, base_version=row["current_version"], changes=changed,
+            reason=reason, requested_by=who.subject, brief=brief), source=SOURCE, time=now)
+        await repo.add_change_request(
+            conn, change_id=change_id, campaign_id=campaign_id, base_version=row["current_version"],
+            version=version, brief=proposed, changes=[ch.value for ch in changed], reason=reason,
+            requested_by=who.subject, requested_at=now, event_id=event.id)
+        await outbox.add(conn, event)
+        return await _show(conn, await repo.get_campaign(conn, campaign_id))
+
+    return await in_transaction(pool, work)
+
+
+async def record_change_decision(conn: asyncpg.Connection, event: Envelope[c.ChangeDecided]) -> None:
+    """Consumer side: governance decided a change; an approved one becomes the current version.
+    A decision of a change this database never filed (or one already recorded) changes nothing."""
+    data = event.data
+    await lock_campaign(conn, data.campaign_id)
+    change = await repo.decide_change(conn, data.change_id, outcome=data.outcome.value, at=event.time,
+                                      by=data.decided_by, reason=data.reason)
+    if change is None or change["campaign_id"] != data.campaign_id:
+        return
+    if data.outcome is c.ChangeOutcome.approved:
+        await repo.apply_change(conn, change, at=event.time)
+    campaign = await repo.get_campaign(conn, data.campaign_id)
+    if campaign is not None:
+        await repo.set_status(conn, data.campaign_id, (await _facts(conn, campaign)).history[-1])
 
 
 # --- queries ----------------------------------------------------------------------
@@ -247,6 +350,11 @@ async def _load(conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
     return row
 
 
+def _require_owner(who: Principal, row: asyncpg.Record, what: str) -> None:
+    if not access.can_close(who, _ref(row)):
+        raise Refusal(IntakeRefusal.forbidden, f"only the campaign's owner or ops_admin may {what} it")
+
+
 def _require_editable(who: Principal, row: asyncpg.Record) -> None:
     if not access.can_edit(who, _ref(row)):
         raise Refusal(IntakeRefusal.forbidden,
@@ -283,6 +391,8 @@ class _Facts:
     history: list[status.StatusChange]
     transfers: list[asyncpg.Record]
     retrospective: asyncpg.Record | None = None
+    pauses: list[asyncpg.Record] = field(default_factory=list)
+    changes: list[asyncpg.Record] = field(default_factory=list)
 
 
 async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
@@ -291,7 +401,8 @@ async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
     # only a completed campaign has a retrospective: no query for the others
     retro = await repo.retrospective(conn, campaign["id"]) if campaign["status"] == Status.completed else None
     return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)),
-                  await repo.ownership_transfers(conn, campaign["id"]), retro)
+                  await repo.ownership_transfers(conn, campaign["id"]), retrospective=retro,
+                  pauses=await repo.pauses(conn, campaign["id"]), changes=await repo.change_requests(conn, campaign["id"]))
 
 
 async def _show(conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
@@ -319,6 +430,20 @@ def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
         "authors": sorted({row["created_by"], *row["authors"]}),
         "ownership_transfers": [dict(t) for t in known.transfers],
         "retrospective": _retrospective_out(known.retrospective, row) if known.retrospective else None,
+        "paused": bool(known.pauses) and known.pauses[-1]["resumed_at"] is None,
+        "pauses": [dict(p) for p in known.pauses],
+        "change_requests": [_change(r, known.governance) for r in known.changes],
+    }
+
+
+def _change(row: asyncpg.Record, governance: list[asyncpg.Record]) -> dict[str, Any]:
+    return {
+        "change_id": row["change_id"], "base_version": row["base_version"], "version": row["version"],
+        "changes": list(row["changes"]), "reason": row["reason"], "requested_by": row["requested_by"],
+        "requested_at": row["requested_at"], "status": row["outcome"] or "pending",
+        "decided_at": row["decided_at"], "decided_by": row["decided_by"], "decision_reason": row["decision_reason"],
+        "proposed": row["brief"],
+        "decisions": [_decision(f) for f in governance if f["brief_version"] == row["version"]],
     }
 
 
@@ -406,7 +531,7 @@ def _version_summaries(rows: list[asyncpg.Record], *, with_brief: bool = True) -
     previous: dict[str, Any] | None = None
     for v in rows:
         item = {"version": v["version"], "submitted_at": v["submitted_at"], "submitted_by": v["submitted_by"],
-                "event_id": v["event_id"],
+                "event_id": v["event_id"], "change_id": v["change_id"],
                 "changes": [ch.to_json() for ch in diff(previous, v["brief"])] if previous is not None else []}
         if with_brief:
             item["brief"] = v["brief"]

@@ -19,6 +19,12 @@ Rules, for the current brief version (the highest submitted one):
 - ``submitted``: submitted, no decision on this version yet.
 - ``draft``: never submitted.
 Decisions and launches naming any other version never affect the current status.
+
+Change in flight: an approved change request becomes the current version
+(``change_approved``) without restarting anything: a campaign launched on an earlier
+version stays launched, and an approved one stays approved (a change is decided as a
+whole, so the decisions on its version do not move the status). Decisions on a change
+not (yet) approved name a version above the current one and are ignored like any other.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class FactKind(StrEnum):
     launched = "launched"
     completed = "completed"
     cancelled = "cancelled"
+    change_approved = "change_approved"
 
 
 # Tie-break for facts with the same business time: the order they logically happen in.
@@ -102,12 +109,17 @@ def derive(facts: Iterable[Fact]) -> StatusView:
         first = terminal[0]
         status = Status.cancelled if first.kind is FactKind.cancelled else Status.completed
         return StatusView(status, first.reason)
-    current = max((f.version or 0 for f in unique if f.kind is FactKind.submitted), default=0)
+    current = max((f.version or 0 for f in unique if f.kind in _VERSIONS), default=0)
     if current == 0:
         return StatusView(Status.draft)
     decided = [f for f in unique if f.version == current]
-    if any(f.kind is FactKind.launched for f in decided):
+    # A launch is never undone by a change approved after it: a launch of the last submitted
+    # version or of any approved change since counts (one of an earlier submission does not).
+    submitted = max((f.version or 0 for f in unique if f.kind is FactKind.submitted), default=0)
+    if any(f.kind is FactKind.launched and submitted <= (f.version or 0) <= current for f in unique):
         return StatusView(Status.launched)
+    if any(f.kind is FactKind.change_approved for f in decided):
+        return StatusView(Status.approved)
     rejections = sorted((f for f in decided if f.kind is FactKind.gate_rejected), key=lambda f: f.sort_key)
     if rejections:
         first = rejections[0]
@@ -119,6 +131,9 @@ def derive(facts: Iterable[Fact]) -> StatusView:
     if approvals:
         return StatusView(Status.in_review)
     return StatusView(Status.submitted)
+
+
+_VERSIONS = (FactKind.submitted, FactKind.change_approved)
 
 
 def history(facts: Iterable[Fact]) -> list[StatusChange]:

@@ -117,7 +117,8 @@ class Intake:
     async def caught_up(self) -> None:
         """Wait until intake's consumer group has committed everything on its topics."""
         await harness.caught_up(self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
-                                self.settings.service_name, ("GateApproved", "GateRejected", "CampaignLaunched"))
+                                self.settings.service_name,
+                                ("GateApproved", "GateRejected", "CampaignLaunched", "ChangeDecided"))
 
     async def published(self, event_type: str, campaign_id: str, count: int) -> list[dict[str, Any]]:
         """The events of one type intake published for a campaign, read back from the topic.
