@@ -411,6 +411,11 @@ class ChangeRequested(Contract):
     reason: str = Field(min_length=1)
     requested_by: UserId
     brief: BriefSubmitted = Field(description="The proposed brief version, complete")
+    base_amount: Money | None = Field(
+        default=None, description="The requested amount of the base version, so consumers tell an increase from a "
+                                  "decrease without having seen that version")
+    base_channels: list[Channel] | None = Field(
+        default=None, description="The channels of the base version (which channels the change adds or removes)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ChangeRequested:

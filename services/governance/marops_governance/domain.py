@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -70,6 +70,28 @@ class BriefVersion:
     # who wrote the brief up to this version (BriefSubmitted.authors; the requester for
     # events published before the field existed)
     authors: tuple[str, ...] = ()
+    change: ChangeInfo | None = None  # set on the proposed version of a change request
+
+
+@dataclass(frozen=True)
+class ChangeInfo:
+    """What makes a brief version a change request's proposal (ChangeRequested)."""
+
+    change_id: str
+    base_version: int
+    changes: tuple[str, ...]  # ChangeField values
+    reason: str
+    gates: tuple[str, ...]  # the gates the policy's change rules named, fixed when it was requested
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    change_id: str
+    brief_version: int
+    outcome: c.ChangeOutcome
+    decided_by: str
+    decided_at: dt.datetime
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +162,38 @@ def gate_applies(gate: GateDefinition, brief: BriefVersion) -> bool:
 
 
 def applicable_gates(policy: PolicyDocument, brief: BriefVersion) -> list[GateDefinition]:
+    """The gates a version passes: every gate whose condition applies, or, for a change
+    request's proposal, those its change rules named (fixed when it was requested)."""
+    if brief.change is not None:
+        return [g for g in policy.gates if g.id in brief.change.gates]
     return [g for g in policy.gates if gate_applies(g, brief)]
+
+
+def change_kinds(changes: Sequence[str], base_amount: c.Money | None, amount: c.Money,
+                 base_channels: Sequence[c.Channel] | None, channels: Sequence[c.Channel]) -> set[str]:
+    """What a change does, in the terms of the policy's change rules. An amount in another
+    currency than before cannot be compared: it counts as an increase (the control stays)."""
+    kinds: set[str] = set()
+    if "budget" in changes:
+        if base_amount is None or base_amount.currency != amount.currency or amount.amount > base_amount.amount:
+            kinds.add("budget_increase")
+        elif amount.amount < base_amount.amount:
+            kinds.add("budget_decrease")
+    if "channels" in changes:
+        before = set(base_channels) if base_channels is not None else set()
+        if base_channels is None or set(channels) - before:
+            kinds.add("channel_added")
+        if base_channels is not None and before - set(channels):
+            kinds.add("channel_removed")
+    kinds.update(k for k in ("dates", "kpis") if k in changes)
+    return kinds
+
+
+def change_gates(policy: PolicyDocument, proposed: BriefVersion, kinds: set[str]) -> tuple[str, ...]:
+    """The gates a change passes: those its rules name whose own condition applies to the
+    proposed version, in policy order."""
+    named = {g for rule in policy.rules() if rule.when in kinds for g in rule.gates}
+    return tuple(g.id for g in policy.gates if g.id in named and gate_applies(g, proposed))
 
 
 class GateStatus(StrEnum):
@@ -252,10 +305,31 @@ class Campaign:
     releases: tuple[BudgetRelease, ...] = ()
     cancellation: Cancellation | None = None
     launch: Launch | None = None
+    # change in flight: the proposal being decided (with its gates), every change's
+    # outcome, and whether a pause is in force
+    pending_change: BriefVersion | None = None
+    change_gates: tuple[GateState, ...] = ()
+    changes: tuple[BriefVersion, ...] = ()  # every change request's proposal
+    outcomes: tuple[ChangeOutcome, ...] = ()
+    paused: bool = False
+    policies: dict[int, PolicyDocument] = field(default_factory=dict)  # of every version
 
     @property
     def brief(self) -> BriefVersion:
         return self.versions[-1]
+
+    @property
+    def everyone(self) -> tuple[BriefVersion, ...]:
+        """Every version, proposals of changes included (their requesters are parties too)."""
+        return (*self.versions, *(v for v in self.changes if v not in self.versions))
+
+    def change_view(self) -> Campaign:
+        """The pending change as the campaign its gates are decided on: its proposal current,
+        its gates the gates, not launched (a change of a running campaign is decided too)."""
+        assert self.pending_change is not None
+        version = self.pending_change.policy_version
+        return replace(self, versions=(*self.versions, self.pending_change), gates=self.change_gates, launch=None,
+                       policy_version=version, policy=self.policies.get(version, self.policy))
 
     @property
     def campaign_id(self) -> str:
@@ -285,23 +359,27 @@ class Campaign:
                     else CampaignStatus.rejected)
         return CampaignStatus.approved if self.all_gates_approved else CampaignStatus.in_review
 
-    def with_decision(self, decision: Decision) -> Campaign:
-        """This campaign once ``decision`` is recorded: what reloading its facts would give."""
-        return build_campaign(self.versions, {self.policy_version: self.policy}, [*self.decisions, decision],
-                              self.budget_facts, self.releases, self.cancellation, self.launch)
+    def with_decision(self, decision: Decision, outcome: ChangeOutcome | None = None) -> Campaign:
+        """This campaign once ``decision`` (and the change outcome it makes) is recorded: what
+        reloading its facts would give."""
+        rebuilt = build_campaign(self.everyone, self.policies, [*self.decisions, decision], self.budget_facts,
+                                 self.releases, self.cancellation, self.launch,
+                                 [*self.outcomes, *([outcome] if outcome else [])], self.paused)
+        assert rebuilt is not None
+        return rebuilt
 
     @property
     def parties(self) -> CampaignParties:
         """Who reads the campaign besides the read-everything roles: its team's requesters,
         its current owner and everyone who wrote any version."""
         return CampaignParties.of(self.brief.team, self.brief.owner,
-                                  [who for v in self.versions for who in (v.requester, *v.authors)])
+                                  [who for v in self.everyone for who in (v.requester, *v.authors)])
 
     def is_party(self, actor: Principal) -> bool:
         """Owns or owned it, wrote or submitted any version: never a decider on it (four-eyes
         over gates, risk acceptance and relaxing a blocking risk). A colleague of the team who
         never touched the brief may decide, as a marketing lead approving their team's work."""
-        return any(actor.subject in (v.requester, v.owner, *v.authors) for v in self.versions)
+        return any(actor.subject in (v.requester, v.owner, *v.authors) for v in self.everyone)
 
     def reservation(self, version: int | None = None) -> Reservation:
         version = self.brief.version if version is None else version
@@ -316,30 +394,57 @@ class Campaign:
 
     @property
     def commitment(self) -> BudgetFact | None:
-        """BudgetCommitted for the current version, unless budget released it afterwards."""
-        commits = sorted((f for f in self.budget_facts
-                          if f.kind is BudgetFactKind.committed and f.brief_version == self.brief.version),
-                         key=lambda f: f.occurred_at)
-        if not commits:
-            return None
-        commit = commits[-1]
-        if any(r.released_at >= commit.occurred_at for r in self.releases):
-            return None
-        return commit
+        """BudgetCommitted for the current version, unless budget released it afterwards.
+        A version from an approved change is committed as soon as budget commits it; until
+        then the commitment of the version it changed stands (a release of the difference
+        after a decrease is no release of the commitment)."""
+        chain = [self.brief.version]
+        i = len(self.versions) - 1
+        while i > 0 and self.versions[i].change is not None:
+            i -= 1
+            chain.append(self.versions[i].version)
+        for version in chain:
+            commits = sorted((f for f in self.budget_facts
+                              if f.kind is BudgetFactKind.committed and f.brief_version == version),
+                             key=lambda f: f.occurred_at)
+            if not commits:
+                continue
+            commit = commits[-1]
+            if any(r.released_at >= commit.occurred_at and r.reason != c.ReleaseReason.changed.value
+                   for r in self.releases):
+                return None
+            return commit
+        return None
 
 
 def build_campaign(versions: Sequence[BriefVersion], policies: dict[int, PolicyDocument],
                    decisions: Sequence[Decision] = (), budget_facts: Sequence[BudgetFact] = (),
                    releases: Sequence[BudgetRelease] = (), cancellation: Cancellation | None = None,
-                   launch: Launch | None = None) -> Campaign:
-    ordered = tuple(sorted(versions, key=lambda v: v.version))
+                   launch: Launch | None = None, outcomes: Sequence[ChangeOutcome] = (),
+                   paused: bool = False) -> Campaign | None:
+    """The campaign its facts describe; None while only change proposals are known (their
+    campaign's BriefSubmitted has not arrived yet)."""
+    decided = {o.change_id: o for o in outcomes}
+    every = tuple(sorted(versions, key=lambda v: v.version))
+    changes = tuple(v for v in every if v.change is not None)
+    # The versions that describe the campaign: submissions and approved changes.
+    ordered = tuple(v for v in every if v.change is None or (
+        v.change.change_id in decided and decided[v.change.change_id].outcome is c.ChangeOutcome.approved))
+    if not ordered:
+        return None
     current = ordered[-1]
+    pending = next((v for v in reversed(changes) if v.change is not None and v.change.change_id not in decided
+                    and v.version > current.version), None)
     policy = policies[current.policy_version]
+    cancelled = cancellation is not None
     return Campaign(
         versions=ordered, policy_version=current.policy_version, policy=policy,
-        gates=derive_gates(policy, current, decisions, cancelled=cancellation is not None),
+        gates=derive_gates(policy, current, decisions, cancelled=cancelled),
         decisions=tuple(decisions), budget_facts=tuple(budget_facts), releases=tuple(releases),
-        cancellation=cancellation, launch=launch,
+        cancellation=cancellation, launch=launch, pending_change=pending,
+        change_gates=derive_gates(policies[pending.policy_version], pending, decisions, cancelled=cancelled)
+        if pending is not None else (),
+        changes=changes, outcomes=tuple(outcomes), paused=paused, policies=dict(policies),
     )
 
 
@@ -469,6 +574,45 @@ def decide(campaign: Campaign, request: DecisionRequest, actor: Principal, now: 
     return DecisionOutcome(decision, after, event)
 
 
+@dataclass(frozen=True)
+class ChangeVerdict:
+    """A change request's end, and the event that announces it."""
+
+    outcome: ChangeOutcome
+    event: c.ChangeDecided
+
+
+def change_verdict(campaign_id: str, proposal: BriefVersion, outcome: ChangeOutcome) -> ChangeVerdict:
+    assert proposal.change is not None
+    return ChangeVerdict(outcome, c.ChangeDecided(
+        campaign_id=campaign_id, change_id=outcome.change_id, brief_version=proposal.version,
+        outcome=outcome.outcome, decided_by=outcome.decided_by, reason=outcome.reason,
+        gates=list(proposal.change.gates), policy_version=proposal.policy_version))
+
+
+def decide_change(campaign: Campaign, request: DecisionRequest, actor: Principal,
+                  now: dt.datetime) -> tuple[DecisionOutcome, ChangeVerdict | None]:
+    """A gate decision on the pending change request: the same rules as any decision (four-eyes,
+    decision rights, the budget gate's reservation), on the change's gates, launched or not.
+    A rejection rejects the change; the approval that completes its last gate approves it."""
+    proposal = campaign.pending_change
+    assert proposal is not None and proposal.change is not None
+    view = campaign.change_view()
+    result = decide(view, request, actor, now)
+    if result.event is not None:
+        result = replace(result, event=result.event.model_copy(update={"change_id": proposal.change.change_id}))
+    gates = derive_gates(view.policy, proposal, [*campaign.decisions, result.decision], cancelled=False)
+    if not request.approve:
+        verdict = c.ChangeOutcome.rejected
+    elif all(g.status is GateStatus.approved for g in gates):
+        verdict = c.ChangeOutcome.approved
+    else:
+        return result, None
+    outcome = ChangeOutcome(proposal.change.change_id, proposal.version, verdict, actor.subject, now,
+                            request.reason if verdict is c.ChangeOutcome.rejected else None)
+    return result, change_verdict(campaign.campaign_id, proposal, outcome)
+
+
 # --- launch readiness ------------------------------------------------------------------
 
 
@@ -510,6 +654,8 @@ def assess_readiness(campaign: Campaign, blocking_risks: Sequence[tuple[str, int
         unmet.append(Unmet("campaign_cancelled", "the campaign was cancelled"))
     if campaign.launch is not None:
         unmet.append(Unmet("already_launched", f"the campaign was launched at {campaign.launch.launched_at}"))
+    if campaign.paused:
+        unmet.append(Unmet("paused", "the campaign is paused: its owner resumes it before it can launch"))
     pending = [g for g in campaign.gates if g.status is not GateStatus.approved]
     if pending:
         unmet.append(Unmet("gates_not_approved", "not approved for brief version "
@@ -569,7 +715,9 @@ def approval_queue(campaigns: Iterable[Campaign], actor: Principal, now: dt.date
     A gate past its SLA also lands in the queue of its escalation role.
     """
     items: list[QueueItem] = []
-    for campaign in campaigns:
+    for found in campaigns:
+        # A pending change is decided like a version in review, launched or not.
+        campaign = found.change_view() if found.pending_change is not None else found
         gate = campaign.current_gate
         if gate is None or campaign.cancellation or campaign.launch or campaign.is_party(actor):
             continue

@@ -13,13 +13,27 @@ from typing import Any
 import asyncpg
 
 from marops_events import contracts as c
+from marops_events import outbox
 from marops_events.consumer import Unprocessable
 from marops_events.envelope import Envelope
+from marops_events.registry import new_event
 from marops_events.subscriptions import E, Subscriptions, TypedHandler
 from marops_service.locks import lock_campaign
 
 from . import repository
-from .domain import BriefVersion, BudgetFact, BudgetFactKind, BudgetRelease, Cancellation, applicable_gates
+from .domain import (
+    BriefVersion,
+    BudgetFact,
+    BudgetFactKind,
+    BudgetRelease,
+    Cancellation,
+    ChangeInfo,
+    ChangeOutcome,
+    applicable_gates,
+    change_gates,
+    change_kinds,
+    change_verdict,
+)
 from .policy import check_amount
 
 BUDGET = "budget"
@@ -66,6 +80,55 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
                            at=event.time, policy_version=policy_version,
                            details={"brief_version": data.version, "gates": [g.id for g in gates],
                                     "event_id": str(event.id)})
+
+
+@SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)
+@_storable
+async def on_change_requested(conn: asyncpg.Connection, event: Envelope[c.ChangeRequested]) -> None:
+    """The proposal is stored as a brief version of its own, with the gates the change rules
+    of the policy in force name for it; a change that needs no gate is approved at once."""
+    data, proposal = event.data, event.data.brief
+    await lock_campaign(conn, data.campaign_id)
+    policy_version, policy = await repository.policy_in_force(conn, event.time)
+    brief = BriefVersion(
+        campaign_id=data.campaign_id, version=proposal.version, submitted_at=event.time, requester=data.requested_by,
+        owner=proposal.owner, team=proposal.team, title=proposal.title, channels=tuple(proposal.channels),
+        amount=_money(proposal.budget_request.amount), budget_line_id=proposal.budget_request.budget_line_id,
+        kpis=tuple(proposal.kpis), tracking_plan=proposal.tracking_plan, raci=proposal.raci,
+        target_launch_date=proposal.target_launch_date, policy_version=policy_version, event_id=event.id,
+        correlation_id=event.correlationid,
+        authors=tuple(sorted({*proposal.authors, proposal.requester, data.requested_by})),
+    )
+    kinds = change_kinds([ch.value for ch in data.changes], data.base_amount, brief.amount, data.base_channels,
+                         brief.channels)
+    gates = change_gates(policy, brief, kinds)
+    brief = BriefVersion(**{**brief.__dict__, "change": ChangeInfo(
+        data.change_id, data.base_version, tuple(ch.value for ch in data.changes), data.reason, gates)})
+    if not await repository.insert_brief_version(conn, brief):
+        return
+    await repository.audit(conn, campaign_id=data.campaign_id, action="change_gates_opened",
+                           actor=data.requested_by, at=event.time, reason=data.reason, policy_version=policy_version,
+                           details={"change_id": data.change_id, "brief_version": brief.version,
+                                    "changes": sorted(kinds), "gates": list(gates), "event_id": str(event.id)})
+    if not gates:
+        outcome = ChangeOutcome(data.change_id, brief.version, c.ChangeOutcome.approved, "governance", event.time,
+                                "no change rule of the policy names a gate for this change")
+        if await repository.insert_change_outcome(conn, data.campaign_id, outcome):
+            verdict = change_verdict(data.campaign_id, brief, outcome)
+            await outbox.add(conn, new_event(verdict.event, source="marops/governance", time=event.time,
+                                             correlation_id=event.correlationid, causation_id=str(event.id)))
+
+
+@SUBSCRIPTIONS.on(c.CampaignPaused, live_only=True)
+async def on_campaign_paused(conn: asyncpg.Connection, event: Envelope[c.CampaignPaused]) -> None:
+    await lock_campaign(conn, event.data.campaign_id)
+    await repository.record_pause(conn, event.data.campaign_id, event.data.pause, paused_at=event.time)
+
+
+@SUBSCRIPTIONS.on(c.CampaignResumed, live_only=True)
+async def on_campaign_resumed(conn: asyncpg.Connection, event: Envelope[c.CampaignResumed]) -> None:
+    await lock_campaign(conn, event.data.campaign_id)
+    await repository.record_pause(conn, event.data.campaign_id, event.data.pause, resumed_at=event.time)
 
 
 @SUBSCRIPTIONS.on(c.CampaignCancelled, live_only=True)

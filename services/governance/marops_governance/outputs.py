@@ -131,6 +131,33 @@ class VersionOut(_Out):
     policy_version: int
 
 
+class PendingChangeOut(_Out):
+    change_id: str
+    brief_version: int = Field(description="the version the change proposes: name it in decisions on its gates")
+    base_version: int
+    changes: list[str] = Field(description="budget, dates, channels, kpis")
+    reason: str
+    requested_by: str
+    requested_at: dt.datetime
+    requested: c.Money | None
+    channels: list[c.Channel]
+    policy_version: int
+    current_gate: str | None
+    gates: list[GateOut] = Field(description="the gates the policy's change rules named for it")
+    reservation: ReservationOut
+
+
+class ChangeSummaryOut(_Out):
+    change_id: str
+    brief_version: int
+    changes: list[str]
+    gates: list[str]
+    outcome: Literal["pending", "approved", "rejected"]
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    reason: str | None
+
+
 class CampaignOut(_Out):
     campaign_id: str
     title: str
@@ -148,6 +175,9 @@ class CampaignOut(_Out):
     cancelled: CancelledOut | None
     launched: LaunchedOut | None
     versions: list[VersionOut]
+    paused: bool = Field(False, description="a pause is in force: no launch until resumed")
+    pending_change: PendingChangeOut | None = None
+    changes: list[ChangeSummaryOut] = Field(default_factory=list, description="every change request, oldest first")
 
 
 class GateList(_Out):

@@ -106,12 +106,42 @@ class GateDefinition(_Strict):
     escalation_role: Role = Role.ops_admin
 
 
+ChangeKind = Literal["budget_increase", "budget_decrease", "channel_added", "channel_removed", "dates", "kpis"]
+
+
+class ChangeRule(_Strict):
+    """Which gates a change request of an approved or launched campaign must pass.
+
+    A change that does ``when`` re-opens ``gates`` (those whose own condition applies to the
+    proposed version), in policy order; a change matching no rule with a gate is approved
+    at once. The decision rights, SLAs and four-eyes of those gates apply unchanged.
+    """
+
+    when: ChangeKind
+    gates: list[GateId] = Field(default_factory=list, max_length=20)
+
+
+DEFAULT_CHANGE_RULES = (
+    ChangeRule(when="budget_increase", gates=["budget_approval"]),
+    ChangeRule(when="budget_decrease", gates=[]),
+    ChangeRule(when="channel_added", gates=["brand_legal_review"]),
+    ChangeRule(when="channel_removed", gates=[]),
+    ChangeRule(when="dates", gates=["brief_review"]),
+    ChangeRule(when="kpis", gates=["brief_review"]),
+)
+
+
 class PolicyDocument(_Strict):
-    """What ops_admin edits: the gates in order and the risk score that blocks launch."""
+    """What ops_admin edits: the gates in order, the risk score that blocks launch and the
+    gates a change in flight must pass."""
 
     blocking_risk_score: JsonInt = Field(default=15, ge=1, le=25,
                                      description="An open risk scoring at least this blocks launch")
     gates: list[GateDefinition] = Field(min_length=1, max_length=20)
+    change_rules: list[ChangeRule] | None = Field(
+        default=None, max_length=20,
+        description="Which gates a change request passes; absent (as in policies written before change rules "
+                    "existed): the default rules, over the gates this policy has, with its budget gate for more money")
 
     @model_validator(mode="after")
     def _coherent(self) -> PolicyDocument:
@@ -127,7 +157,23 @@ class PolicyDocument(_Strict):
             raise ValueError("a policy has exactly one gate of kind 'budget'")
         if not isinstance(budget[0].condition, Always):
             raise ValueError("the budget gate must apply always (condition type 'always')")
+        if self.change_rules is not None:
+            unknown = sorted({g for r in self.change_rules for g in r.gates} - set(ids))
+            if unknown:
+                raise ValueError(f"change rules name gates the policy does not have: {', '.join(unknown)}")
+            # More money is never committed without the budget gate's decision rights.
+            if not any(r.when == "budget_increase" and budget[0].id in r.gates for r in self.change_rules):
+                raise ValueError(f"a change rule for 'budget_increase' must name the budget gate {budget[0].id!r}")
         return self
+
+    def rules(self) -> list[ChangeRule]:
+        """The change rules in force: the document's, or the defaults fitted to its gates."""
+        if self.change_rules is not None:
+            return self.change_rules
+        ids = {g.id for g in self.gates}
+        budget = next(g.id for g in self.gates if g.kind is GateKind.budget)
+        return [ChangeRule(when=r.when, gates=[budget] if r.when == "budget_increase"
+                           else [g for g in r.gates if g in ids]) for r in DEFAULT_CHANGE_RULES]
 
     def gate(self, gate_id: str) -> GateDefinition | None:
         return next((g for g in self.gates if g.id == gate_id), None)
@@ -174,6 +220,7 @@ PUBLIC_FACING_CHANNELS = [Channel.paid_social, Channel.organic_social, Channel.d
 
 DEFAULT_POLICY = PolicyDocument(
     blocking_risk_score=15,
+    change_rules=list(DEFAULT_CHANGE_RULES),
     gates=[
         GateDefinition(id="brief_review", name="Brief review", kind=GateKind.review,
                        deciders=[DecisionRight(role=Role.approver)], sla_hours=48),

@@ -21,6 +21,8 @@ from .domain import (
     BudgetRelease,
     Campaign,
     Cancellation,
+    ChangeInfo,
+    ChangeOutcome,
     Decision,
     Launch,
     build_campaign,
@@ -109,9 +111,9 @@ async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) ->
         """
         INSERT INTO brief_versions (campaign_id, version, submitted_at, requester, owner, team, title, channels,
             amount, currency, budget_line_id, kpis, tracking_plan, raci, target_launch_date, policy_version,
-            event_id, correlation_id, authors)
+            event_id, correlation_id, authors, change_id, base_version, changes, change_reason, change_gates)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16, $17, $18,
-                $19)
+                $19, $20, $21, $22, $23, $24)
         ON CONFLICT (campaign_id, version) DO NOTHING
         RETURNING true
         """,
@@ -121,8 +123,38 @@ async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) ->
         brief.tracking_plan.model_dump(mode="json") if brief.tracking_plan else None,
         brief.raci.model_dump(mode="json"), brief.target_launch_date, brief.policy_version, brief.event_id,
         brief.correlation_id, list(brief.authors),
+        *((brief.change.change_id, brief.change.base_version, list(brief.change.changes), brief.change.reason,
+           list(brief.change.gates)) if brief.change else (None,) * 5),
     )
     return bool(inserted)
+
+
+async def insert_change_outcome(conn: asyncpg.Connection, campaign_id: str, outcome: ChangeOutcome) -> bool:
+    """Record how a change ended; False when it had ended already (it is decided once)."""
+    return bool(await conn.fetchval(
+        """
+        INSERT INTO change_outcomes (change_id, campaign_id, brief_version, outcome, decided_by, decided_at, reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (change_id) DO NOTHING
+        RETURNING true
+        """,
+        outcome.change_id, campaign_id, outcome.brief_version, outcome.outcome.value, outcome.decided_by,
+        outcome.decided_at, outcome.reason))
+
+
+async def record_pause(conn: asyncpg.Connection, campaign_id: str, pause: int, *, paused_at: dt.datetime | None = None,
+                       resumed_at: dt.datetime | None = None) -> None:
+    """A pause's start or end, whichever arrives first; the earliest copy of each wins."""
+    await conn.execute(
+        """
+        INSERT INTO pauses AS p (campaign_id, pause, paused_at, resumed_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (campaign_id, pause) DO UPDATE SET
+            paused_at = CASE WHEN p.paused_at IS NULL OR EXCLUDED.paused_at < p.paused_at
+                             THEN coalesce(EXCLUDED.paused_at, p.paused_at) ELSE p.paused_at END,
+            resumed_at = CASE WHEN p.resumed_at IS NULL OR EXCLUDED.resumed_at < p.resumed_at
+                              THEN coalesce(EXCLUDED.resumed_at, p.resumed_at) ELSE p.resumed_at END
+        """,
+        campaign_id, pause, paused_at, resumed_at)
 
 
 async def insert_cancellation(conn: asyncpg.Connection, campaign_id: str, cancellation: Cancellation,
@@ -191,6 +223,8 @@ def _brief(row: asyncpg.Record) -> BriefVersion:
         raci=c.Raci.model_validate(row["raci"]), target_launch_date=row["target_launch_date"],
         policy_version=row["policy_version"], event_id=row["event_id"], correlation_id=row["correlation_id"],
         authors=tuple(row["authors"]),
+        change=ChangeInfo(row["change_id"], row["base_version"], tuple(row["changes"]), row["change_reason"],
+                          tuple(row["change_gates"])) if row["change_id"] is not None else None,
     )
 
 
@@ -230,16 +264,25 @@ async def load_campaigns(conn: asyncpg.Connection, campaign_ids: Sequence[str]) 
     for row in await conn.fetch("SELECT * FROM launches WHERE campaign_id = ANY($1::text[])", ids):
         by[row["campaign_id"]]["launch"].append(Launch(row["brief_version"], row["launched_by"], row["launched_at"],
                                                        c.ReadinessSnapshot.model_validate(row["readiness"])))
+    for row in await conn.fetch("SELECT * FROM change_outcomes WHERE campaign_id = ANY($1::text[])", ids):
+        by[row["campaign_id"]]["outcomes"].append(ChangeOutcome(
+            row["change_id"], row["brief_version"], c.ChangeOutcome(row["outcome"]), row["decided_by"],
+            row["decided_at"], row["reason"]))
+    paused = {r["campaign_id"] for r in await conn.fetch(
+        "SELECT campaign_id FROM pauses WHERE campaign_id = ANY($1::text[]) AND paused_at IS NOT NULL "
+        "AND resumed_at IS NULL", ids)}
     policies = await policy_documents(conn, [v.policy_version for facts in by.values() for v in facts["versions"]])
     campaigns: dict[str, Campaign] = {}
     for campaign_id, facts in by.items():
         if not facts["versions"]:
             continue
-        campaigns[campaign_id] = build_campaign(
+        found = build_campaign(
             facts["versions"], policies, decisions=facts["decisions"], budget_facts=facts["budget"],
             releases=facts["releases"], cancellation=next(iter(facts["cancellation"]), None),
-            launch=next(iter(facts["launch"]), None),
+            launch=next(iter(facts["launch"]), None), outcomes=facts["outcomes"], paused=campaign_id in paused,
         )
+        if found is not None:
+            campaigns[campaign_id] = found
     return campaigns
 
 
@@ -253,7 +296,9 @@ async def campaigns_in_review(conn: asyncpg.Connection) -> dict[str, Campaign]:
         """
         SELECT DISTINCT b.campaign_id FROM brief_versions b
         WHERE NOT EXISTS (SELECT 1 FROM cancellations x WHERE x.campaign_id = b.campaign_id)
-          AND NOT EXISTS (SELECT 1 FROM launches l WHERE l.campaign_id = b.campaign_id)
+          AND (NOT EXISTS (SELECT 1 FROM launches l WHERE l.campaign_id = b.campaign_id)
+               OR (b.change_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM change_outcomes o WHERE o.change_id = b.change_id)))
         """
     )
     return await load_campaigns(conn, [r["campaign_id"] for r in ids])

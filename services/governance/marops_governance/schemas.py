@@ -11,7 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from marops_events import contracts as c
 
-from .domain import Campaign, GateState, QueueItem, Readiness
+from .domain import BriefVersion, Campaign, ChangeOutcome, GateState, QueueItem, Readiness
 from .policy import PolicyDocument, undecidable
 from .risks import Risk, RiskStatus, blocks_launch
 
@@ -205,7 +205,39 @@ def campaign_view(campaign: Campaign, now: dt.datetime) -> dict[str, Any]:
             "brief_version": campaign.launch.brief_version},
         "versions": [{"version": v.version, "submitted_at": v.submitted_at, "requester": v.requester,
                       "policy_version": v.policy_version} for v in campaign.versions],
+        "paused": campaign.paused,
+        "pending_change": _pending_change(campaign, now),
+        "changes": [_change_summary(v, {o.change_id: o for o in campaign.outcomes}) for v in campaign.changes],
     }
+
+
+def _pending_change(campaign: Campaign, now: dt.datetime) -> dict[str, Any] | None:
+    proposal = campaign.pending_change
+    if proposal is None or proposal.change is None:
+        return None
+    view = campaign.change_view()
+    reservation = view.reservation()
+    current = view.current_gate
+    return {
+        "change_id": proposal.change.change_id, "brief_version": proposal.version,
+        "base_version": proposal.change.base_version, "changes": list(proposal.change.changes),
+        "reason": proposal.change.reason, "requested_by": proposal.requester, "requested_at": proposal.submitted_at,
+        "requested": money(proposal.amount), "channels": list(proposal.channels),
+        "policy_version": proposal.policy_version, "current_gate": current.id if current else None,
+        "gates": [gate_view(g, now) for g in campaign.change_gates],
+        "reservation": {"status": reservation.status, "amount": money(reservation.amount),
+                        "reason_code": reservation.reason_code, "reason": reservation.reason, "at": reservation.at},
+    }
+
+
+def _change_summary(proposal: BriefVersion, outcomes: dict[str, ChangeOutcome]) -> dict[str, Any]:
+    assert proposal.change is not None
+    outcome = outcomes.get(proposal.change.change_id)
+    return {"change_id": proposal.change.change_id, "brief_version": proposal.version,
+            "changes": list(proposal.change.changes), "gates": list(proposal.change.gates),
+            "outcome": outcome.outcome.value if outcome else "pending",
+            "decided_by": outcome.decided_by if outcome else None, "decided_at": outcome.decided_at if outcome else None,
+            "reason": outcome.reason if outcome else None}
 
 
 def queue_view(item: QueueItem, now: dt.datetime) -> dict[str, Any]:

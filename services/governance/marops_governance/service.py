@@ -78,7 +78,12 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
     async def work(conn: asyncpg.Connection) -> tuple[Campaign, DecisionOutcome]:
         campaign = await _campaign(conn, campaign_id, actor, lock=True)
         now = clock()  # after the lock: the campaign's times follow its commits
-        outcome = domain.decide(campaign, request, actor, now)
+        pending = campaign.pending_change
+        verdict = None
+        if pending is not None and request.brief_version == pending.version:
+            outcome, verdict = domain.decide_change(campaign, request, actor, now)
+        else:
+            outcome = domain.decide(campaign, request, actor, now)
         decision = outcome.decision
         await repository.insert_decision(conn, decision)
         action = ("gate_approved" if outcome.event is not None else "gate_approval_recorded") \
@@ -94,7 +99,13 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
         )
         if outcome.event is not None:
             await outbox.add(conn, _event(campaign, outcome.event, now))
-        return campaign.with_decision(decision), outcome
+        if verdict is not None and await repository.insert_change_outcome(conn, campaign_id, verdict.outcome):
+            await repository.audit(
+                conn, campaign_id=campaign_id, action=f"change_{verdict.outcome.outcome.value}", actor=actor.subject,
+                at=now, reason=verdict.outcome.reason, policy_version=decision.policy_version,
+                details={"change_id": verdict.outcome.change_id, "brief_version": decision.brief_version})
+            await outbox.add(conn, _event(campaign, verdict.event, now))
+        return campaign.with_decision(decision, verdict.outcome if verdict else None), outcome
 
     return await in_transaction(pool, work)
 

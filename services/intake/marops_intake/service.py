@@ -247,9 +247,12 @@ async def request_change(pool: asyncpg.Pool, clock: Clock, who: Principal, campa
         change_id = str(uuid.uuid4())
         brief = to_submission(proposed, campaign_id=campaign_id, version=version, requester=who.subject,
                               authors=sorted({row["created_by"], *row["authors"], who.subject}))
+        base = to_submission(current, campaign_id=campaign_id, version=row["current_version"],
+                             requester=submitted[-1]["submitted_by"])
         event = new_event(c.ChangeRequested(
             campaign_id=campaign_id, change_id=change_id, base_version=row["current_version"], changes=changed,
-            reason=reason, requested_by=who.subject, brief=brief), source=SOURCE, time=now)
+            reason=reason, requested_by=who.subject, brief=brief, base_amount=base.budget_request.amount,
+            base_channels=base.channels), source=SOURCE, time=now)
         await repo.add_change_request(
             conn, change_id=change_id, campaign_id=campaign_id, base_version=row["current_version"],
             version=version, brief=proposed, changes=[ch.value for ch in changed], reason=reason,
