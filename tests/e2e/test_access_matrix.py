@@ -154,6 +154,15 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("budget", "POST", "/spend/{spend_id}/resolution"): FINANCE_ONLY,
     ("budget", "GET", "/campaigns/{campaign_id}/budget"): READ_X,
     ("budget", "GET", "/reports/monthly"): EVERY_ROLE,
+    # annual plans are the finance plan too; the campaign rows inside a report are filtered
+    ("budget", "POST", "/plans"): FINANCE_ONLY,
+    ("budget", "GET", "/plans"): EVERY_ROLE,
+    ("budget", "GET", "/plans/{plan_id}"): EVERY_ROLE,
+    ("budget", "POST", "/plans/{plan_id}/adjustments"): FINANCE_ONLY,
+    ("budget", "POST", "/plan-imports"): FINANCE_ONLY,
+    ("budget", "PUT", "/budget-lines/{line_id}/phasing"): FINANCE_ONLY,
+    ("budget", "GET", "/budget-lines/{line_id}/phasing"): EVERY_ROLE,
+    ("budget", "GET", "/budget-lines/{line_id}/forecast"): EVERY_ROLE,
     # metrics
     ("metrics", "GET", "/campaigns"): METRICS_LIST_X,
     ("metrics", "GET", "/campaigns/{campaign_id}/timeline"): METRICS_READ_X,
@@ -180,6 +189,7 @@ class World:
     policy: dict[str, Any]
     rebuild_id: str
     spend_id: int
+    plan_id: str
 
 
 class Calls:
@@ -256,9 +266,12 @@ async def world(calls: Calls) -> World:
     risk = await calls.ok("governance", "POST", f"/campaigns/{x}/risks", "own_team", {
         "description": "Pixel not approved", "owner": "lee", "probability": 1, "impact": 2}, expect=201)
     policy = await calls.ok("governance", "GET", "/policy", "viewer")
+    plan = await calls.ok("budget", "POST", "/plans", "finance", {
+        "fiscal_year": today.year, "team": f"matrix-plans-{uuid.uuid4().hex[:6]}",
+        "amount": {"amount": "1000.00", "currency": "EUR"}}, expect=201)
     rebuild = await calls.ok("metrics", "POST", "/admin/rebuild", "ops_admin", expect=202)
     return World(x=x, y=y, risk_id=risk["risk_id"], line_a=lines[0], line_b=lines[1], policy=policy,
-                 rebuild_id=rebuild["run_id"], spend_id=spend["id"])
+                 rebuild_id=rebuild["run_id"], spend_id=spend["id"], plan_id=plan["id"])
 
 
 def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str, Any, dict[str, str] | None]:
@@ -269,7 +282,7 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
     campaign = w.y if template.endswith(("/cancel", "/complete", "/owner", "/brief", "/submit")) else w.x
     path = (template.replace("{campaign_id}", campaign).replace("{version}", "1").replace("{gate_id}", "brief_review")
             .replace("{risk_id}", w.risk_id).replace("{line_id}", w.line_a).replace("{run_id}", w.rebuild_id)
-            .replace("{spend_id}", str(w.spend_id)))
+            .replace("{spend_id}", str(w.spend_id)).replace("{plan_id}", w.plan_id))
     body: Any = None
     params = None
     match (service, method, template):
@@ -319,6 +332,13 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"campaign_id": w.x, "source_system": "gads-sync" if caller == "service" else "finance-manual",
                     "source_reference": f"matrix-{uuid.uuid4().hex[:8]}",
                     "amount": {"amount": "0.01", "currency": "EUR"}, "incurred_on": today.isoformat()}
+        case ("budget", "POST", "/plans"):
+            body = {"fiscal_year": today.year, "team": f"matrix-{uuid.uuid4().hex[:8]}",
+                    "amount": {"amount": "1.00", "currency": "EUR"}}
+        case ("budget", "POST", "/plans/{plan_id}/adjustments"):
+            body = {"amount": {"amount": "1000.00", "currency": "EUR"}, "reason": "matrix keeps it"}
+        case ("budget", "PUT", "/budget-lines/{line_id}/phasing"):
+            body = {"months": []}
         case ("budget", "POST", "/spend/{spend_id}/resolution"):
             body = {"resolution": "excluded", "reason": "matrix"}  # it is booked: allowed callers get 409
         case ("budget", "GET", "/spend"):

@@ -162,6 +162,18 @@ EXCEPTIONS: tuple[Exception_, ...] = (
                        "corrects_reference names no", "the corrected spend", "the correction would take"),
                "a negative spend must name the recorded spend it corrects (of its campaign and currency); spend "
                "on a line is in its currency: the sign of an amount string, and stored state"),
+    Exception_("budget", "POST /plans", ACCEPTANCE,
+               problem("unprocessable", "the plan is in", "amount"),
+               "a plan must be in the currency of the budget lines already in its scope: stored state"),
+    Exception_("budget", "POST /plans/{plan_id}/adjustments", ACCEPTANCE, problem("unprocessable", "plan"),
+               "the new amount must be in the plan's currency: stored state"),
+    Exception_("budget", "PUT /budget-lines/{line_id}/phasing", ACCEPTANCE,
+               problem("unprocessable", "the line is in", "the phasing adds up", "month ", "the amount of"),
+               "a line is phased over the months of its own quarter, in its currency, up to its amount: stored "
+               "state"),
+    Exception_("budget", "POST /plan-imports", ACCEPTANCE, problem("invalid-plan-file"),
+               "a plan file is CSV with a header and typed columns, checked row by row (every error in errors[]); "
+               "a JSON Schema string cannot state that"),
     Exception_("budget", "POST /spend/{spend_id}/resolution", ACCEPTANCE,
                problem("unprocessable", "booking a spend needs", "budget line", "spend is in", "an excluded spend"),
                "booked needs an existing line of the spend's currency, excluded names none: stored state"),

@@ -74,6 +74,8 @@ REFUSALS: dict[str, Answer] = {
     BudgetRefusal.unknown_spend: Answer(404, "Not found", "not-found"),
     BudgetRefusal.source_system_not_allowed: Answer(403, "Forbidden"),
     BudgetRefusal.spend_reference_conflict: Answer(409, "Conflict"),
+    BudgetRefusal.unknown_plan: Answer(404, "Not found", "not-found"),
+    BudgetRefusal.invalid_plan_file: Answer(422, "Invalid plan file"),
 }
 
 
@@ -120,9 +122,10 @@ async def get_line(line_id: LinePath, pool: Pool, _: Reader) -> BudgetLineOut:
 @router.post("/budget-lines/{line_id}/adjustments", response_model=BudgetLineOut, responses=documented.problems(404),
              tags=["budget lines"],
              summary="Set a line's amount (finance); never below what it holds and spent")
-async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance) -> BudgetLineOut:
+async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: Finance, rules: BudgetRules,
+                      clock: CurrentClock) -> BudgetLineOut:
     row = await commands.adjust_line(pool, line_id, body.amount.amount, body.amount.currency, body.reason,
-                                     who.subject)
+                                     who.subject, rules, clock)
     return queries.line_out(row)
 
 
@@ -142,9 +145,10 @@ async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineCha
 
 @router.post("/reallocations", status_code=201, response_model=ReallocationOut, tags=["reallocations"],
              summary="Move money between two lines (finance) -> BudgetReallocated")
-async def reallocate(body: NewReallocation, pool: Pool, who: Finance, clock: CurrentClock) -> ReallocationOut:
+async def reallocate(body: NewReallocation, pool: Pool, who: Finance, clock: CurrentClock,
+                     rules: BudgetRules) -> ReallocationOut:
     row = await commands.reallocate(pool, body.from_line_id, body.to_line_id, body.amount.amount,
-                                    body.amount.currency, body.reason, who.subject, clock)
+                                    body.amount.currency, body.reason, who.subject, clock, rules)
     return queries.reallocation_out(row)
 
 

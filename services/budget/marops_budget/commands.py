@@ -7,6 +7,7 @@ rules inside its batch transaction; a refusal is a ``Refusal`` that api.REFUSALS
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from marops_service.transactions import in_transaction
 
 from . import service
 from .domain import Spend, check_recorder, check_resent
-from .service import Cause, NewLine, Rules, SpendResult
+from .service import Cause, NewLine, NewPlan, Rules, SpendResult
 
 
 async def create_line(pool: asyncpg.Pool, line: NewLine, actor: str, rules: Rules, clock: Clock) -> asyncpg.Record:
@@ -27,14 +28,28 @@ async def create_line(pool: asyncpg.Pool, line: NewLine, actor: str, rules: Rule
 
 
 async def adjust_line(pool: asyncpg.Pool, line_id: str, amount: Decimal, currency: str, reason: str,
-                      actor: str) -> asyncpg.Record:
-    return await in_transaction(pool, lambda conn: service.adjust_line(conn, line_id, amount, currency, reason, actor))
+                      actor: str, rules: Rules, clock: Clock) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.adjust_line(conn, line_id, amount, currency, reason, actor,
+                                                                       rules, clock))
 
 
 async def reallocate(pool: asyncpg.Pool, from_line_id: str, to_line_id: str, amount: Decimal, currency: str,
-                     reason: str, actor: str, clock: Clock) -> asyncpg.Record:
+                     reason: str, actor: str, clock: Clock, rules: Rules) -> asyncpg.Record:
     return await in_transaction(pool, lambda conn: service.reallocate(
-        conn, from_line_id, to_line_id, amount, currency, reason, actor, clock))
+        conn, from_line_id, to_line_id, amount, currency, reason, actor, clock, rules))
+
+
+async def create_plan(pool: asyncpg.Pool, plan: NewPlan, actor: str) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.create_plan(conn, plan, actor))
+
+
+async def adjust_plan(pool: asyncpg.Pool, plan_id: str, amount: Decimal, currency: str, reason: str,
+                      actor: str) -> asyncpg.Record:
+    return await in_transaction(pool, lambda conn: service.adjust_plan(conn, plan_id, amount, currency, reason, actor))
+
+
+async def set_phasing(pool: asyncpg.Pool, line_id: str, months: dict[dt.date, tuple[Decimal, str]]) -> None:
+    await in_transaction(pool, lambda conn: service.set_phasing(conn, line_id, months))
 
 
 async def record_spend(pool: asyncpg.Pool, spend: Spend, who: Principal, rules: Rules, clock: Clock) -> SpendResult:

@@ -39,6 +39,8 @@ class BudgetRefusal(StrEnum):
     unknown_spend = "unknown-spend"  # 404
     source_system_not_allowed = "source-system-not-allowed"  # a token's source_systems claim: 403
     spend_reference_conflict = "spend-reference-conflict"  # a re-sent spend with other content: 409
+    unknown_plan = "unknown-plan"  # 404
+    invalid_plan_file = "invalid-plan-file"  # a plan CSV with row errors: 422, every error listed
 
 
 class RuleViolation(Refusal):

@@ -13,6 +13,7 @@ from marops_service.app import create_service_app
 
 from .api import REFUSALS, router
 from .handlers import SUBSCRIPTIONS
+from .plans_api import router as plans_router
 from .service import Rules
 from .settings import Settings
 
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         title="marops budget",
         description=__doc__ or "",
-        routers=[router],
+        routers=[router, plans_router],
         migrations=Path(__file__).parent / "migrations",
         handlers=SUBSCRIPTIONS.handlers(Rules.from_settings(settings)),
     )

@@ -28,6 +28,7 @@ from .domain import (
     Spend,
     SpendCopy,
 )
+from .planning import Announcement, CampaignRun, PlanScope, PlanState
 
 # asyncpg ships no type information: a row is Any to the type checker
 Row: TypeAlias = asyncpg.Record
@@ -711,3 +712,269 @@ def _readable_spend(cond: SqlCondition, campaign: str = "spend_ledger.campaign_i
     if cond.sql in ("TRUE", "FALSE"):
         return cond.sql
     return f"EXISTS (SELECT 1 FROM campaign_parties p WHERE p.campaign_id = {campaign} AND {cond.sql})"
+
+
+# ------------------------------------------------------------------- plans
+
+
+async def lock_plan_scopes(conn: asyncpg.Connection, scopes: list[tuple[int, str]]) -> None:
+    """Serialise everything that changes what a (fiscal year, team) plans or allocates: plans
+    and the lines in their scope (taken in order, so two lockers never deadlock). An advisory
+    lock needs no row: a line may be created before its plan."""
+    for fiscal_year, team in sorted(set(scopes)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('plan-scope:' || $1 || '/' || $2, 0))",
+                           str(fiscal_year), team)
+
+
+async def plans_of_scope(conn: asyncpg.Connection, fiscal_year: int, team: str) -> list[Row]:
+    return await conn.fetch("SELECT * FROM plans WHERE fiscal_year = $1 AND team = $2 ORDER BY id",
+                            fiscal_year, team)
+
+
+async def plan_state_for(conn: asyncpg.Connection, fiscal_year: int, team: str, channel: str) -> PlanState | None:
+    """The plan a line of (year, team, channel) rolls up into, with what its lines hold now."""
+    row = await conn.fetchrow(
+        """
+        SELECT p.id, p.amount, p.currency,
+               coalesce((SELECT sum(l.amount) FROM line_plans lp JOIN budget_lines l ON l.id = lp.line_id
+                         WHERE lp.plan_id = p.id), 0) AS allocated
+        FROM plans p
+        WHERE p.fiscal_year = $1 AND p.team = $2 AND (p.channel IS NULL OR p.channel = $3)
+        """,
+        fiscal_year, team, channel,
+    )
+    return _plan_state(row) if row else None
+
+
+async def plan_state(conn: asyncpg.Connection, plan_id: str) -> PlanState | None:
+    row = await conn.fetchrow(
+        """
+        SELECT p.id, p.amount, p.currency,
+               coalesce((SELECT sum(l.amount) FROM line_plans lp JOIN budget_lines l ON l.id = lp.line_id
+                         WHERE lp.plan_id = p.id), 0) AS allocated
+        FROM plans p WHERE p.id = $1
+        """,
+        plan_id,
+    )
+    return _plan_state(row) if row else None
+
+
+def _plan_state(row: Row) -> PlanState:
+    return PlanState(id=row["id"], amount=row["amount"], currency=row["currency"], allocated=row["allocated"])
+
+
+async def lines_in_scope(conn: asyncpg.Connection, fiscal_year: int, team: str, channel: str | None) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT id, amount, currency FROM budget_lines
+        WHERE fiscal_year = $1 AND team = $2 AND ($3::text IS NULL OR channel = $3) ORDER BY id
+        """,
+        fiscal_year, team, channel,
+    )
+
+
+async def insert_plan(conn: asyncpg.Connection, *, plan_id: str, name: str | None, scope: PlanScope,
+                      amount: Decimal, currency: str, actor: str) -> bool:
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO plans (id, name, fiscal_year, team, channel, amount, currency, created_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT DO NOTHING
+        RETURNING true
+        """,
+        plan_id, name, scope.fiscal_year, scope.team, scope.channel, amount, currency, actor,
+    )
+    return bool(inserted)
+
+
+async def plan_row(conn: asyncpg.Connection, plan_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM plans WHERE id = $1", plan_id)
+
+
+async def set_plan_amount(conn: asyncpg.Connection, plan_id: str, amount: Decimal) -> None:
+    await conn.execute("UPDATE plans SET amount = $2, updated_at = now() WHERE id = $1", plan_id, amount)
+
+
+async def add_plan_change(conn: asyncpg.Connection, *, plan_id: str, kind: str, delta: Decimal,
+                          amount_after: Decimal, reason: str | None, actor: str) -> None:
+    await conn.execute(
+        """
+        INSERT INTO plan_changes (plan_id, kind, delta, amount_after, reason, actor)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        """,
+        plan_id, kind, delta, amount_after, reason, actor,
+    )
+
+
+async def list_plans(conn: asyncpg.Connection, fiscal_year: int | None, team: str | None) -> list[Row]:
+    return await conn.fetch(
+        f"""
+        SELECT {_PLAN_TOTALS}
+        FROM plans p
+        WHERE ($1::int IS NULL OR p.fiscal_year = $1) AND ($2::text IS NULL OR p.team = $2)
+        ORDER BY p.fiscal_year, p.team, p.channel NULLS FIRST, p.id
+        """,
+        fiscal_year, team,
+    )
+
+
+async def plan_totals(conn: asyncpg.Connection, plan_id: str) -> Row | None:
+    return await conn.fetchrow(f"SELECT {_PLAN_TOTALS} FROM plans p WHERE p.id = $1", plan_id)
+
+
+# A plan beside what its lines were given and what they reserved, committed and spent.
+_PLAN_TOTALS = """
+    p.*,
+    coalesce((SELECT sum(b.amount) FROM line_plans lp JOIN line_balances b ON b.id = lp.line_id
+              WHERE lp.plan_id = p.id), 0) AS allocated,
+    coalesce((SELECT sum(b.reserved) FROM line_plans lp JOIN line_balances b ON b.id = lp.line_id
+              WHERE lp.plan_id = p.id), 0) AS reserved,
+    coalesce((SELECT sum(b.committed) FROM line_plans lp JOIN line_balances b ON b.id = lp.line_id
+              WHERE lp.plan_id = p.id), 0) AS committed,
+    coalesce((SELECT sum(b.spent) FROM line_plans lp JOIN line_balances b ON b.id = lp.line_id
+              WHERE lp.plan_id = p.id), 0) AS spent
+"""
+
+
+async def plan_lines(conn: asyncpg.Connection, plan_id: str) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT b.* FROM line_plans lp JOIN line_balances b ON b.id = lp.line_id
+        WHERE lp.plan_id = $1 ORDER BY b.quarter, b.channel, b.id
+        """,
+        plan_id,
+    )
+
+
+async def plan_campaigns(conn: asyncpg.Connection, plan_id: str, readable: Readable) -> list[Row]:
+    """Per (line, campaign) of the plan: requested, held, committed and spent, for the
+    campaigns the caller may read (their rows are per-campaign data)."""
+    cond = readable(2)
+    return await conn.fetch(
+        f"""
+        SELECT e.line_id, e.campaign_id, cb.title, cb.amount AS requested, cb.currency AS requested_currency,
+               e.held, coalesce(h.status, 'none') AS hold_status,
+               CASE WHEN h.status = 'committed' THEN h.amount ELSE 0 END AS committed, e.spent
+        FROM line_plans lp
+        JOIN line_exposure e ON e.line_id = lp.line_id
+        LEFT JOIN holds h ON h.campaign_id = e.campaign_id AND h.budget_line_id = e.line_id
+                          AND h.status IN ('reserved', 'committed')
+        LEFT JOIN current_briefs cb ON cb.campaign_id = e.campaign_id
+        LEFT JOIN campaign_parties p ON p.campaign_id = e.campaign_id
+        WHERE lp.plan_id = $1 AND {cond.sql}
+        ORDER BY e.line_id, e.campaign_id
+        """,
+        plan_id, *cond.params,
+    )
+
+
+async def plan_campaigns_hidden(conn: asyncpg.Connection, plan_id: str, readable: Readable) -> int:
+    """How many (line, campaign) rows of the plan the caller may not read (a campaign without
+    parties counts as unreadable unless the caller reads everything, as the condition has it)."""
+    cond = readable(2)
+    if cond.sql == "TRUE":
+        return 0
+    n: int = await conn.fetchval(
+        f"""
+        SELECT count(*) FROM line_plans lp JOIN line_exposure e ON e.line_id = lp.line_id
+        LEFT JOIN campaign_parties p ON p.campaign_id = e.campaign_id
+        WHERE lp.plan_id = $1 AND ({cond.sql}) IS NOT TRUE
+        """,
+        plan_id, *cond.params,
+    )
+    return n
+
+
+# ------------------------------------------------------------------- phasing
+
+
+async def set_phasing(conn: asyncpg.Connection, line_id: str, months: dict[dt.date, Decimal]) -> None:
+    await conn.execute("DELETE FROM line_phasing WHERE budget_line_id = $1", line_id)
+    await conn.executemany("INSERT INTO line_phasing (budget_line_id, month, amount) VALUES ($1, $2, $3)",
+                           [(line_id, m, a) for m, a in sorted(months.items())])
+
+
+async def phasing_of(conn: asyncpg.Connection, line_id: str) -> list[Row]:
+    """Each month of the line's phasing or spend: planned, spent, and both cumulated."""
+    return await conn.fetch(
+        """
+        WITH months AS (
+            SELECT month, amount AS planned, 0::numeric AS spent FROM line_phasing WHERE budget_line_id = $1
+            UNION ALL
+            SELECT date_trunc('month', incurred_on)::date, 0, amount FROM spend_ledger
+            WHERE line_id = $1 AND attribution = 'attributed'
+        ), per_month AS (
+            SELECT month, sum(planned) AS planned, sum(spent) AS spent FROM months GROUP BY month
+        )
+        SELECT month, planned, spent,
+               sum(planned) OVER (ORDER BY month) AS cumulative_planned,
+               sum(spent) OVER (ORDER BY month) AS cumulative_spent
+        FROM per_month ORDER BY month
+        """,
+        line_id,
+    )
+
+
+# ------------------------------------------------------------------- run-out forecast
+
+
+async def forecast_inputs(conn: asyncpg.Connection, line_id: str) -> tuple[Row | None, list[CampaignRun]]:
+    """The line's balance and every campaign committed on it, with its flight (of the
+    committed version) and its spend on the line."""
+    line = await line_balance(conn, line_id)
+    if line is None:
+        return None, []
+    rows = await conn.fetch(
+        """
+        SELECT h.campaign_id, h.amount AS committed, b.flight_start, b.flight_end,
+               coalesce((SELECT sum(s.amount) FROM spend_ledger s
+                         WHERE s.campaign_id = h.campaign_id AND s.line_id = h.budget_line_id
+                           AND s.attribution = 'attributed'), 0) AS spent
+        FROM holds h
+        JOIN briefs b ON b.campaign_id = h.campaign_id AND b.version = h.brief_version
+        WHERE h.budget_line_id = $1 AND h.status = 'committed'
+        ORDER BY h.campaign_id
+        """,
+        line_id,
+    )
+    return line, [CampaignRun(campaign_id=r["campaign_id"], committed=r["committed"], spent=r["spent"],
+                              flight_start=r["flight_start"], flight_end=r["flight_end"]) for r in rows]
+
+
+async def lock_forecast(conn: asyncpg.Connection, line_id: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('run-out:' || $1, 0))", line_id)
+
+
+async def last_announcement(conn: asyncpg.Connection, line_id: str) -> Announcement | None:
+    row = await conn.fetchrow("SELECT * FROM run_out_announcements WHERE budget_line_id = $1", line_id)
+    if row is None:
+        return None
+    return Announcement(revision=row["revision"], run_out_on=row["run_out_on"],
+                        within_horizon=row["within_horizon"])
+
+
+async def save_announcement(conn: asyncpg.Connection, line_id: str, revision: int, as_of: dt.date,
+                            run_out_on: dt.date | None, within_horizon: bool) -> None:
+    await conn.execute(
+        """
+        INSERT INTO run_out_announcements (budget_line_id, revision, as_of, run_out_on, within_horizon)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (budget_line_id) DO UPDATE SET revision = EXCLUDED.revision, as_of = EXCLUDED.as_of,
+            run_out_on = EXCLUDED.run_out_on, within_horizon = EXCLUDED.within_horizon, announced_at = now()
+        """,
+        line_id, revision, as_of, run_out_on, within_horizon,
+    )
+
+
+async def lines_of_campaigns(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
+    """The lines the campaigns hold money on or spend against (their forecasts may have moved)."""
+    rows = await conn.fetch(
+        """
+        SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
+        UNION
+        SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
+        ORDER BY 1
+        """,
+        campaign_ids,
+    )
+    return [r["line_id"] for r in rows]

@@ -248,3 +248,150 @@ class MonthOut(BaseModel):
     cumulative_spent: Money
     line_amount: Money
     filtered: bool = Field(False, description="true: spend of campaigns you may not read is left out of the sums")
+
+
+# ------------------------------------------------------------------- annual plans
+
+PlanId = LineId
+MonthText = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-10"])]
+
+
+class NewPlan(Request):
+    id: PlanId | None = Field(default=None, description="Chosen by finance; generated when omitted")
+    name: str | None = Field(default=None, max_length=200)
+    fiscal_year: JsonInt = Field(ge=2000, le=2200)
+    team: Identifier
+    channel: Channel | None = Field(default=None, description="One channel's plan; omitted: the whole team's")
+    amount: NonNegativeMoneyInput
+
+
+class PlanAdjustment(Request):
+    amount: NonNegativeMoneyInput = Field(description="The plan's new amount (not a delta)")
+    reason: Reason
+
+
+class Totals(BaseModel):
+    """Plan vs allocated vs committed vs spent at one level. ``allocated`` is what this level
+    handed down: a plan's and a quarter's to their lines, a line's to its campaigns (held)."""
+
+    plan: Money | None = Field(description="A plan's or a line's amount, a campaign's requested amount; "
+                                           "none for a quarter (plans are annual)")
+    allocated: Money
+    reserved: Money
+    committed: Money
+    spent: Money
+
+
+class PlanOut(BaseModel):
+    id: str
+    name: str | None
+    fiscal_year: int
+    team: str
+    channel: str | None
+    currency: str
+    totals: Totals
+    unallocated: Money = Field(description="plan - allocated: what may still go to new or larger lines")
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PlanCampaignOut(BaseModel):
+    campaign_id: str
+    title: str | None
+    hold_status: Literal["reserved", "committed", "none"]
+    totals: Totals
+
+
+class PlanLineOut(BaseModel):
+    id: str
+    name: str | None
+    quarter: int
+    channel: str
+    totals: Totals
+    available: Money
+    campaigns: list[PlanCampaignOut]
+
+
+class PlanQuarterOut(BaseModel):
+    quarter: int
+    totals: Totals
+    lines: list[PlanLineOut]
+
+
+class PlanReport(PlanOut):
+    quarters: list[PlanQuarterOut]
+    filtered: bool = Field(description="Campaign rows the caller may not read are left out (totals count them)")
+    hidden_campaign_rows: int
+
+
+class PhasingMonth(Request):
+    month: MonthText
+    amount: NonNegativeMoneyInput
+
+
+class Phasing(Request):
+    months: list[PhasingMonth] = Field(max_length=3, description="Months of the line's quarter; replaces the phasing")
+
+
+class PhasingMonthOut(BaseModel):
+    month: str
+    planned: Money
+    spent: Money
+    cumulative_planned: Money
+    cumulative_spent: Money
+
+
+class PhasingOut(BaseModel):
+    budget_line_id: str
+    amount: Money
+    phased: Money
+    unphased: Money = Field(description="amount - phased")
+    months: list[PhasingMonthOut]
+
+
+class CampaignForecastOut(BaseModel):
+    campaign_id: str
+    committed: Money
+    spent: Money
+    flight_start: dt.date
+    flight_end: dt.date
+    daily_pace: Money
+    remaining_days: int
+    forecast_spend: Money
+
+
+class AnnouncementOut(BaseModel):
+    revision: int
+    run_out_on: dt.date | None
+    within_horizon: bool
+
+
+class ForecastOut(BaseModel):
+    budget_line_id: str
+    as_of: dt.date
+    run_out_on: dt.date | None
+    within_horizon: bool
+    horizon_days: int
+    amount: Money
+    committed: Money
+    spent: Money
+    forecast_spend: Money
+    campaigns: list[CampaignForecastOut] = Field(description="The campaigns the caller may read")
+    filtered: bool
+    last_announcement: AnnouncementOut | None
+
+
+class ImportRowOut(BaseModel):
+    row: int = Field(description="1-based line number in the file (the header is row 1)")
+    kind: Literal["plan", "line"]
+    id: str
+    outcome: Literal["created", "updated", "unchanged"]
+
+
+class PlanImportOut(BaseModel):
+    dry_run: bool
+    rows: list[ImportRowOut]
+    created: int
+    updated: int
+    unchanged: int

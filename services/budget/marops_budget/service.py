@@ -55,6 +55,17 @@ from .domain import (
     require_amount,
     unreconciled_reason_text,
 )
+from .planning import (
+    PlanRow,
+    PlanScope,
+    RowError,
+    check_allocation,
+    check_new_plan,
+    check_phasing,
+    check_plan_amount,
+    forecast,
+    should_announce,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,10 +87,13 @@ class UnknownLine(Refusal):
 class Rules:
     thresholds: tuple[int, ...] = (80, 100, 110)
     pacing_tolerance_percent: int = 10
+    run_out_horizon_days: int = 30
+    run_out_material_days: int = 7
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
-        return cls(tuple(settings.threshold_percents), settings.pacing_tolerance_percent)
+        return cls(tuple(settings.threshold_percents), settings.pacing_tolerance_percent,
+                   settings.run_out_horizon_days, settings.run_out_material_days)
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,11 @@ class NewLine:
 async def create_line(conn: asyncpg.Connection, line: NewLine, actor: str, rules: Rules,
                       clock: Clock) -> asyncpg.Record:
     require_amount(line.amount, non_negative=True)
+    # The plan-scope lock makes concurrent lines and plan edits of one team's year take turns,
+    # so each sees what the others allocated: a plan is never over-allocated.
+    await repo.lock_plan_scopes(conn, [(line.fiscal_year, line.team)])
+    check_allocation(await repo.plan_state_for(conn, line.fiscal_year, line.team, line.channel), line.currency,
+                     line.amount)
     if not await repo.insert_line(conn, line_id=line.id, name=line.name, fiscal_year=line.fiscal_year,
                                   quarter=line.quarter, team=line.team, channel=line.channel,
                                   amount=line.amount, currency=line.currency, actor=actor):
@@ -148,26 +167,47 @@ async def _balance(conn: asyncpg.Connection, line_id: str) -> asyncpg.Record:
     return row
 
 
+async def _lock_scopes_of(conn: asyncpg.Connection, line_ids: list[str], *, named_in_body: bool = False) -> None:
+    """Take the plan-scope locks of existing lines (a line's year and team never change)."""
+    scopes = []
+    for line_id in line_ids:
+        row = await repo.line_balance(conn, line_id)
+        if row is None:
+            raise UnknownLine(line_id, named_in_body=named_in_body)
+        scopes.append((row["fiscal_year"], row["team"]))
+    await repo.lock_plan_scopes(conn, scopes)
+
+
 async def adjust_line(conn: asyncpg.Connection, line_id: str, amount: Decimal, currency: str, reason: str,
-                      actor: str) -> asyncpg.Record:
+                      actor: str, rules: Rules | None = None, clock: Clock = utcnow) -> asyncpg.Record:
+    await _lock_scopes_of(conn, [line_id])
     if not await repo.lock_lines(conn, [line_id]):
         raise UnknownLine(line_id)
     before = await _balance(conn, line_id)
     check_adjustment(line_id, repo.as_balance(before), amount, currency)
+    check_allocation(await repo.plan_state_for(conn, before["fiscal_year"], before["team"], before["channel"]),
+                     before["currency"], amount - before["amount"])
     await repo.set_line_amount(conn, line_id, amount)
     await repo.add_line_change(conn, line_id=line_id, kind="adjusted", delta=amount - before["amount"],
                                amount_after=amount, reason=reason, actor=actor)
+    await evaluate_forecasts(conn, [line_id], Cause(correlation_id=line_id, clock=clock), rules or Rules())
     return await _balance(conn, line_id)
 
 
 async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: str, amount: Decimal,
-                     currency: str, reason: str, actor: str, clock: Clock) -> asyncpg.Record:
+                     currency: str, reason: str, actor: str, clock: Clock,
+                     rules: Rules | None = None) -> asyncpg.Record:
+    await _lock_scopes_of(conn, sorted({from_line_id, to_line_id}), named_in_body=True)
     found = await repo.lock_lines(conn, sorted({from_line_id, to_line_id}))
     for line_id in (from_line_id, to_line_id):
         if line_id not in found:
             raise UnknownLine(line_id, named_in_body=True)
     source, target = await _balance(conn, from_line_id), await _balance(conn, to_line_id)
     check_reallocation(from_line_id, repo.as_balance(source), to_line_id, repo.as_balance(target), amount, currency)
+    source_plan = await repo.plan_state_for(conn, source["fiscal_year"], source["team"], source["channel"])
+    target_plan = await repo.plan_state_for(conn, target["fiscal_year"], target["team"], target["channel"])
+    if target_plan is not None and (source_plan is None or source_plan.id != target_plan.id):
+        check_allocation(target_plan, target["currency"], amount)  # moving within one plan allocates nothing
     reallocation_id = uuid.uuid4()
     row = await repo.insert_reallocation(conn, reallocation_id=reallocation_id, from_line_id=from_line_id,
                                          to_line_id=to_line_id, amount=amount, currency=currency, reason=reason,
@@ -180,6 +220,8 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
     await _publish(conn, c.BudgetReallocated(from_line_id=from_line_id, to_line_id=to_line_id,
                                              amount=_money(amount, currency), reason=reason, reallocated_by=actor),
                    Cause(correlation_id=str(reallocation_id), clock=clock))
+    await evaluate_forecasts(conn, sorted({from_line_id, to_line_id}), Cause(correlation_id=str(reallocation_id),
+                                                                             clock=clock), rules or Rules())
     return row
 
 
@@ -207,6 +249,7 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
     else:
         raise RuntimeError(f"budget decisions for campaign {campaign_id!r} did not converge")
     await evaluate_thresholds(conn, campaign_id, cause, rules)
+    await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, [campaign_id]), cause, rules)
 
 
 async def _publish_release(conn: asyncpg.Connection, hold: Hold, reason: c.ReleaseReason, cause: Cause) -> None:
@@ -356,6 +399,7 @@ async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str],
     if alerts:
         for campaign_id in campaign_ids:
             await evaluate_thresholds(conn, campaign_id, cause, rules)
+        await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, campaign_ids), cause, rules)
 
 
 async def record_api_spend(conn: asyncpg.Connection, spend: Spend, **recording: Any) -> SpendResult:
@@ -464,3 +508,193 @@ class UnknownSpend(Refusal):
     def __init__(self, spend_id: int) -> None:
         super().__init__(BudgetRefusal.unknown_spend, f"spend {spend_id} does not exist")
         self.spend_id = spend_id
+
+
+# ------------------------------------------------------------------- annual plans
+
+
+@dataclass(frozen=True)
+class NewPlan:
+    id: str
+    name: str | None
+    scope: PlanScope
+    amount: Decimal
+    currency: str
+
+
+async def create_plan(conn: asyncpg.Connection, plan: NewPlan, actor: str) -> asyncpg.Record:
+    scope = plan.scope
+    await repo.lock_plan_scopes(conn, [(scope.fiscal_year, scope.team)])
+    if await repo.plan_row(conn, plan.id) is not None:
+        raise RuleViolation(f"plan {plan.id!r} already exists", conflict=True)
+    others = [PlanScope(r["fiscal_year"], r["team"], r["channel"])
+              for r in await repo.plans_of_scope(conn, scope.fiscal_year, scope.team)]
+    lines = [(r["amount"], r["currency"])
+             for r in await repo.lines_in_scope(conn, scope.fiscal_year, scope.team, scope.channel)]
+    check_new_plan(scope, plan.amount, plan.currency, others, lines)
+    if not await repo.insert_plan(conn, plan_id=plan.id, name=plan.name, scope=scope, amount=plan.amount,
+                                  currency=plan.currency, actor=actor):
+        raise RuleViolation(f"plan {plan.id!r} already exists", conflict=True)
+    await repo.add_plan_change(conn, plan_id=plan.id, kind="created", delta=plan.amount, amount_after=plan.amount,
+                               reason=None, actor=actor)
+    row = await repo.plan_totals(conn, plan.id)
+    assert row is not None
+    return row
+
+
+class UnknownPlan(Refusal):
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(BudgetRefusal.unknown_plan, f"plan {plan_id!r} does not exist")
+
+
+async def adjust_plan(conn: asyncpg.Connection, plan_id: str, amount: Decimal, currency: str, reason: str,
+                      actor: str) -> asyncpg.Record:
+    found = await repo.plan_row(conn, plan_id)
+    if found is None:
+        raise UnknownPlan(plan_id)
+    await repo.lock_plan_scopes(conn, [(found["fiscal_year"], found["team"])])
+    state = await repo.plan_state(conn, plan_id)
+    assert state is not None
+    check_plan_amount(state, amount, currency)
+    await repo.set_plan_amount(conn, plan_id, amount)
+    await repo.add_plan_change(conn, plan_id=plan_id, kind="adjusted", delta=amount - state.amount,
+                               amount_after=amount, reason=reason, actor=actor)
+    row = await repo.plan_totals(conn, plan_id)
+    assert row is not None
+    return row
+
+
+async def set_phasing(conn: asyncpg.Connection, line_id: str, months: dict[dt.date, tuple[Decimal, str]]) -> None:
+    if not await repo.lock_lines(conn, [line_id]):
+        raise UnknownLine(line_id)
+    line = await _balance(conn, line_id)
+    check_phasing(line["fiscal_year"], line["quarter"], line["amount"], line["currency"], months)
+    await repo.set_phasing(conn, line_id, {month: value for month, (value, _) in months.items()})
+
+
+# ------------------------------------------------------------------- run-out forecast
+
+
+async def evaluate_forecasts(conn: asyncpg.Connection, line_ids: list[str], cause: Cause, rules: Rules) -> None:
+    """Announce (BudgetLineRunOutForecast) each line whose run-out day came inside the horizon,
+    left it, or moved materially inside it since budget last said.
+
+    Each line's forecast lock makes two changes of one line announce in turn, each against
+    what the other announced and on every fact committed before it. It is its own lock, not
+    the line's row lock, and taken last: a use case that already holds one line's row must
+    not wait for another's here (a reservation and a reallocation would deadlock)."""
+    for line_id in sorted(set(line_ids)):
+        await repo.lock_forecast(conn, line_id)
+        line, runs = await repo.forecast_inputs(conn, line_id)
+        if line is None:
+            continue
+        as_of = cause.clock().date()
+        now = forecast(line["amount"], line["spent"], runs, as_of)
+        last = await repo.last_announcement(conn, line_id)
+        if not should_announce(now, last, rules.run_out_horizon_days, rules.run_out_material_days):
+            continue
+        revision = (last.revision if last else 0) + 1
+        within = now.within(rules.run_out_horizon_days)
+        currency = line["currency"]
+        await _publish(conn, c.BudgetLineRunOutForecast(
+            budget_line_id=line_id, revision=revision, as_of=as_of, run_out_on=now.run_out_on,
+            within_horizon=within, horizon_days=rules.run_out_horizon_days,
+            previous_run_out_on=last.run_out_on if last else None, amount=_money(line["amount"], currency),
+            committed=_money(now.committed, currency), spent=_money(now.spent, currency),
+            forecast_spend=_money(now.forecast_spend, currency)), cause)
+        await repo.save_announcement(conn, line_id, revision, as_of, now.run_out_on, within)
+
+
+# ------------------------------------------------------------------- plan files
+
+
+@dataclass(frozen=True)
+class ImportedRow:
+    row: int
+    kind: str  # plan | line
+    id: str
+    outcome: str  # created | updated | unchanged
+
+
+class InvalidPlanFile(Refusal):
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(BudgetRefusal.invalid_plan_file,
+                         f"the plan file has {len(errors)} error(s); nothing was imported",
+                         errors=[e.as_problem_item() for e in sorted(errors, key=lambda e: (e.row, e.column or ""))])
+
+
+async def import_plan(conn: asyncpg.Connection, rows: list[PlanRow], actor: str, rules: Rules,
+                      clock: Clock) -> list[ImportedRow]:
+    """Apply a parsed plan file through the same rules as one-by-one edits, all or nothing.
+
+    Plans that are new or grow go first, then the lines, then plans that shrink, so a file
+    that moves money around is judged on where it ends, not on its row order. Each row runs
+    in a savepoint: a refused row is noted with its reason and the others are still checked,
+    so one run lists every error; any error refuses the whole file (the caller's
+    transaction is rolled back). A file applied twice changes nothing the second time.
+    """
+    errors: list[RowError] = []
+    done: list[ImportedRow] = []
+
+    async def attempt(row: PlanRow, step: Any, column: str | None = "amount") -> None:
+        try:
+            async with conn.transaction():
+                outcome = await step()
+            if outcome is not None:
+                done.append(ImportedRow(row.row, "plan" if row.is_plan else "line", row.id, outcome))
+        except Refusal as exc:
+            errors.append(RowError(row.row, column, exc.detail))
+
+    plans = [r for r in rows if r.is_plan]
+    lines = [r for r in rows if not r.is_plan]
+    shrinking: list[PlanRow] = []
+    for r in plans:
+        existing = await repo.plan_row(conn, r.id)
+        if existing is None:
+            await attempt(r, lambda r=r: _import_new_plan(conn, r, actor))
+        elif (existing["fiscal_year"], existing["team"], existing["channel"]) != (r.fiscal_year, r.team, r.channel):
+            errors.append(RowError(r.row, "id", f"plan {r.id!r} exists for {existing['fiscal_year']}, team "
+                                                f"{existing['team']!r}, channel {existing['channel'] or '(all)'}"))
+        elif r.amount < existing["amount"]:
+            shrinking.append(r)
+        else:
+            await attempt(r, lambda r=r: _import_plan_amount(conn, r, actor))
+    for r in lines:
+        await attempt(r, lambda r=r: _import_line(conn, r, actor, rules, clock))
+    for r in shrinking:
+        await attempt(r, lambda r=r: _import_plan_amount(conn, r, actor))
+    if errors:
+        raise InvalidPlanFile(errors)
+    return sorted(done, key=lambda d: d.row)
+
+
+async def _import_new_plan(conn: asyncpg.Connection, r: PlanRow, actor: str) -> str:
+    await create_plan(conn, NewPlan(r.id, r.name, PlanScope(r.fiscal_year, r.team, r.channel), r.amount,
+                                    r.currency), actor)
+    return "created"
+
+
+async def _import_plan_amount(conn: asyncpg.Connection, r: PlanRow, actor: str) -> str:
+    existing = await repo.plan_row(conn, r.id)
+    assert existing is not None
+    if existing["amount"] == r.amount and existing["currency"] == r.currency:
+        return "unchanged"
+    await adjust_plan(conn, r.id, r.amount, r.currency, "plan file import", actor)
+    return "updated"
+
+
+async def _import_line(conn: asyncpg.Connection, r: PlanRow, actor: str, rules: Rules, clock: Clock) -> str:
+    assert r.quarter is not None and r.channel is not None
+    existing = await repo.line_balance(conn, r.id)
+    if existing is None:
+        await create_line(conn, NewLine(r.id, r.name, r.fiscal_year, r.quarter, r.team, r.channel, r.amount,
+                                        r.currency), actor, rules, clock)
+        return "created"
+    scope = (existing["fiscal_year"], existing["quarter"], existing["team"], existing["channel"])
+    if scope != (r.fiscal_year, r.quarter, r.team, r.channel):
+        raise RuleViolation(f"budget line {r.id!r} exists for {scope[0]} Q{scope[1]}, team {scope[2]!r}, "
+                            f"channel {scope[3]}")
+    if existing["amount"] == r.amount and existing["currency"] == r.currency:
+        return "unchanged"
+    await adjust_line(conn, r.id, r.amount, r.currency, "plan file import", actor, rules, clock)
+    return "updated"

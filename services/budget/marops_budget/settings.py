@@ -19,6 +19,11 @@ class Settings(ServiceSettings):
     # How far (percentage points) spend share may drift from the elapsed share of the
     # flight before a campaign is reported as under- or over-pacing.
     pacing_tolerance_percent: int = Field(default=10, ge=0, le=100)
+    # A line's run-out forecast is announced (BudgetLineRunOutForecast) when its run-out day
+    # comes within this many days, leaves that window, or moves inside it by at least
+    # run_out_material_days.
+    run_out_horizon_days: int = Field(default=30, ge=1, le=3660)
+    run_out_material_days: int = Field(default=7, ge=1, le=3660)
 
     @field_validator("threshold_percents")
     @classmethod

@@ -28,7 +28,8 @@ from marops_testkit.events import Recorder
 from marops_testkit.kafka import wait_for
 
 PUBLISHED = ["BudgetReserved", "BudgetReservationRejected", "BudgetCommitted", "BudgetReleased", "SpendRecorded",
-             "BudgetReallocated", "BudgetThresholdExceeded", "SpendReconciliationChanged"]
+             "BudgetReallocated", "BudgetThresholdExceeded", "SpendReconciliationChanged",
+             "BudgetLineRunOutForecast"]
 CONSUMED = ["BriefSubmitted", "GateApproved", "GateRejected", "CampaignCancelled", "SpendRecorded"]
 
 
