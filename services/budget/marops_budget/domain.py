@@ -174,6 +174,52 @@ def next_action(facts: CampaignFacts, hold: Hold | None) -> Action | None:
     return None
 
 
+# ------------------------------------------------------------------- change in flight
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """A change request of a campaign as budget knows it (ChangeRequested, and ChangeDecided
+    once it arrives: either may come first)."""
+
+    change_id: str
+    campaign_id: str
+    brief_version: int
+    budget_line_id: str
+    amount: Decimal  # the proposed version's whole requested amount
+    currency: str
+    state: str  # requested, reserved, refused, committed, dropped
+    outcome: str | None = None  # approved or rejected
+
+
+class ChangeStep(StrEnum):
+    wait = "wait"  # the commitment it changes is not there yet
+    top_up = "top_up"  # more money: reserve the difference, like a reservation
+    accept = "accept"  # no more money: nothing to reserve
+    refuse = "refuse"  # it can never be reserved (another line or currency than the commitment)
+    commit = "commit"  # approved: the proposed version is the commitment now
+    drop = "drop"  # rejected (or approved without a reservation): the top-up goes
+
+
+def next_change_step(change: ChangeRequest, hold: Hold | None, cancelled: bool) -> ChangeStep | None:
+    """What budget still has to do for one change request, or None when it is settled."""
+    if change.state in ("committed", "dropped"):
+        return None
+    if change.state == "requested":
+        if cancelled or (hold is not None and hold.brief_version >= change.brief_version):
+            return ChangeStep.drop
+        if hold is None or hold.status is not HoldStatus.committed:
+            return ChangeStep.wait
+        if (change.budget_line_id, change.currency) != (hold.budget_line_id, hold.currency):
+            return ChangeStep.refuse
+        return ChangeStep.top_up if change.amount > hold.amount else ChangeStep.accept
+    if change.outcome is None:
+        return None
+    if change.outcome == "approved" and change.state == "reserved" and not cancelled:
+        return ChangeStep.commit
+    return ChangeStep.drop
+
+
 # ------------------------------------------------------------------- reservations
 
 

@@ -30,15 +30,27 @@ async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmi
 
 @SUBSCRIPTIONS.on(c.GateApproved, live_only=True)
 async def gate_approved(conn: asyncpg.Connection, event: Envelope[c.GateApproved], rules: Rules) -> None:
-    if event.data.gate_kind is c.GateKind.budget:
+    # A change request's gates decide the change, which ChangeDecided announces as a whole.
+    if event.data.gate_kind is c.GateKind.budget and event.data.change_id is None:
         await service.budget_gate_approved(conn, event, rules)
 
 
 @SUBSCRIPTIONS.on(c.GateRejected, live_only=True)
 async def gate_rejected(conn: asyncpg.Connection, event: Envelope[c.GateRejected], rules: Rules) -> None:
-    # "Changes requested" keeps the reservation: the resubmitted version adjusts it.
-    if event.data.kind is c.RejectionKind.rejected:
+    # "Changes requested" keeps the reservation: the resubmitted version adjusts it. A
+    # rejected change request releases nothing (ChangeDecided drops its top-up).
+    if event.data.kind is c.RejectionKind.rejected and event.data.change_id is None:
         await service.rejected_outright(conn, event, rules)
+
+
+@SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)
+async def change_requested(conn: asyncpg.Connection, event: Envelope[c.ChangeRequested], rules: Rules) -> None:
+    await service.change_requested(conn, event, rules)
+
+
+@SUBSCRIPTIONS.on(c.ChangeDecided, live_only=True)
+async def change_decided(conn: asyncpg.Connection, event: Envelope[c.ChangeDecided], rules: Rules) -> None:
+    await service.change_decided(conn, event, rules)
 
 
 @SUBSCRIPTIONS.on(c.CampaignCancelled, live_only=True)

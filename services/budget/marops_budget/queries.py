@@ -146,7 +146,8 @@ async def campaign_budget(conn: asyncpg.Connection, campaign_id: str, as_of: dt.
     currency = hold["currency"] if hold else brief["currency"] if brief else None
     status = hold["status"] if hold else "none"
     held = hold["amount"] if hold else ZERO
-    reserved = held if status == "reserved" else ZERO
+    # a pending change's top-up is reserved beside the commitment it tops up
+    reserved = (held if status == "reserved" else ZERO) + (hold["top_up"] if hold and status != "released" else ZERO)
     committed = held if status == "committed" else ZERO
     spent = sum((g["total"] for g in spend if g["attribution"] == "attributed" and g["currency"] == currency), ZERO)
     not_counted = [

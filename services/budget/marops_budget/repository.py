@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from marops_events import contracts as c
 from marops_events.contracts import ReconciliationResolution, ReconciliationStatus, UnreconciledReason
 from marops_service import locks
 from marops_service.access import CampaignParties, SqlCondition, readable_sql
@@ -19,6 +20,7 @@ from marops_service.auth import Principal
 from .domain import (
     Brief,
     CampaignFacts,
+    ChangeRequest,
     CorrectedSpend,
     Hold,
     HoldStatus,
@@ -978,3 +980,64 @@ async def lines_of_campaigns(conn: asyncpg.Connection, campaign_ids: list[str]) 
         campaign_ids,
     )
     return [r["line_id"] for r in rows]
+
+
+# ------------------------------------------------------------------- change in flight
+
+
+async def insert_change_request(conn: asyncpg.Connection, d: c.ChangeRequested, *, requested_at: dt.datetime,
+                                event_id: uuid.UUID) -> None:
+    proposal = d.brief
+    await conn.execute(
+        """
+        INSERT INTO change_requests (change_id, campaign_id, brief_version, base_version, budget_line_id, amount,
+                                     currency, title, team, flight_start, flight_end, requested_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (change_id) DO NOTHING
+        """,
+        d.change_id, d.campaign_id, proposal.version, d.base_version, proposal.budget_request.budget_line_id,
+        proposal.budget_request.amount.amount, proposal.budget_request.amount.currency, proposal.title,
+        proposal.team, proposal.flight_start, proposal.flight_end, requested_at, event_id)
+
+
+async def insert_change_outcome(conn: asyncpg.Connection, d: c.ChangeDecided, *, decided_at: dt.datetime,
+                                event_id: uuid.UUID) -> None:
+    await conn.execute(
+        """
+        INSERT INTO change_outcomes (change_id, campaign_id, outcome, decided_at, event_id)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (change_id) DO NOTHING
+        """,
+        d.change_id, d.campaign_id, d.outcome.value, decided_at, event_id)
+
+
+async def change_requests(conn: asyncpg.Connection, campaign_id: str) -> list[ChangeRequest]:
+    rows = await conn.fetch(
+        """
+        SELECT r.*, o.outcome FROM change_requests r LEFT JOIN change_outcomes o USING (change_id)
+        WHERE r.campaign_id = $1 ORDER BY r.brief_version
+        """,
+        campaign_id)
+    return [ChangeRequest(r["change_id"], r["campaign_id"], r["brief_version"], r["budget_line_id"], r["amount"],
+                          r["currency"], r["state"], r["outcome"]) for r in rows]
+
+
+async def change_row(conn: asyncpg.Connection, change_id: str) -> Row:
+    return await conn.fetchrow("SELECT * FROM change_requests WHERE change_id = $1", change_id)
+
+
+async def set_change_state(conn: asyncpg.Connection, change_id: str, state: str) -> None:
+    await conn.execute("UPDATE change_requests SET state = $2 WHERE change_id = $1", change_id, state)
+
+
+async def set_top_up(conn: asyncpg.Connection, campaign_id: str, top_up: Decimal) -> None:
+    await conn.execute("UPDATE holds SET top_up = $2, updated_at = now() WHERE campaign_id = $1", campaign_id, top_up)
+
+
+async def changes_of(conn: asyncpg.Connection, campaign_id: str) -> list[Row]:
+    return await conn.fetch(
+        """
+        SELECT r.change_id, r.brief_version, r.amount, r.currency, r.state, o.outcome
+        FROM change_requests r LEFT JOIN change_outcomes o USING (change_id)
+        WHERE r.campaign_id = $1 ORDER BY r.brief_version
+        """,
+        campaign_id)

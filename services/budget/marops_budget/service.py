@@ -29,6 +29,8 @@ from . import repository as repo
 from .domain import (
     Brief,
     BudgetRefusal,
+    ChangeRequest,
+    ChangeStep,
     Commit,
     CopyVerdict,
     Hold,
@@ -51,6 +53,7 @@ from .domain import (
     decide_reservation,
     judge_copy,
     next_action,
+    next_change_step,
     reconciliation_to_publish,
     require_amount,
     unreconciled_reason_text,
@@ -248,8 +251,93 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
             await _publish_release(conn, hold, action.reason, cause)
     else:
         raise RuntimeError(f"budget decisions for campaign {campaign_id!r} did not converge")
+    await settle_changes(conn, campaign_id, cause)
     await evaluate_thresholds(conn, campaign_id, cause, rules)
     await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, [campaign_id]), cause, rules)
+
+
+async def settle_changes(conn: asyncpg.Connection, campaign_id: str, cause: Cause) -> None:
+    """Act on the campaign's change requests until each is settled or waits. Needs the campaign lock.
+
+    More money is a top-up reserved on the line like a reservation (the line's row lock,
+    the same availability rule); the commitment moves to the proposed version only once
+    the change is approved: BudgetCommitted for it, and BudgetReleased (``changed``) of the
+    difference when it asks for less. A rejected change drops its top-up; a refused
+    top-up (BudgetReservationRejected for the proposed version) leaves the commitment as it was.
+    """
+    for _ in range(MAX_STEPS * 4):
+        facts = await repo.load_facts(conn, campaign_id)
+        hold = await repo.load_hold(conn, campaign_id)
+        step = None
+        for change in await repo.change_requests(conn, campaign_id):
+            step = next_change_step(change, hold, facts.cancelled)
+            if step is not None and step is not ChangeStep.wait:
+                break
+        if step is None or step is ChangeStep.wait:
+            return
+        await _change_step(conn, change, step, hold, cause)
+    raise RuntimeError(f"change requests of campaign {campaign_id!r} did not settle")
+
+
+async def _change_step(conn: asyncpg.Connection, change: ChangeRequest, step: ChangeStep, hold: Hold | None,
+                       cause: Cause) -> None:
+    row = await repo.change_row(conn, change.change_id)
+    proposed = Brief(campaign_id=change.campaign_id, version=change.brief_version,
+                     budget_line_id=change.budget_line_id, amount=change.amount, currency=change.currency,
+                     flight_start=row["flight_start"], flight_end=row["flight_end"])
+    requested = _money(change.amount, change.currency)
+    if step is ChangeStep.top_up:
+        assert hold is not None
+        # The same guard as a reservation: the line's row lock, then its state read in a
+        # statement of its own, so concurrent top-ups of one line take turns.
+        await repo.lock_lines(conn, [change.budget_line_id])
+        outcome = decide_reservation(proposed, await repo.line_state(conn, change.budget_line_id,
+                                                                     change.campaign_id))
+        if isinstance(outcome, Reserved):
+            await repo.set_top_up(conn, change.campaign_id, change.amount - hold.amount)
+            step = ChangeStep.accept
+        else:
+            await _refuse_change(conn, change.change_id, proposed, outcome.code, outcome.reason, cause)
+            return
+    if step is ChangeStep.accept:
+        await repo.insert_decision(conn, proposed, reserved=True)
+        await repo.set_change_state(conn, change.change_id, "reserved")
+        await _publish(conn, c.BudgetReserved(campaign_id=change.campaign_id, brief_version=change.brief_version,
+                                              budget_line_id=change.budget_line_id, amount=requested), cause)
+    elif step is ChangeStep.refuse:
+        assert hold is not None
+        await _refuse_change(conn, change.change_id, proposed, c.ReservationRejectionReason.currency_mismatch,
+                             f"a change keeps the commitment's line and currency ({hold.budget_line_id}, "
+                             f"{hold.currency}); it asked for {change.budget_line_id} in {change.currency}", cause)
+    elif step is ChangeStep.commit:
+        assert hold is not None
+        committed = Hold(change.campaign_id, change.budget_line_id, change.brief_version, change.amount,
+                         change.currency, HoldStatus.committed)
+        await repo.save_hold(conn, committed)
+        await repo.set_top_up(conn, change.campaign_id, Decimal(0))
+        await repo.insert_brief(conn, proposed, title=row["title"], team=row["team"],
+                                submitted_at=row["requested_at"], event_id=row["event_id"])
+        await repo.set_change_state(conn, change.change_id, "committed")
+        await _publish(conn, c.BudgetCommitted(campaign_id=change.campaign_id, brief_version=change.brief_version,
+                                               budget_line_id=change.budget_line_id, amount=requested), cause)
+        if change.amount < hold.amount:
+            await _publish(conn, c.BudgetReleased(
+                campaign_id=change.campaign_id, budget_line_id=hold.budget_line_id,
+                amount=_money(hold.amount - change.amount, hold.currency), reason=c.ReleaseReason.changed,
+                brief_version=hold.brief_version), cause)
+    elif step is ChangeStep.drop:
+        if change.state == "reserved":
+            await repo.set_top_up(conn, change.campaign_id, Decimal(0))
+        await repo.set_change_state(conn, change.change_id, "dropped")
+
+
+async def _refuse_change(conn: asyncpg.Connection, change_id: str, proposed: Brief,
+                         code: c.ReservationRejectionReason, reason: str, cause: Cause) -> None:
+    await repo.insert_decision(conn, proposed, reserved=False, reason_code=code.value, reason=reason)
+    await repo.set_change_state(conn, change_id, "refused")
+    await _publish(conn, c.BudgetReservationRejected(
+        campaign_id=proposed.campaign_id, brief_version=proposed.version, budget_line_id=proposed.budget_line_id,
+        requested=_money(proposed.amount, proposed.currency), reason_code=code, reason=reason), cause)
 
 
 async def _publish_release(conn: asyncpg.Connection, hold: Hold, reason: c.ReleaseReason, cause: Cause) -> None:
@@ -338,6 +426,25 @@ async def campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.Campaig
     await repo.lock_campaign(conn, d.campaign_id)
     await repo.insert_cancellation(conn, campaign_id=d.campaign_id, cancelled_by=d.cancelled_by, reason=d.reason,
                                    cancelled_at=event.time, event_id=event.id)
+    await reconcile(conn, d.campaign_id, Cause.of(event), rules)
+
+
+async def change_requested(conn: asyncpg.Connection, event: Envelope[c.ChangeRequested], rules: Rules) -> None:
+    d = event.data
+    problem = brief_problem(Brief(d.campaign_id, d.brief.version, d.brief.budget_request.budget_line_id,
+                                  d.brief.budget_request.amount.amount, d.brief.budget_request.amount.currency,
+                                  d.brief.flight_start, d.brief.flight_end))
+    if problem:
+        raise RuleViolation(problem)
+    await repo.lock_campaign(conn, d.campaign_id)
+    await repo.insert_change_request(conn, d, requested_at=event.time, event_id=event.id)
+    await reconcile(conn, d.campaign_id, Cause.of(event), rules)
+
+
+async def change_decided(conn: asyncpg.Connection, event: Envelope[c.ChangeDecided], rules: Rules) -> None:
+    d = event.data
+    await repo.lock_campaign(conn, d.campaign_id)
+    await repo.insert_change_outcome(conn, d, decided_at=event.time, event_id=event.id)
     await reconcile(conn, d.campaign_id, Cause.of(event), rules)
 
 

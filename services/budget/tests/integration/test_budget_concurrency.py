@@ -14,13 +14,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from budget_harness import brief_submitted
+from budget_harness import brief_submitted, gate_approved
 
 import marops_budget
 from marops_budget import service
 from marops_budget.domain import RuleViolation
 from marops_budget.service import NewLine, Rules
+from marops_events import contracts as c
 from marops_events.envelope import utcnow
+from marops_events.registry import new_event
 from marops_service import db
 
 MIGRATIONS = Path(marops_budget.__file__).parent / "migrations"
@@ -114,3 +116,29 @@ async def test_concurrent_mixed_work_keeps_every_line_within_its_amount(pool: as
     assert total_amount == Decimal("8000.00")  # reallocation moves money, never creates it
     decided = await pool.fetchval("SELECT count(*) FROM reservation_decisions WHERE campaign_id LIKE 'new-%'")
     assert decided == len(requests)
+
+
+async def test_concurrent_top_ups_of_committed_campaigns_never_over_commit_a_line(pool: asyncpg.Pool) -> None:
+    """Ten committed campaigns of 100.00 on a line of 1500.00 ask, together, for 300.00 each:
+    500.00 is free, so exactly two top-ups of 200.00 fit; the rest are refused."""
+    await _create_line(pool, "line-t", "1500.00")
+    ids = [f"chg-{i}" for i in range(10)]
+    for cid in ids:
+        async with pool.acquire() as conn, conn.transaction():
+            await service.brief_submitted(conn, brief_submitted(cid, "line-t", "100.00"), RULES)
+            await service.budget_gate_approved(conn, gate_approved(cid), RULES)
+
+    def request(cid: str):
+        proposal = brief_submitted(cid, "line-t", "300.00", version=2).data
+        return new_event(c.ChangeRequested(
+            campaign_id=cid, change_id=f"{cid}-v2", base_version=1, changes=[c.ChangeField.budget], reason="more",
+            requested_by="olga", brief=proposal, base_amount=c.Money(amount=Decimal("100.00"), currency="EUR")),
+            source="marops/intake")
+
+    await _together(pool, [lambda conn, e=request(cid): service.change_requested(conn, e, RULES) for cid in ids])
+    balance = await _balance(pool, "line-t")
+    assert (balance["committed"], balance["reserved"]) == (Decimal("1000.00"), Decimal("400.00"))
+    assert balance["exposure"] <= balance["amount"]
+    outcomes = await pool.fetch("SELECT outcome, count(*) AS n FROM reservation_decisions WHERE brief_version = 2 "
+                                "GROUP BY 1 ORDER BY 1")
+    assert [(r["outcome"], r["n"]) for r in outcomes] == [("rejected", 8), ("reserved", 2)]
