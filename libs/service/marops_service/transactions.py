@@ -3,11 +3,16 @@
 A command that locks several rows (lines, campaigns) can deadlock with a consumer's
 batch, or lose a serialization race; PostgreSQL aborts one side and the other goes on,
 so a fresh attempt of the aborted one succeeds. Nothing of an aborted attempt remains.
+
+A query of more than one statement reads through ``snapshot``: outside a transaction each
+statement sees the data committed when *it* starts, so a consumer committing between two
+of them would show half of its effect (a hold without the brief version it holds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
@@ -29,3 +34,11 @@ async def in_transaction(pool: Any, work: Callable[[asyncpg.Connection], Awaitab
             if attempt == attempts:
                 raise
     raise ValueError(f"attempts must be at least 1, not {attempts}")
+
+
+@asynccontextmanager
+async def snapshot(pool: Any) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose every statement reads the same committed state: a read-only
+    REPEATABLE READ transaction (read-only, so it can never fail to serialize)."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        yield conn

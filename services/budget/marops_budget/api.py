@@ -17,6 +17,7 @@ from marops_service.clock import CurrentClock, Now
 from marops_service.exports import csv_response, wants_csv
 from marops_service.problems import NotFound
 from marops_service.refusals import Answer
+from marops_service.transactions import snapshot
 
 from . import commands, queries
 from . import repository as repo
@@ -133,7 +134,7 @@ async def adjust_line(line_id: LinePath, body: LineAdjustment, pool: Pool, who: 
             tags=["budget lines"],
             summary="Every change of the line's amount: creation, adjustments, reallocations")
 async def line_history(line_id: LinePath, pool: Pool, _: Reader) -> list[LineChangeOut]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         line = await repo.line_balance(conn, line_id)
         if line is None:
             raise NotFound(f"budget line {line_id!r} does not exist")
@@ -198,7 +199,7 @@ async def ledger(request: Request, pool: Pool, who: Reader,
                  format: Format = None) -> object:
     f = repo.SpendFilter(campaign_id, budget_line_id, source_system, attribution, incurred_from, incurred_to,
                          reconciliation, readable=repo.readable_by(who))
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         if wants_csv(request, format):
             rows = await repo.list_spend(conn, f)
             return csv_response("spend-ledger.csv", queries.LEDGER_CSV_HEADER, map(queries.ledger_csv_row, rows))
@@ -216,7 +217,7 @@ SpendId = Annotated[int, Path(ge=1, le=2**62)]
 @router.get("/spend/{spend_id}", response_model=SpendDetailOut, responses=documented.problems(404), tags=["spend"],
             summary="One ledger entry with finance's resolutions and the copies it superseded")
 async def get_spend(spend_id: SpendId, pool: Pool, who: Reader) -> SpendDetailOut:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         row = await repo.spend_by_id(conn, spend_id)
         if row is None or not await may_read_campaign(conn, who, row["campaign_id"]):
             raise NotFound(f"spend {spend_id} does not exist or is not visible to you")
@@ -244,7 +245,7 @@ async def campaign_budget(campaign_id: Annotated[str, Path(min_length=1, max_len
                           who: Reader, rules: BudgetRules, now: Now,
                           as_of: Annotated[c.IsoDate | None, Query(description="Pacing date (default today, UTC)")]
                           = None) -> CampaignBudgetOut:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         readable = await may_read_campaign(conn, who, campaign_id)
         out = await queries.campaign_budget(conn, campaign_id, as_of or now.date(),
                                             rules.pacing_tolerance_percent) if readable else None

@@ -21,7 +21,7 @@ from marops_service.auth import Principal
 from marops_service.clock import Clock
 from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
-from marops_service.transactions import in_transaction
+from marops_service.transactions import in_transaction, snapshot
 
 from . import domain, repository
 from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
@@ -111,14 +111,14 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
 
 
 async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         campaigns = await repository.campaigns_in_review(conn)
     readable = (found for found in campaigns.values() if can_read_campaign(actor, found.parties))
     return domain.approval_queue(readable, actor, now)
 
 
 async def campaign(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> Campaign:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         return await _campaign(conn, campaign_id, who)
 
 
@@ -131,7 +131,7 @@ async def _readiness(conn: asyncpg.Connection, campaign: Campaign) -> tuple[Read
 
 
 async def readiness(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tuple[Campaign, Readiness]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         found = await _campaign(conn, campaign_id, who)
         return found, (await _readiness(conn, found))[0]
 
@@ -160,7 +160,7 @@ async def launch(pool: asyncpg.Pool, campaign_id: str, actor: Principal, brief_v
 
 async def raci(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> dict[str, Any]:
     """The latest RACI by business time: the brief's own, unless ops_admin edited it since."""
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         found = await _campaign(conn, campaign_id, who)
         edit = await repository.latest_raci_edit(conn, campaign_id)
     brief = found.brief
@@ -189,7 +189,7 @@ async def edit_raci(pool: asyncpg.Pool, campaign_id: str, new: c.Raci, actor: Pr
 
 
 async def risks(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> tuple[Campaign, list[Risk]]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         found = await _campaign(conn, campaign_id, who)
         return found, await repository.risks_of(conn, campaign_id)
 
@@ -259,7 +259,7 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
 async def audit_trail(pool: asyncpg.Pool, campaign_id: str,
                       who: Principal) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """The campaign's own entries, and the changes that created the policy versions governing it."""
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         # Entries written before any brief arrived (a budget fact overtaking it) have no
         # parties to check against yet: only the read-everything roles see those.
         found = await repository.load_campaign(conn, campaign_id)

@@ -25,7 +25,7 @@ from marops_service.auth import Principal
 from marops_service.clock import Clock
 from marops_service.locks import lock_campaign
 from marops_service.refusals import Refusal
-from marops_service.transactions import in_transaction
+from marops_service.transactions import in_transaction, snapshot
 
 from . import repository as repo
 from .domain import access, changes, completeness, retrospective, status
@@ -283,7 +283,7 @@ async def record_change_decision(conn: asyncpg.Connection, event: Envelope[c.Cha
 
 
 async def get(pool: asyncpg.Pool, who: Principal, campaign_id: str) -> dict[str, Any]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         return await _show(conn, await _load(conn, who, campaign_id))
 
 
@@ -317,7 +317,7 @@ async def list_campaigns(pool: asyncpg.Pool, who: Principal, filters: Filters, *
 
 
 async def version(pool: asyncpg.Pool, who: Principal, campaign_id: str, number: int) -> dict[str, Any]:
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         await _load(conn, who, campaign_id)
         summaries = _version_summaries(await repo.versions(conn, campaign_id))
     for v in summaries:
@@ -329,7 +329,7 @@ async def version(pool: asyncpg.Pool, who: Principal, campaign_id: str, number: 
 async def diff_versions(pool: asyncpg.Pool, who: Principal, campaign_id: str, to_version: int,
                         from_version: int | None) -> dict[str, Any]:
     start = to_version - 1 if from_version is None else from_version
-    async with pool.acquire() as conn:
+    async with snapshot(pool) as conn:
         await _load(conn, who, campaign_id)
         briefs = {v["version"]: v["brief"] for v in await repo.versions(conn, campaign_id)}
     briefs[0] = {}  # "version 0" is the empty brief: diffing from it shows what version 1 introduced
