@@ -26,9 +26,30 @@ class MigrationSet:
     directory: Path
 
 
+def _encode_json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _encode_jsonb(value: object) -> bytes:
+    return JSONB_VERSION + json.dumps(value).encode()
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
+# jsonb's binary form is a version byte and the JSON text; json's is the text itself.
+JSONB_VERSION = b"\x01"
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for jtype in ("json", "jsonb"):
-        await conn.set_type_codec(jtype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # Binary, not text: asyncpg decodes a composite value (a table's row type, as in
+    # ``ARRAY(SELECT t FROM t ...)``, several tables' rows in one round trip) only when
+    # every column's codec is binary.
+    await conn.set_type_codec("json", encoder=_encode_json, decoder=json.loads, schema="pg_catalog",
+                              format="binary")
+    await conn.set_type_codec("jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog",
+                              format="binary")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

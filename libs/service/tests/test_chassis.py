@@ -241,6 +241,31 @@ async def test_a_pooled_connection_comes_back_without_the_transaction_it_was_rel
         await pool.close()
 
 
+async def test_a_pooled_connection_reads_several_tables_rows_in_one_statement_json_included(pg_dsn: str) -> None:
+    # Use cases load a campaign's facts from several tables in one round trip, each table's
+    # rows as an array of its row type; json and jsonb columns decode inside them as anywhere.
+    pool = await db.create_pool(pg_dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TABLE notes (id int, body jsonb, meta json, at timestamptz, amount numeric)")
+            await conn.execute("CREATE TABLE tags (id int, names text[])")
+            at = dt.datetime(2026, 3, 5, 12, tzinfo=dt.UTC)
+            await conn.execute("INSERT INTO notes VALUES (1, $1, $2, $3, 10.50), (2, $4, NULL, $3, 2)",
+                               {"text": "ü", "n": [1, 2]}, {"k": None}, at, ["listed"])
+            await conn.execute("INSERT INTO tags VALUES (1, '{a,b}')")
+            row = await conn.fetchrow(
+                "SELECT ARRAY(SELECT n FROM notes n ORDER BY id) AS notes, ARRAY(SELECT t FROM tags t) AS tags,"
+                " ARRAY(SELECT t FROM tags t WHERE false) AS none, $1::jsonb AS echoed", {"back": True})
+    finally:
+        await pool.close()
+    first, second = row["notes"]
+    assert (first["body"], first["meta"], first["at"], first["amount"]) == (
+        {"text": "ü", "n": [1, 2]}, {"k": None}, at, Decimal("10.50"))
+    assert (second["body"], second["meta"]) == (["listed"], None)
+    assert [list(t.values()) for t in row["tags"]] == [[1, ["a", "b"]]]
+    assert row["none"] == [] and row["echoed"] == {"back": True}
+
+
 def test_settings_fall_back_to_shared_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     from marops_intake.settings import Settings
 

@@ -82,12 +82,6 @@ async def policy_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM policy_versions ORDER BY version")
 
 
-async def policy_documents(conn: asyncpg.Connection, versions: Sequence[int]) -> dict[int, PolicyDocument]:
-    rows = await conn.fetch("SELECT version, document FROM policy_versions WHERE version = ANY($1::int[])",
-                            list(set(versions)))
-    return {r["version"]: PolicyDocument.model_validate(r["document"]) for r in rows}
-
-
 async def insert_policy(conn: asyncpg.Connection, document: PolicyDocument, created_by: str, reason: str,
                         effective_from: dt.datetime) -> int:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", POLICY_LOCK)
@@ -238,51 +232,68 @@ def _decision(row: asyncpg.Record) -> Decision:
 
 
 async def load_campaigns(conn: asyncpg.Connection, campaign_ids: Sequence[str]) -> dict[str, Campaign]:
-    """Every fact of these campaigns, derived into their current state. Unsubmitted ones are absent."""
+    """Every fact of these campaigns, derived into their current state. Unsubmitted ones are absent.
+
+    One round trip: each table's rows come as an array of its row type (asyncpg decodes each
+    element as a record with the table's columns), the policies those versions name with them."""
     ids = list(dict.fromkeys(campaign_ids))
     if not ids:
         return {}
+    facts = await conn.fetchrow(
+        """
+        SELECT ARRAY(SELECT b FROM brief_versions b WHERE b.campaign_id = ANY($1::text[])) AS versions,
+               ARRAY(SELECT d FROM gate_decisions d WHERE d.campaign_id = ANY($1::text[])) AS decisions,
+               ARRAY(SELECT f FROM budget_facts f WHERE f.campaign_id = ANY($1::text[])) AS budget,
+               ARRAY(SELECT r FROM budget_releases r WHERE r.campaign_id = ANY($1::text[])) AS releases,
+               ARRAY(SELECT x FROM cancellations x WHERE x.campaign_id = ANY($1::text[])) AS cancellations,
+               ARRAY(SELECT l FROM launches l WHERE l.campaign_id = ANY($1::text[])) AS launches,
+               ARRAY(SELECT o FROM change_outcomes o WHERE o.campaign_id = ANY($1::text[])) AS outcomes,
+               ARRAY(SELECT campaign_id FROM pauses WHERE campaign_id = ANY($1::text[]) AND paused_at IS NOT NULL
+                     AND resumed_at IS NULL) AS paused,
+               ARRAY(SELECT p FROM policy_versions p WHERE p.version IN (
+                   SELECT policy_version FROM brief_versions WHERE campaign_id = ANY($1::text[]))) AS policies
+        """,
+        ids,
+    )
     by: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for row in await conn.fetch("SELECT * FROM brief_versions WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["versions"]:
         by[row["campaign_id"]]["versions"].append(_brief(row))
     if not by:
         return {}
-    for row in await conn.fetch("SELECT * FROM gate_decisions WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["decisions"]:
         by[row["campaign_id"]]["decisions"].append(_decision(row))
-    for row in await conn.fetch("SELECT * FROM budget_facts WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["budget"]:
         by[row["campaign_id"]]["budget"].append(BudgetFact(
             brief_version=row["brief_version"], kind=BudgetFactKind(row["kind"]), budget_line_id=row["budget_line_id"],
             amount=_money(row["amount"], row["currency"]), occurred_at=row["occurred_at"],
             reason_code=row["reason_code"], reason=row["reason"]))
-    for row in await conn.fetch("SELECT * FROM budget_releases WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["releases"]:
         by[row["campaign_id"]]["releases"].append(BudgetRelease(
             amount=_money(row["amount"], row["currency"]), reason=row["reason"],
             released_at=row["released_at"]))
-    for row in await conn.fetch("SELECT * FROM cancellations WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["cancellations"]:
         by[row["campaign_id"]]["cancellation"].append(Cancellation(row["cancelled_at"], row["cancelled_by"],
                                                                    row["reason"]))
-    for row in await conn.fetch("SELECT * FROM launches WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["launches"]:
         by[row["campaign_id"]]["launch"].append(Launch(row["brief_version"], row["launched_by"], row["launched_at"],
                                                        c.ReadinessSnapshot.model_validate(row["readiness"])))
-    for row in await conn.fetch("SELECT * FROM change_outcomes WHERE campaign_id = ANY($1::text[])", ids):
+    for row in facts["outcomes"]:
         by[row["campaign_id"]]["outcomes"].append(ChangeOutcome(
             row["change_id"], row["brief_version"], c.ChangeOutcome(row["outcome"]), row["decided_by"],
             row["decided_at"], row["reason"]))
-    paused = {r["campaign_id"] for r in await conn.fetch(
-        "SELECT campaign_id FROM pauses WHERE campaign_id = ANY($1::text[]) AND paused_at IS NOT NULL "
-        "AND resumed_at IS NULL", ids)}
-    policies = await policy_documents(conn, [v.policy_version for facts in by.values() for v in facts["versions"]])
+    paused = set(facts["paused"])
+    policies = {r["version"]: PolicyDocument.model_validate(r["document"]) for r in facts["policies"]}
     campaigns: dict[str, Campaign] = {}
-    for campaign_id, facts in by.items():
-        if not facts["versions"]:
+    for campaign_id, found in by.items():
+        if not found["versions"]:
             continue
-        found = build_campaign(
-            facts["versions"], policies, decisions=facts["decisions"], budget_facts=facts["budget"],
-            releases=facts["releases"], cancellation=next(iter(facts["cancellation"]), None),
-            launch=next(iter(facts["launch"]), None), outcomes=facts["outcomes"], paused=campaign_id in paused,
+        campaign = build_campaign(
+            found["versions"], policies, decisions=found["decisions"], budget_facts=found["budget"],
+            releases=found["releases"], cancellation=next(iter(found["cancellation"]), None),
+            launch=next(iter(found["launch"]), None), outcomes=found["outcomes"], paused=campaign_id in paused,
         )
-        if found is not None:
-            campaigns[campaign_id] = found
+        if campaign is not None:
+            campaigns[campaign_id] = campaign
     return campaigns
 
 
@@ -304,16 +315,22 @@ async def campaigns_in_review(conn: asyncpg.Connection) -> dict[str, Campaign]:
     return await load_campaigns(conn, [r["campaign_id"] for r in ids])
 
 
-async def insert_decision(conn: asyncpg.Connection, decision: Decision) -> None:
+async def insert_decision(conn: asyncpg.Connection, decision: Decision, *, action: str, actor: str,
+                          at: dt.datetime, details: dict[str, Any]) -> None:
+    """The decision and its audit entry (``audit``'s row) in one round trip."""
     await conn.execute(
         """
-        INSERT INTO gate_decisions (id, campaign_id, brief_version, gate_id, policy_version, approve,
-            rejection_kind, reason, decided_by, decided_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        WITH decided AS (
+            INSERT INTO gate_decisions (id, campaign_id, brief_version, gate_id, policy_version, approve,
+                rejection_kind, reason, decided_by, decided_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        )
+        INSERT INTO audit_log (campaign_id, action, actor, at, reason, policy_version, details)
+        VALUES ($2, $11, $12, $13, $8, $5, $14::jsonb)
         """,
         decision.id, decision.campaign_id, decision.brief_version, decision.gate_id, decision.policy_version,
         decision.approve, decision.kind.value if decision.kind else None, decision.reason, decision.decided_by,
-        decision.decided_at,
+        decision.decided_at, action, actor, at, _audit_details(details),
     )
 
 
@@ -395,8 +412,12 @@ async def audit(conn: asyncpg.Connection, *, action: str, actor: str, at: dt.dat
         INSERT INTO audit_log (campaign_id, action, actor, at, reason, policy_version, details)
         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
         """,
-        campaign_id, action, actor, at, reason, policy_version, json.loads(json.dumps(details or {}, default=str)),
+        campaign_id, action, actor, at, reason, policy_version, _audit_details(details),
     )
+
+
+def _audit_details(details: dict[str, Any] | None) -> Any:
+    return json.loads(json.dumps(details or {}, default=str))
 
 
 async def audit_of(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:

@@ -85,12 +85,10 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
         else:
             outcome = domain.decide(campaign, request, actor, now)
         decision = outcome.decision
-        await repository.insert_decision(conn, decision)
         action = ("gate_approved" if outcome.event is not None else "gate_approval_recorded") \
             if decision.approve else "gate_rejected"
-        await repository.audit(
-            conn, campaign_id=campaign_id, action=action, actor=actor.subject, at=now, reason=decision.reason,
-            policy_version=decision.policy_version,
+        await repository.insert_decision(
+            conn, decision, action=action, actor=actor.subject, at=now,
             details={"gate_id": decision.gate_id, "brief_version": decision.brief_version,
                      "decision": "approve" if decision.approve else "reject",
                      "kind": decision.kind.value if decision.kind else None,

@@ -45,6 +45,30 @@ async def get_campaign(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Re
     return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1", campaign_id)
 
 
+# A campaign's facts beside it, one round trip: each table's rows as an array of its row
+# type (asyncpg decodes each element as a record of the table's columns).
+_FACTS = """
+    ARRAY(SELECT v FROM brief_versions v WHERE v.campaign_id = $1 ORDER BY v.version) AS fact_versions,
+    ARRAY(SELECT g FROM governance_facts g WHERE g.campaign_id = $1 ORDER BY g.occurred_at, g.fact_key)
+        AS fact_governance,
+    ARRAY(SELECT o FROM ownership_transfers o WHERE o.campaign_id = $1 ORDER BY o.at) AS fact_transfers,
+    ARRAY(SELECT p FROM pauses p WHERE p.campaign_id = $1 ORDER BY p.pause) AS fact_pauses,
+    ARRAY(SELECT r FROM change_requests r WHERE r.campaign_id = $1 ORDER BY r.version) AS fact_changes
+"""
+
+
+async def get_campaign_with_facts(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
+    """The campaign's row (``get_campaign``'s columns) with ``campaign_facts``' lists."""
+    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS}, {_FACTS} FROM campaigns WHERE id = $1", campaign_id)
+
+
+async def campaign_facts(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record:
+    """Of one campaign: ``fact_versions`` (rows of brief_versions, in order), ``fact_governance``
+    (governance_facts, by time), ``fact_transfers`` (ownership_transfers), ``fact_pauses``
+    (pauses) and ``fact_changes`` (change_requests); whole rows, read by column name."""
+    return await conn.fetchrow(f"SELECT {_FACTS}", campaign_id)
+
+
 async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, edited_by: str,
                      now: dt.datetime) -> None:
     await conn.execute(
@@ -59,21 +83,26 @@ async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *
 
 
 async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, brief: Brief, *,
-                      submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID) -> asyncpg.Record:
-    """Store the submitted version and move the campaign to it; return the updated campaign
-    (one round trip: the version's INSERT runs in the WITH)."""
+                      submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID,
+                      latest: StatusChange) -> asyncpg.Record:
+    """Store the submitted version and move the campaign to it and to ``latest``, the status
+    its facts then imply; return the updated campaign with the version's stored brief
+    (``submitted_brief``). One round trip: the version's INSERT runs in the WITH."""
     return await conn.fetchrow(
         f"""
         WITH submitted AS (
             INSERT INTO brief_versions (campaign_id, version, brief, submitted_at, submitted_by, event_id)
             VALUES ($1, $2, $3, $4, $5, $6)
+            RETURNING brief
         )
         UPDATE campaigns SET current_version = $2, last_changed_at = greatest(last_changed_at, $4),
-                             authors = CASE WHEN $5 = ANY(authors) THEN authors ELSE authors || $5 END
+                             authors = CASE WHEN $5 = ANY(authors) THEN authors ELSE authors || $5 END,
+                             status = $7, status_reason = $8, status_since = $9
         WHERE id = $1
-        RETURNING {CAMPAIGN_COLUMNS}
+        RETURNING {CAMPAIGN_COLUMNS}, (SELECT brief FROM submitted) AS submitted_brief
         """,
         campaign_id, version, brief.to_json(), submitted_at, submitted_by, event_id,
+        latest.status.value, latest.reason, latest.at,
     )
 
 
@@ -105,13 +134,6 @@ async def transfer_owner(conn: asyncpg.Connection, campaign_id: str, *, to_owner
         WHERE id = $1
         """,
         campaign_id, to_owner, at,
-    )
-
-
-async def ownership_transfers(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT at, from_owner, to_owner, by, reason FROM ownership_transfers WHERE campaign_id = $1 ORDER BY at",
-        campaign_id,
     )
 
 
@@ -163,16 +185,6 @@ async def add_governance_fact(conn: asyncpg.Connection, *, campaign_id: str, fac
         SELECT EXISTS (SELECT 1 FROM recorded)
         """,
         campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data,
-    )
-
-
-async def governance_facts(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """
-        SELECT fact_key, event_type, event_id, brief_version, occurred_at, data FROM governance_facts
-        WHERE campaign_id = $1 ORDER BY occurred_at, fact_key
-        """,
-        campaign_id,
     )
 
 
@@ -332,7 +344,8 @@ async def list_lessons(conn: asyncpg.Connection, *, team: str | None, channel: s
 
 # --- change in flight -------------------------------------------------------------------
 
-PAUSE_COLUMNS = "pause, paused_at, paused_by, reason, resumed_at, resumed_by, resume_reason"
+PAUSE_FIELDS = ("pause", "paused_at", "paused_by", "reason", "resumed_at", "resumed_by", "resume_reason")
+PAUSE_COLUMNS = ", ".join(PAUSE_FIELDS)
 CHANGE_COLUMNS = """
     change_id, campaign_id, base_version, version, brief, changes, reason, requested_by, requested_at, event_id,
     outcome, decided_at, decided_by, decision_reason

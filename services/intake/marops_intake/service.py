@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -86,7 +86,10 @@ async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: st
 
 async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str) -> dict[str, Any]:
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
-        row = await _load(conn, who, campaign_id, locked=True)
+        # The hot command: its facts are read with the campaign, and the status they imply
+        # with the new version is stored by the same UPDATE that adds it.
+        row = await _load(conn, who, campaign_id, locked=True, with_facts=True)
+        known = _facts_of(row)
         _require_editable(who, row)
         brief = Brief.model_validate(row["brief"]).with_defaults()
         now = clock()
@@ -100,11 +103,17 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
         except ValidationError as exc:  # the check should have caught it; still never a 500
             raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
                                for e in exc.errors()]) from None
-        event = new_event(payload, source=SOURCE, time=now, causation_id=await _answered(conn, row))
+        event = new_event(payload, source=SOURCE, time=now, causation_id=_answered(row, known.governance))
+        submitted = {"version": version, "brief": None, "submitted_at": now, "submitted_by": who.subject,
+                     "event_id": event.id, "change_id": None}
+        versions = [*known.versions, submitted]
+        # The facts a submit adds to (cancellation, completion, creation) are the row's as read.
+        history = status.history(repo.facts(row, versions, known.governance))
         updated = await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject,
-                                         submitted_at=now, event_id=event.id)
+                                         submitted_at=now, event_id=event.id, latest=history[-1])
+        submitted["brief"] = updated["submitted_brief"]  # as stored, like every version read back
         await outbox.add(conn, event)
-        return await _refresh_and_show(conn, campaign_id, updated)
+        return _detail(updated, replace(known, versions=versions, history=history))
 
     return await in_transaction(pool, work)
 
@@ -344,10 +353,11 @@ async def diff_versions(pool: asyncpg.Pool, who: Principal, campaign_id: str, to
 
 
 async def _load(conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
-                locked: bool = False) -> asyncpg.Record:
+                locked: bool = False, with_facts: bool = False) -> asyncpg.Record:
+    """The campaign's row if ``who`` may read it; ``with_facts``: with its facts (``_facts_of``)."""
     if locked:
         await lock_campaign(conn, campaign_id)
-    row = await repo.get_campaign(conn, campaign_id)
+    row = await (repo.get_campaign_with_facts if with_facts else repo.get_campaign)(conn, campaign_id)
     if row is None or not access.can_read_campaign(who, _ref(row)):
         raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} does not exist or is not visible to you")
     return row
@@ -368,11 +378,11 @@ def _require_editable(who: Principal, row: asyncpg.Record) -> None:
                       status_now=row["status"])
 
 
-async def _answered(conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
+def _answered(row: asyncpg.Record, governance: list[asyncpg.Record]) -> str | None:
     """The rejection a resubmission answers (its causation), if any."""
     if row["status"] != Status.changes_requested:
         return None
-    rejections = [f for f in await repo.governance_facts(conn, row["id"])
+    rejections = [f for f in governance
                   if f["event_type"] == "GateRejected" and f["brief_version"] == row["current_version"]]
     return str(rejections[0]["event_id"]) if rejections else None
 
@@ -389,7 +399,7 @@ async def _refresh_and_show(conn: asyncpg.Connection, campaign_id: str,
 class _Facts:
     """What a campaign's status and detail are derived from, loaded once."""
 
-    versions: list[asyncpg.Record]
+    versions: list[Any]  # rows of brief_versions (records, or a dict for one just added)
     governance: list[asyncpg.Record]
     history: list[status.StatusChange]
     transfers: list[asyncpg.Record]
@@ -398,14 +408,22 @@ class _Facts:
     changes: list[asyncpg.Record] = field(default_factory=list)
 
 
+def _facts_of(campaign: asyncpg.Record, lists: asyncpg.Record | None = None,
+              retrospective: asyncpg.Record | None = None) -> _Facts:
+    """The facts read with the campaign (``repo.get_campaign_with_facts``) or beside it
+    (``repo.campaign_facts``), and the status history they imply."""
+    lists = campaign if lists is None else lists
+    versions, governance = list(lists["fact_versions"]), list(lists["fact_governance"])
+    return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)),
+                  list(lists["fact_transfers"]), retrospective=retrospective, pauses=list(lists["fact_pauses"]),
+                  changes=list(lists["fact_changes"]))
+
+
 async def _facts(conn: asyncpg.Connection, campaign: asyncpg.Record) -> _Facts:
-    versions = await repo.versions(conn, campaign["id"])
-    governance = await repo.governance_facts(conn, campaign["id"])
+    lists = await repo.campaign_facts(conn, campaign["id"])
     # only a completed campaign has a retrospective: no query for the others
     retro = await repo.retrospective(conn, campaign["id"]) if campaign["status"] == Status.completed else None
-    return _Facts(versions, governance, status.history(repo.facts(campaign, versions, governance)),
-                  await repo.ownership_transfers(conn, campaign["id"]), retrospective=retro,
-                  pauses=await repo.pauses(conn, campaign["id"]), changes=await repo.change_requests(conn, campaign["id"]))
+    return _facts_of(campaign, lists, retro)
 
 
 async def _show(conn: asyncpg.Connection, row: asyncpg.Record) -> dict[str, Any]:
@@ -431,10 +449,11 @@ def _detail(row: asyncpg.Record, known: _Facts) -> dict[str, Any]:
         "completion": {"at": row["completed_at"], "by": row["completed_by"], "results": row["results"]}
         if row["completed_at"] else None,
         "authors": sorted({row["created_by"], *row["authors"]}),
-        "ownership_transfers": [dict(t) for t in known.transfers],
+        "ownership_transfers": [{k: t[k] for k in ("at", "from_owner", "to_owner", "by", "reason")}
+                                for t in known.transfers],
         "retrospective": _retrospective_out(known.retrospective, row) if known.retrospective else None,
         "paused": bool(known.pauses) and known.pauses[-1]["resumed_at"] is None,
-        "pauses": [dict(p) for p in known.pauses],
+        "pauses": [{k: p[k] for k in repo.PAUSE_FIELDS} for p in known.pauses],
         "change_requests": [_change(r, known.governance) for r in known.changes],
     }
 
@@ -460,14 +479,15 @@ async def record_governance_fact(conn: asyncpg.Connection, event: Envelope[Gover
     campaign_id = data.campaign_id
     # Locked first so a command of this campaign cannot derive its status without this fact.
     await lock_campaign(conn, campaign_id)
-    campaign = await repo.get_campaign(conn, campaign_id)
     recorded = await repo.add_governance_fact(
         conn, campaign_id=campaign_id, fact_key=_fact_key(event), event_type=event.type, event_id=event.id,
         brief_version=data.brief_version, occurred_at=event.time, data=data.model_dump(mode="json"))
-    if recorded and campaign is not None:
-        # The row read above still holds every column the status derives from (a fact only
-        # moves last_changed_at), so it is not read again.
-        await repo.set_status(conn, campaign_id, (await _facts(conn, campaign)).history[-1])
+    if not recorded:
+        return
+    # Read after the fact is recorded, so the facts read with the campaign include it.
+    campaign = await repo.get_campaign_with_facts(conn, campaign_id)
+    if campaign is not None:
+        await repo.set_status(conn, campaign_id, _facts_of(campaign).history[-1])
 
 
 def _brief(fields: dict[str, Any]) -> Brief:
