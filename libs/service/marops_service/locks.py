@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncpg
 
+# The lock as an SQL expression of the campaign id ``$1``, for a statement that takes it
+# and then writes (never reads: a statement's snapshot predates the lock it waits for).
+CAMPAIGN_LOCK = "pg_advisory_xact_lock(hashtextextended('campaign:' || $1::text, 0))"
+
 
 async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('campaign:' || $1, 0))", campaign_id)
+    await conn.execute(f"SELECT {CAMPAIGN_LOCK}", campaign_id)

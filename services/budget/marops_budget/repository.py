@@ -150,30 +150,34 @@ async def list_reallocations(conn: asyncpg.Connection, line_id: str | None) -> l
 async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
     """Serialise everything decided for one campaign (reservations, thresholds); its row
     exists from then on."""
-    await locks.lock_campaign(conn, campaign_id)
-    await conn.execute("INSERT INTO campaigns (campaign_id) VALUES ($1) ON CONFLICT DO NOTHING", campaign_id)
+    # One round trip: the INSERT takes the row from the lock's CTE, so it runs once the lock
+    # is granted, and ON CONFLICT sees a row committed meanwhile whatever the snapshot.
+    await conn.execute(
+        f"""
+        WITH locked AS (SELECT {locks.CAMPAIGN_LOCK})
+        INSERT INTO campaigns (campaign_id) SELECT $1 FROM locked ON CONFLICT DO NOTHING
+        """,
+        campaign_id,
+    )
 
 
 async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, team: str,
                        submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
     await conn.execute(
         """
-        INSERT INTO briefs (campaign_id, version, title, team, budget_line_id, amount, currency,
-                            flight_start, flight_end, submitted_at, event_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (campaign_id, version) DO NOTHING
+        WITH stored AS (
+            INSERT INTO briefs (campaign_id, version, title, team, budget_line_id, amount, currency,
+                                flight_start, flight_end, submitted_at, event_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (campaign_id, version) DO NOTHING
+        )
+        -- The campaign row carries its highest version's line, so reading a spend's line is a
+        -- key lookup (the caller holds the campaign lock, so the row exists).
+        UPDATE campaigns SET brief_version = $2, budget_line_id = $5
+        WHERE campaign_id = $1 AND (brief_version IS NULL OR brief_version < $2)
         """,
         brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
         brief.flight_start, brief.flight_end, submitted_at, event_id,
-    )
-    # The campaign row carries its highest version's line, so reading a spend's line is a
-    # key lookup (the caller holds the campaign lock, so the row exists).
-    await conn.execute(
-        """
-        UPDATE campaigns SET brief_version = $2, budget_line_id = $3
-        WHERE campaign_id = $1 AND (brief_version IS NULL OR brief_version < $2)
-        """,
-        brief.campaign_id, brief.version, brief.budget_line_id,
     )
 
 
@@ -245,10 +249,12 @@ async def current_brief(conn: asyncpg.Connection, campaign_id: str) -> Row | Non
     return await conn.fetchrow("SELECT * FROM current_briefs WHERE campaign_id = $1", campaign_id)
 
 
-async def load_facts(conn: asyncpg.Connection, campaign_id: str) -> CampaignFacts:
+async def load_state(conn: asyncpg.Connection, campaign_id: str) -> tuple[CampaignFacts, Hold | None]:
+    """The campaign's facts and its hold (``load_hold``), in one round trip."""
     row = await conn.fetchrow(
         """
         SELECT b.*,
+               (SELECT h FROM holds h WHERE h.campaign_id = c.id) AS current_hold,
                EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = c.id) AS cancelled,
                ARRAY(SELECT DISTINCT brief_version FROM outright_rejections WHERE campaign_id = c.id)
                    AS outright_rejected_versions,
@@ -263,7 +269,7 @@ async def load_facts(conn: asyncpg.Connection, campaign_id: str) -> CampaignFact
         """,
         campaign_id,
     )
-    return CampaignFacts(
+    facts = CampaignFacts(
         campaign_id=campaign_id,
         latest_brief=_brief(row) if row["version"] is not None else None,
         cancelled=row["cancelled"],
@@ -271,10 +277,14 @@ async def load_facts(conn: asyncpg.Connection, campaign_id: str) -> CampaignFact
         budget_approved_versions=frozenset(row["budget_approved_versions"]),
         decisions=dict.fromkeys(row["reserved_versions"], True) | dict.fromkeys(row["refused_versions"], False),
     )
+    return facts, _hold(row["current_hold"])
 
 
 async def load_hold(conn: asyncpg.Connection, campaign_id: str) -> Hold | None:
-    row = await conn.fetchrow("SELECT * FROM holds WHERE campaign_id = $1", campaign_id)
+    return _hold(await conn.fetchrow("SELECT * FROM holds WHERE campaign_id = $1", campaign_id))
+
+
+def _hold(row: Row | None) -> Hold | None:
     if row is None:
         return None
     return Hold(campaign_id=row["campaign_id"], budget_line_id=row["budget_line_id"],
@@ -410,40 +420,50 @@ async def corrected_spend(conn: asyncpg.Connection, source_system: str,
     return None if row is None else CorrectedSpend(row["campaign_id"], row["currency"], row["remaining"])
 
 
-async def counted_line_currency(conn: asyncpg.Connection, campaign_id: str,
-                                budget_line_id: str | None) -> str | None:
-    """Currency of the line a spend would count against, if that line is known yet."""
-    return await conn.fetchval(
-        """
-        SELECT l.currency FROM budget_lines l
-        WHERE l.id = coalesce($2::text, (SELECT budget_line_id FROM current_briefs WHERE campaign_id = $1))
-        """,
-        campaign_id, budget_line_id,
-    )
-
-
 def as_copy(row: Row) -> SpendCopy:
     return SpendCopy(as_spend(row), row["occurred_at"], row["event_id"])
+
+
+_INSERT_SPEND = """
+    INSERT INTO spends (source_system, source_reference, campaign_id, amount, currency, incurred_on,
+                        budget_line_id, corrects_reference, description, origin, historical, event_id,
+                        recorded_by, occurred_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (source_system, source_reference) DO NOTHING
+    RETURNING true
+"""
+
+
+def _spend_values(copy: SpendCopy, origin: str, historical: bool, recorded_by: str | None) -> tuple[Any, ...]:
+    spend = copy.spend
+    return (spend.source_system, spend.source_reference, spend.campaign_id, spend.amount, spend.currency,
+            spend.incurred_on, spend.budget_line_id, spend.corrects_reference, spend.description, origin,
+            historical, copy.event_id, recorded_by, copy.occurred_at)
 
 
 async def insert_spend(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str, historical: bool,
                        recorded_by: str | None) -> bool:
     """False when the (source_system, source_reference) pair was already recorded."""
-    spend = copy.spend
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO spends (source_system, source_reference, campaign_id, amount, currency, incurred_on,
-                            budget_line_id, corrects_reference, description, origin, historical, event_id,
-                            recorded_by, occurred_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        ON CONFLICT (source_system, source_reference) DO NOTHING
-        RETURNING true
-        """,
-        spend.source_system, spend.source_reference, spend.campaign_id, spend.amount, spend.currency,
-        spend.incurred_on, spend.budget_line_id, spend.corrects_reference, spend.description, origin,
-        historical, copy.event_id, recorded_by, copy.occurred_at,
-    )
+    inserted = await conn.fetchval(_INSERT_SPEND, *_spend_values(copy, origin, historical, recorded_by))
     return bool(inserted)
+
+
+async def insert_spend_on_line(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str, historical: bool,
+                               recorded_by: str | None) -> tuple[bool, str | None]:
+    """``insert_spend`` and the currency of the line the spend counts against, if known yet,
+    in one round trip (the line is read
+    from the campaign's brief, which the insert does not change)."""
+    row = await conn.fetchrow(
+        f"""
+        WITH inserted AS ({_INSERT_SPEND})
+        SELECT EXISTS (SELECT 1 FROM inserted) AS inserted,
+               (SELECT l.currency FROM budget_lines l
+                WHERE l.id = coalesce($7::text, (SELECT budget_line_id FROM current_briefs WHERE campaign_id = $3)))
+                   AS line_currency
+        """,
+        *_spend_values(copy, origin, historical, recorded_by),
+    )
+    return bool(row["inserted"]), row["line_currency"]
 
 
 async def replace_spend(conn: asyncpg.Connection, spend_id: int, copy: SpendCopy, *, origin: str,

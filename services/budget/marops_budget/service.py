@@ -234,11 +234,12 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
 async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
     """Act on the campaign's facts until nothing is left to do. Needs the campaign lock."""
     for _ in range(MAX_STEPS):
-        action = next_action(await repo.load_facts(conn, campaign_id), await repo.load_hold(conn, campaign_id))
+        facts, hold = await repo.load_state(conn, campaign_id)
+        action = next_action(facts, hold)
         if action is None:
             break
         if isinstance(action, Reserve):
-            await _reserve(conn, action.brief, cause)
+            await _reserve(conn, action.brief, hold, cause)
         elif isinstance(action, Commit):
             hold = dataclasses.replace(action.hold, status=HoldStatus.committed)
             await repo.save_hold(conn, hold)
@@ -266,8 +267,7 @@ async def settle_changes(conn: asyncpg.Connection, campaign_id: str, cause: Caus
     top-up (BudgetReservationRejected for the proposed version) leaves the commitment as it was.
     """
     for _ in range(MAX_STEPS * 4):
-        facts = await repo.load_facts(conn, campaign_id)
-        hold = await repo.load_hold(conn, campaign_id)
+        facts, hold = await repo.load_state(conn, campaign_id)
         step = None
         for change in await repo.change_requests(conn, campaign_id):
             step = next_change_step(change, hold, facts.cancelled)
@@ -346,7 +346,8 @@ async def _publish_release(conn: asyncpg.Connection, hold: Hold, reason: c.Relea
                                           brief_version=hold.brief_version), cause)
 
 
-async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None:
+async def _reserve(conn: asyncpg.Connection, brief: Brief, replaced: Hold | None, cause: Cause) -> None:
+    """``replaced``: the campaign's hold when the reservation was decided on (under its lock)."""
     # The line's row lock makes concurrent reservations on one line take turns, so each
     # one sees every hold committed before it: a line is never over-reserved. It must be a
     # statement of its own: line_state's snapshot is then taken after the lock was granted.
@@ -354,7 +355,6 @@ async def _reserve(conn: asyncpg.Connection, brief: Brief, cause: Cause) -> None
     outcome = decide_reservation(brief, await repo.line_state(conn, brief.budget_line_id, brief.campaign_id))
     requested = _money(brief.amount, brief.currency)
     if isinstance(outcome, Reserved):
-        replaced = await repo.load_hold(conn, brief.campaign_id)
         if replaced is not None and replaced.status is HoldStatus.committed:
             # The new version's reservation takes the committed hold's place: say the old
             # commitment is gone before announcing what replaces it, so every consumer's
@@ -473,20 +473,30 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
                        recorded_by: str | None, cause: Cause, rules: Rules, historical: bool = False,
                        publish: bool = False) -> SpendResult:
     """Record a spend from the API once per (source_system, source_reference); a re-sent one
-    changes nothing (the caller answers a re-send with other content with a conflict)."""
-    await repo.lock_campaign(conn, spend.campaign_id)
-    existing = await _kept_copy(conn, spend)
-    if existing is not None:
+    changes nothing (the caller answers a re-send with other content with a conflict).
+    Needs the campaign lock (``record_api_spend`` takes it)."""
+    try:
+        check_spend(spend, line_currency=None)  # what needs no data, before anything is written
+    except RuleViolation:
+        existing = await _kept_copy(conn, spend)
+        if existing is None:
+            raise
+        # a re-send is answered as one, whatever it says (the caller judges its content)
         return SpendResult(existing, recorded=False, same_fact=repo.as_spend(existing).same_fact_as(spend))
-    check_spend(spend, await repo.counted_line_currency(conn, spend.campaign_id, spend.budget_line_id))
     # The published event's time is the copy's business time, so budget and metrics order
     # this copy against any other copy of the pair the same way.
     copy = SpendCopy(spend, cause.clock(), event_id)
-    if not await repo.insert_spend(conn, copy, origin=origin, historical=historical, recorded_by=recorded_by):
-        # The same pair under another campaign id raced us; the first one stands.
+    # Inserted first (a re-send's insert is a no-op): the line's currency comes back with it,
+    # and a refusal below rolls the insert back with the transaction.
+    inserted, line_currency = await repo.insert_spend_on_line(conn, copy, origin=origin, historical=historical,
+                                                              recorded_by=recorded_by)
+    if not inserted:
+        # Recorded before (a re-send), or the same pair under another campaign id raced us:
+        # the first one stands.
         existing = await _kept_copy(conn, spend)
         assert existing is not None
         return SpendResult(existing, recorded=False, same_fact=repo.as_spend(existing).same_fact_as(spend))
+    check_spend(spend, line_currency)
     if publish:
         await _publish(conn, c.SpendRecorded(
             campaign_id=spend.campaign_id, source_system=spend.source_system,
