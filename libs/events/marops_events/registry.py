@@ -140,7 +140,7 @@ def new_event(
 ) -> Envelope[Any]:
     """Wrap a payload in an envelope; subject and type come from the registry."""
     spec = spec_of(data)
-    return Envelope[spec.model](  # type: ignore[name-defined]
+    return _envelope_of(spec)(
         id=event_id or uuid.uuid4(),
         source=source,
         type=spec.type,
