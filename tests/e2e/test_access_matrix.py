@@ -170,7 +170,8 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("metrics", "GET", "/operations/dead-letters"): METRICS_READ,
     **{("metrics", "GET", f"/aggregates/{name}"): METRICS_READ
        for name in ("cycle-time", "gate-times", "sla-breaches", "rework", "on-time", "data-completeness",
-                    "variance/campaigns", "variance/months", "variance/budget-lines")},
+                    "variance/campaigns", "variance/months", "variance/budget-lines", "outcomes")},
+    ("metrics", "GET", "/outcomes/campaigns"): METRICS_LIST_X,
     ("metrics", "GET", "/summary"): METRICS_READ,
     ("metrics", "GET", "/status"): METRICS_READ,
     ("metrics", "POST", "/admin/rebuild"): ADMIN_ONLY,

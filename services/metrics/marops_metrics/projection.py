@@ -23,6 +23,7 @@ import asyncpg
 from marops_events import contracts as c
 from marops_events.envelope import Envelope
 
+from . import outcome_facts
 from .domain import hours
 
 LIVE_SCHEMA = "readmodel"
@@ -325,4 +326,5 @@ _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.SpendRecorded,), _spends),
     ((c.SpendReconciliationChanged,), _reconciliations),
     ((c.RetrospectiveRecorded,), _retrospectives),
+    *outcome_facts.WRITERS,
 )

@@ -76,7 +76,8 @@ class Story:
     def _gate_count(self, cid: str, version: int) -> int:
         return 3 if self.profiles[cid].amounts[version] >= BRAND_LEGAL_FROM else 2
 
-    def submit(self, cid: str, version: int, time: datetime, amount: int | str, title: str | None = None) -> Envelope:
+    def submit(self, cid: str, version: int, time: datetime, amount: int | str, title: str | None = None,
+               kpis: list[c.Kpi] | None = None) -> Envelope:
         p = self.profiles[cid]
         p.amounts[version] = Decimal(amount)
         money = c.Money(amount=Decimal(amount), currency=p.currency)
@@ -84,7 +85,8 @@ class Story:
             campaign_id=cid, version=version, title=title or f"Campaign {cid}", team=p.team,
             owner=f"owner-{cid.lower()}", requester=f"req-{cid.lower()}", objective="grow", channels=p.channels,
             target_launch_date=p.target, flight_start=p.target, flight_end=p.target + timedelta(days=30),
-            kpis=[c.Kpi(metric="leads", target=Decimal(100), unit="leads", timeframe="90 days")],
+            kpis=kpis if kpis is not None else [c.Kpi(metric="leads", target=Decimal(100), unit="leads",
+                                                      timeframe="90 days")],
             tracking_plan=c.TrackingPlan(campaign_code=cid), budget_request=c.BudgetRequest(
                 amount=money, budget_line_id=p.line)), time, cid)
         self._add(c.BudgetReserved(campaign_id=cid, brief_version=version, budget_line_id=p.line, amount=money),
@@ -129,8 +131,15 @@ class Story:
     def cancel(self, cid: str, time: datetime) -> Envelope:
         return self._add(c.CampaignCancelled(campaign_id=cid, cancelled_by=f"owner-{cid.lower()}"), time, cid)
 
-    def complete(self, cid: str, time: datetime) -> Envelope:
-        return self._add(c.CampaignCompleted(campaign_id=cid, completed_by=f"owner-{cid.lower()}"), time, cid)
+    def complete(self, cid: str, time: datetime, results: dict[str, str] | None = None) -> Envelope:
+        return self._add(c.CampaignCompleted(campaign_id=cid, completed_by=f"owner-{cid.lower()}", results=[
+            c.KpiResult(metric=k, actual=Decimal(v), unit="n") for k, v in (results or {}).items()]), time, cid)
+
+    def results(self, cid: str, system: str, ref: str, as_of: date, actuals: dict[str, str], time: datetime,
+                event_id: uuid.UUID | None = None) -> Envelope:
+        return self._add(c.KpiResultsRecorded(
+            campaign_id=cid, source_system=system, source_reference=ref, as_of=as_of,
+            results=[c.KpiActual(metric=k, actual=Decimal(v)) for k, v in actuals.items()]), time, cid, event_id)
 
     def retrospective(self, cid: str, revision: int, time: datetime, *, lessons: int = 1,
                       actions: int = 0) -> Envelope:
@@ -349,7 +358,7 @@ def dozen() -> Story:
     return dozen_campaigns()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def story() -> Callable[[], Story]:
     return Story
 
