@@ -116,6 +116,9 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("intake", "POST", "/campaigns/{campaign_id}/pause"): OWNER_X,
     ("intake", "POST", "/campaigns/{campaign_id}/resume"): OWNER_X,
     ("intake", "POST", "/campaigns/{campaign_id}/changes"): OWNER_X,
+    # the owner, ops_admin or a service token naming its source system (X is not launched: allowed get 409)
+    ("intake", "POST", "/campaigns/{campaign_id}/results"): {**OWNER_X, "service": OK},
+    ("intake", "GET", "/campaigns/{campaign_id}/results"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}"): READ_X,
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}/diff"): READ_X,
@@ -299,6 +302,10 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"owner": "olga", "reason": "matrix"}  # olga owns it: allowed callers get 409
         case ("intake", "POST", "/campaigns/{campaign_id}/complete"):
             body = {"results": []}
+        case ("intake", "POST", "/campaigns/{campaign_id}/results"):
+            body = {"source_system": "gads-sync" if caller == "service" else "intake",
+                    "source_reference": f"matrix-{caller}", "as_of": today.isoformat(),
+                    "results": [{"metric": "qualified_leads", "actual": 1}]}
         case ("intake", "POST", "/campaigns/{campaign_id}/retrospective"):
             body = {"lessons": [f"matrix lesson by {caller}"]}
         case ("intake", "POST", "/campaigns/{campaign_id}/pause" | "/campaigns/{campaign_id}/resume"):

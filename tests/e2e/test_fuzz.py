@@ -123,7 +123,8 @@ EXCEPTIONS: tuple[Exception_, ...] = (
       for operation in ("GET /summary", "GET /aggregates/cycle-time", "GET /aggregates/gate-times",
                         "GET /aggregates/rework", "GET /aggregates/on-time", "GET /aggregates/sla-breaches",
                         "GET /aggregates/data-completeness", "GET /aggregates/variance/campaigns",
-                        "GET /aggregates/variance/budget-lines", "GET /aggregates/variance/months")),
+                        "GET /aggregates/variance/budget-lines", "GET /aggregates/variance/months",
+                        "GET /aggregates/outcomes", "GET /outcomes/campaigns")),
     Exception_("intake", "POST /campaigns/{campaign_id}/submit", ACCEPTANCE, problem("brief-incomplete"),
                "the request has no body: what is refused is the stored draft, with every missing field "
                "in errors[] (the documented 422 of submission)"),
@@ -135,18 +136,25 @@ EXCEPTIONS: tuple[Exception_, ...] = (
                  "a KPI figure may be a JSON number (clients send 18.75) with at most 6 decimal places; "
                  "JSON Schema cannot bound the places of a binary float (multipleOf 0.000001 refuses 0.3)")
       for operation in ("POST /campaigns", "PATCH /campaigns/{campaign_id}/brief", "POST /briefs/check",
-                        "POST /campaigns/{campaign_id}/complete", "POST /campaigns/{campaign_id}/changes")),
+                        "POST /campaigns/{campaign_id}/complete", "POST /campaigns/{campaign_id}/changes",
+                        "POST /campaigns/{campaign_id}/results")),
     *(Exception_("intake", operation, ACCEPTANCE, problem("conflict"),
                  "pausing, resuming and changing need a campaign in flight (approved or launched; paused to "
                  "resume, no other change pending): the stored campaign's state")
       for operation in ("POST /campaigns/{campaign_id}/pause", "POST /campaigns/{campaign_id}/resume",
                         "POST /campaigns/{campaign_id}/changes")),
+    Exception_("intake", "POST /campaigns/{campaign_id}/results", ACCEPTANCE, problem("conflict"),
+               "results are for a launched or completed campaign, and a re-sent report must repeat the stored "
+               "one: the stored campaign's state"),
     Exception_("intake", "POST /campaigns/{campaign_id}/changes", ACCEPTANCE,
                problem("unprocessable", "the change request changes nothing"),
                "a change must differ from the stored current version"),
     Exception_("intake", "POST /campaigns/{campaign_id}/changes", ACCEPTANCE, problem("brief-incomplete"),
                "the proposed version is the stored brief with the change applied; its dates must agree "
                "with the stored ones (flight after launch, end after start)"),
+    Exception_("intake", "POST /campaigns/{campaign_id}/results", ACCEPTANCE,
+               problem("unprocessable", "each result must name a KPI of the campaign"),
+               "a result names one of the campaign's KPIs, once: stored state"),
     Exception_("governance", "POST /policy/versions", ACCEPTANCE, field_errors("value_error", path="body"),
                "a policy's coherence spans its gates (exactly one budget gate, unique ids, a quorum the deciders "
                "can reach, a condition on a known field): rules over the whole document, answered with "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool
@@ -30,6 +30,8 @@ from .schemas import (
     LessonPage,
     OwnerTransferBody,
     ReasonBody,
+    ResultsBody,
+    ResultsReportOut,
     RetrospectiveBody,
     RetrospectiveOut,
     VersionOut,
@@ -158,6 +160,26 @@ async def resume(campaign_id: CampaignId, body: ReasonBody, who: CurrentPrincipa
 async def request_change(campaign_id: CampaignId, body: ChangeBody, who: CurrentPrincipal, pool: Pool,
                          clock: CurrentClock) -> dict[str, Any]:
     return await service.request_change(pool, clock, who, campaign_id, body.change_fields(), body.reason)
+
+
+@router.post("/campaigns/{campaign_id}/results", status_code=status.HTTP_201_CREATED, response_model=ResultsReportOut,
+             tags=["results"], summary="Report KPI results as of a date (owner, ops_admin or the analytics system's "
+                                       "service token) -> KpiResultsRecorded",
+             responses={200: {"model": ResultsReportOut,
+                              "description": "Already recorded: the same source reference was sent before"},
+                        **problems(404)})
+async def report_results(campaign_id: CampaignId, body: ResultsBody, who: CurrentPrincipal, pool: Pool,
+                         clock: CurrentClock, response: Response) -> dict[str, Any]:
+    report, new = await service.record_results(pool, clock, who, campaign_id, body.model_dump())
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return {**report, "already_recorded": not new}
+
+
+@router.get("/campaigns/{campaign_id}/results", response_model=list[ResultsReportOut], responses=problems(404),
+            tags=["results"], summary="Every results report of the campaign, by as-of date")
+async def list_results(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool) -> list[dict[str, Any]]:
+    return await service.results(pool, who, campaign_id)
 
 
 @router.get("/campaigns/{campaign_id}/versions", response_model=list[VersionSummary], responses=problems(404),

@@ -8,9 +8,10 @@ from typing import Any
 
 import asyncpg
 
+from marops_events import contracts as c
 from marops_service.access import SqlCondition
 
-from .domain.brief import Brief
+from .domain.brief import Brief, Catalogue
 from .domain.status import Fact, FactKind, StatusChange
 from .listing import Cursor, Filters, Sort, like_pattern
 
@@ -431,3 +432,52 @@ async def apply_change(conn: asyncpg.Connection, change: asyncpg.Record, *, at: 
         """,
         change["campaign_id"], change["version"], change["brief"], at, change["requested_by"], change["event_id"],
         change["change_id"], brief.title, brief.target_launch_date, [ch.value for ch in brief.channels or []])
+
+
+# --- outcomes: the metric catalogue and results reports --------------------------------
+
+
+async def catalogue(conn: asyncpg.Connection) -> Catalogue | None:
+    row = await conn.fetchrow("SELECT version, definitions FROM metric_catalogue ORDER BY version DESC LIMIT 1")
+    if row is None:
+        return None
+    definitions = [c.KpiDefinition.model_validate(d) for d in row["definitions"]]
+    return Catalogue(row["version"], {d.key: d for d in definitions})
+
+
+async def save_catalogue(conn: asyncpg.Connection, data: c.MetricCatalogueChanged, *, published_at: dt.datetime,
+                         event_id: uuid.UUID) -> None:
+    """Keep the highest version: versions may arrive in any order, or again."""
+    await conn.execute(
+        """
+        INSERT INTO metric_catalogue AS t (catalogue_id, version, definitions, published_at, event_id)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (catalogue_id) DO UPDATE SET version = EXCLUDED.version, definitions = EXCLUDED.definitions,
+            published_at = EXCLUDED.published_at, event_id = EXCLUDED.event_id
+        WHERE EXCLUDED.version > t.version
+        """,
+        data.catalogue_id, data.version, [d.model_dump(mode="json") for d in data.definitions], published_at,
+        event_id)
+
+
+async def kpi_report(conn: asyncpg.Connection, source_system: str, source_reference: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM kpi_reports WHERE source_system = $1 AND source_reference = $2",
+                               source_system, source_reference)
+
+
+async def add_kpi_report(conn: asyncpg.Connection, report: c.KpiResultsRecorded, *, recorded_at: dt.datetime,
+                         event_id: uuid.UUID) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """
+        INSERT INTO kpi_reports (source_system, source_reference, campaign_id, as_of, results, recorded_by,
+                                 recorded_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
+        """,
+        report.source_system, report.source_reference, report.campaign_id, report.as_of,
+        [r.model_dump(mode="json", exclude_none=True) for r in report.results], report.recorded_by, recorded_at,
+        event_id)
+
+
+async def kpi_reports(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM kpi_reports WHERE campaign_id = $1 ORDER BY as_of, recorded_at",
+                            campaign_id)

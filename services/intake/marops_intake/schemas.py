@@ -333,3 +333,38 @@ class LessonPage(BaseModel):
 
 
 CampaignDetail.model_rebuild()
+
+
+# --- results (KpiResultsRecorded) -------------------------------------------------------
+
+SourceName = Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class ResultsBody(BaseModel):
+    """Results of the campaign's KPIs as of a date; the report is named by its source system and reference."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_system: SourceName = Field(default="intake", examples=["analytics"],
+                                      description="Who measured them; a service token must name it in source_systems")
+    source_reference: SourceName = Field(examples=["weekly-2026-03-09"],
+                                         description="The report's own reference: a re-send counts once")
+    as_of: IsoDate = Field(description="The date the results are measured up to")
+    results: list[ResultIn] = Field(min_length=1, max_length=20)
+
+
+class ReportedResult(BaseModel):
+    metric: str
+    actual: str = Field(description="Decimal string")
+    unit: str | None = None
+
+
+class ResultsReportOut(BaseModel):
+    campaign_id: str
+    source_system: str
+    source_reference: str
+    as_of: dt.date
+    results: list[ReportedResult]
+    recorded_by: str
+    recorded_at: dt.datetime
+    event_id: str
+    already_recorded: bool = False

@@ -28,7 +28,7 @@ from marops_service.refusals import Refusal
 from marops_service.transactions import in_transaction, snapshot
 
 from . import repository as repo
-from .domain import access, changes, completeness, retrospective, status
+from .domain import access, changes, completeness, outcomes, retrospective, status
 from .domain.brief import Brief, to_submission
 from .domain.completeness import Finding
 from .domain.diff import diff
@@ -93,13 +93,15 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
         _require_editable(who, row)
         brief = Brief.model_validate(row["brief"]).with_defaults()
         now = clock()
-        findings = completeness.check(brief, today=now.date())
+        catalogue = await repo.catalogue(conn)
+        findings = completeness.check(brief, today=now.date()) + completeness.against_catalogue(brief, catalogue)
         if findings:
             raise _incomplete(findings)
         version = row["current_version"] + 1
         try:
             payload = to_submission(brief, campaign_id=campaign_id, version=version, requester=who.subject,
-                                    authors=sorted({row["created_by"], *row["authors"], who.subject}))
+                                    authors=sorted({row["created_by"], *row["authors"], who.subject}),
+                                    catalogue=catalogue)
         except ValidationError as exc:  # the check should have caught it; still never a 500
             raise _incomplete([Finding(".".join(map(str, e["loc"])), "invalid", e["msg"])
                                for e in exc.errors()]) from None
@@ -272,6 +274,38 @@ async def request_change(pool: asyncpg.Pool, clock: Clock, who: Principal, campa
     return await in_transaction(pool, work)
 
 
+async def record_results(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
+                         body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Results of a launched (or completed) campaign's KPIs as of a date -> ``KpiResultsRecorded``.
+
+    Returns the report and whether it is new: a re-send of one (source system, source
+    reference) with the same content answers the stored report; other content is a conflict.
+    """
+    async def work(conn: asyncpg.Connection) -> tuple[dict[str, Any], bool]:
+        if outcomes.is_reporting_system(who, body["source_system"]):
+            await lock_campaign(conn, campaign_id)
+            row = await repo.get_campaign(conn, campaign_id)
+            if row is None:
+                raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} does not exist")
+        else:
+            row = await _load(conn, who, campaign_id, locked=True)
+        outcomes.may_report(who, _ref(row), body["source_system"])
+        submitted = (await repo.versions(conn, campaign_id))
+        kpis = [c.Kpi.model_validate(k) for k in submitted[-1]["brief"]["kpis"]] if submitted else []
+        report = outcomes.report(row["status"], kpis, campaign_id=campaign_id, recorded_by=who.subject, **body)
+        existing = await repo.kpi_report(conn, report.source_system, report.source_reference)
+        if existing is not None:
+            outcomes.same_report(existing, report)
+            return _report_view(existing), False
+        now = clock()
+        event = new_event(report, source=SOURCE, time=now)
+        stored = await repo.add_kpi_report(conn, report, recorded_at=now, event_id=event.id)
+        await outbox.add(conn, event)
+        return _report_view(stored), True
+
+    return await in_transaction(pool, work)
+
+
 async def record_change_decision(conn: asyncpg.Connection, event: Envelope[c.ChangeDecided]) -> None:
     """Consumer side: governance decided a change; an approved one becomes the current version.
     A decision of a change this database never filed (or one already recorded) changes nothing."""
@@ -288,7 +322,24 @@ async def record_change_decision(conn: asyncpg.Connection, event: Envelope[c.Cha
         await repo.set_status(conn, data.campaign_id, (await _facts(conn, campaign)).history[-1])
 
 
+async def record_catalogue(conn: asyncpg.Connection, event: Envelope[c.MetricCatalogueChanged]) -> None:
+    """Consumer side: keep the highest catalogue version governance published."""
+    await repo.save_catalogue(conn, event.data, published_at=event.time, event_id=event.id)
+
+
 # --- queries ----------------------------------------------------------------------
+
+
+async def results(pool: asyncpg.Pool, who: Principal, campaign_id: str) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        await _load(conn, who, campaign_id)
+        return [_report_view(r) for r in await repo.kpi_reports(conn, campaign_id)]
+
+
+def _report_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("campaign_id", "source_system", "source_reference", "as_of", "results",
+                                "recorded_by", "recorded_at")} | {"event_id": str(row["event_id"])}
+
 
 
 async def get(pool: asyncpg.Pool, who: Principal, campaign_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -79,6 +80,9 @@ class KpiDraft(_Part):
     target: Number | None = Field(default=None, description="Numeric target", examples=["1200"])
     unit: ShortText | None = Field(default=None, examples=["leads"])
     timeframe: ShortText | None = Field(default=None, examples=["90 days after launch"])
+    baseline: Number | None = Field(default=None, description="The value before the campaign", examples=["800"])
+    direction: c.KpiDirection | None = Field(
+        default=None, description="Which way is better (default increase); a catalogue KPI takes the catalogue's")
 
 
 class TrackingPlanDraft(_Part):
@@ -142,8 +146,32 @@ class Brief(_Part):
         return self
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """The metric catalogue as governance last published it."""
+
+    version: int
+    definitions: dict[str, c.KpiDefinition]
+
+    def find(self, metric: str | None) -> c.KpiDefinition | None:
+        return self.definitions.get((metric or "").strip())
+
+
+def to_kpi(k: KpiDraft, catalogue: Catalogue | None) -> c.Kpi:
+    """A draft KPI as published: one naming a catalogue key carries its definition's unit,
+    direction and kind (so no consumer needs the catalogue); a free-text one has no kind."""
+    definition = catalogue.find(k.metric) if catalogue else None
+    if definition is None:
+        return c.Kpi(metric=_clean(k.metric), target=k.target, unit=_clean(k.unit), timeframe=_clean(k.timeframe),
+                     baseline=k.baseline, direction=k.direction)
+    assert catalogue is not None
+    return c.Kpi(metric=definition.key, target=k.target, unit=definition.unit, timeframe=_clean(k.timeframe),
+                 baseline=k.baseline, direction=definition.direction, kind=definition.kind,
+                 catalogue_version=catalogue.version)
+
+
 def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: str,
-                  authors: list[str] | None = None) -> c.BriefSubmitted:
+                  authors: list[str] | None = None, catalogue: Catalogue | None = None) -> c.BriefSubmitted:
     """The published snapshot of a complete brief (the completeness check must have passed)."""
     b = brief.with_defaults()
     assert b.budget_request and b.budget_request.amount and b.tracking_plan and b.raci
@@ -161,8 +189,7 @@ def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: st
         target_launch_date=b.target_launch_date,
         flight_start=b.flight_start,
         flight_end=b.flight_end,
-        kpis=[c.Kpi(metric=_clean(k.metric), target=k.target, unit=_clean(k.unit), timeframe=_clean(k.timeframe))
-              for k in b.kpis or []],
+        kpis=[to_kpi(k, catalogue) for k in b.kpis or []],
         tracking_plan=c.TrackingPlan(
             campaign_code=_clean(b.tracking_plan.campaign_code),
             utm_convention=b.tracking_plan.utm_convention,

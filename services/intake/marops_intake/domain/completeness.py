@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from marops_events.money import CURRENCIES
 
-from .brief import Brief
+from .brief import Brief, Catalogue
 
 T = TypeVar("T")
 
@@ -73,6 +73,22 @@ def check(brief: Brief, *, today: dt.date) -> list[Finding]:
     for i, link in enumerate(brief.links or []):
         if not _is_web_url(link):
             found.invalid(f"links.{i}", "a link must be an absolute http(s) URL")
+    return found.items
+
+
+def against_catalogue(brief: Brief, catalogue: Catalogue | None) -> list[Finding]:
+    """A KPI naming a catalogue key must agree with its definition (unit, direction)."""
+    found = _Findings()
+    for i, kpi in enumerate(brief.kpis or []):
+        definition = catalogue.find(kpi.metric) if catalogue else None
+        if definition is None:
+            continue
+        if not _blank(kpi.unit) and (kpi.unit or "").strip() != definition.unit:
+            found.invalid(f"kpis.{i}.unit", f"the metric catalogue measures {definition.key!r} in "
+                                            f"{definition.unit!r}, not {(kpi.unit or '').strip()!r}")
+        if kpi.direction is not None and kpi.direction is not definition.direction:
+            found.invalid(f"kpis.{i}.direction", f"the metric catalogue defines {definition.key!r} with direction "
+                                                 f"{definition.direction.value!r}")
     return found.items
 
 
