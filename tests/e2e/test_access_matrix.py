@@ -130,6 +130,10 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("governance", "POST", "/policy/versions"): ADMIN_ONLY,
     ("governance", "GET", "/policy/versions/{version}"): EVERY_ROLE,
     ("governance", "GET", "/policy/audit"): EVERY_ROLE,
+    ("governance", "GET", "/metric-catalogue"): EVERY_ROLE,
+    ("governance", "GET", "/metric-catalogue/versions"): EVERY_ROLE,
+    ("governance", "POST", "/metric-catalogue/versions"): ADMIN_ONLY,
+    ("governance", "GET", "/metric-catalogue/versions/{version}"): EVERY_ROLE,
     ("governance", "GET", "/campaigns/{campaign_id}"): READ_X,
     ("governance", "GET", "/campaigns/{campaign_id}/gates"): READ_X,
     ("governance", "POST", "/campaigns/{campaign_id}/gates/{gate_id}/decisions"): DECIDE_X,
@@ -180,6 +184,10 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("metrics", "POST", "/admin/rebuild"): ADMIN_ONLY,
     ("metrics", "GET", "/admin/rebuilds/{run_id}"): ADMIN_ONLY,
 }
+
+CATALOGUE = {"definitions": [{"key": "qualified_leads", "name": "Qualified leads", "unit": "leads", "kind": "outcome"}],
+             "reason": "matrix"}
+
 
 @dataclass
 class World:
@@ -273,6 +281,7 @@ async def world(calls: Calls) -> World:
     plan = await calls.ok("budget", "POST", "/plans", "finance", {
         "fiscal_year": today.year, "team": f"matrix-plans-{uuid.uuid4().hex[:6]}",
         "amount": {"amount": "1000.00", "currency": "EUR"}}, expect=201)
+    await calls.ok("governance", "POST", "/metric-catalogue/versions", "ops_admin", CATALOGUE, expect=201)
     rebuild = await calls.ok("metrics", "POST", "/admin/rebuild", "ops_admin", expect=202)
     return World(x=x, y=y, risk_id=risk["risk_id"], line_a=lines[0], line_b=lines[1], policy=policy,
                  rebuild_id=rebuild["run_id"], spend_id=spend["id"], plan_id=plan["id"])
@@ -312,6 +321,8 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"reason": "matrix"}  # X is not in flight: allowed callers get 409
         case ("intake", "POST", "/campaigns/{campaign_id}/changes"):
             body = {"reason": "matrix", "channels": ["email"]}
+        case ("governance", "POST", "/metric-catalogue/versions"):
+            body = CATALOGUE
         case ("governance", "POST", "/policy/versions"):
             doc = {k: v for k, v in w.policy.items()
                    if k not in ("version", "effective_from", "created_by", "created_at", "reason")}

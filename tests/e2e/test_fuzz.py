@@ -159,6 +159,8 @@ EXCEPTIONS: tuple[Exception_, ...] = (
                "a policy's coherence spans its gates (exactly one budget gate, unique ids, a quorum the deciders "
                "can reach, a condition on a known field): rules over the whole document, answered with "
                "the reason"),
+    Exception_("governance", "POST /metric-catalogue/versions", ACCEPTANCE, field_errors("value_error", path="body"),
+               "a catalogue's keys are unique across its definitions: a rule over the whole list"),
     Exception_("budget", "POST /reallocations", ACCEPTANCE,
                problem("unprocessable", "budget line", "cannot reallocate a line to itself", "lines are in",
                        "the lines are in"),

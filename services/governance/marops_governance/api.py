@@ -15,11 +15,14 @@ from marops_service.refusals import Answer
 from marops_service.responses import problems
 
 from . import repository, service
+from .catalogue import CatalogueDocument
 from .domain import DecisionRequest, RefusalCode
 from .outputs import (
     AuditList,
     CampaignAudit,
     CampaignOut,
+    CatalogueList,
+    CatalogueOut,
     DecisionOut,
     GateList,
     LaunchOut,
@@ -35,12 +38,14 @@ from .schemas import (
     Acceptance,
     DecisionBody,
     LaunchBody,
+    NewCatalogue,
     NewPolicy,
     NewRisk,
     RaciBody,
     RiskChanges,
     audit_view,
     campaign_view,
+    catalogue_view,
     gate_view,
     policy_view,
     queue_view,
@@ -122,6 +127,45 @@ async def policy_audit(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
     async with pool.acquire() as conn:
         rows = await repository.policy_audit(conn)
     return {"items": [audit_view(r) for r in rows]}
+
+
+# --- metric catalogue ------------------------------------------------------------------
+
+
+@router.get("/metric-catalogue", response_model=CatalogueOut, responses=problems(404), tags=["metric catalogue"],
+            summary="The metric catalogue in force: the KPI definitions briefs pick from")
+async def current_catalogue(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await repository.catalogue_row(conn)
+    if row is None:
+        raise NotFound("no metric catalogue has been published yet")
+    return catalogue_view(row)
+
+
+@router.get("/metric-catalogue/versions", response_model=CatalogueList, tags=["metric catalogue"],
+            summary="Every metric catalogue version, oldest first")
+async def catalogue_versions(pool: Pool, _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        rows = await repository.catalogue_rows(conn)
+    return {"items": [catalogue_view(r) for r in rows]}
+
+
+@router.get("/metric-catalogue/versions/{version}", response_model=CatalogueOut, responses=problems(404),
+            tags=["metric catalogue"], summary="One metric catalogue version")
+async def catalogue_version(version: Annotated[int, Path(ge=1, le=2**31 - 1)], pool: Pool,
+                            _: CurrentPrincipal) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await repository.catalogue_row(conn, version)
+    if row is None:
+        raise NotFound(f"metric catalogue version {version} does not exist")
+    return catalogue_view(row)
+
+
+@router.post("/metric-catalogue/versions", response_model=CatalogueOut, status_code=201, tags=["metric catalogue"],
+             summary="Publish a new metric catalogue version (ops_admin) -> MetricCatalogueChanged")
+async def new_catalogue_version(body: NewCatalogue, pool: Pool, now: Now, actor: OpsAdmin) -> dict[str, Any]:
+    document = CatalogueDocument(definitions=body.definitions)
+    return catalogue_view(await service.publish_catalogue(pool, actor, document, body.reason, now))
 
 
 # --- campaigns and gates ---------------------------------------------------------------

@@ -633,7 +633,10 @@ class Readiness:
         return not self.unmet
 
 
-def kpis_with_targets(brief: BriefVersion) -> bool:
+def kpis_with_targets(brief: BriefVersion, *, require_outcome: bool = False) -> bool:
+    """KPIs with targets, including an outcome KPI when the policy requires one."""
+    if require_outcome and not any(k.kind is c.KpiKind.outcome for k in brief.kpis):
+        return False
     return bool(brief.kpis) and all(k.target is not None and k.metric.strip() for k in brief.kpis)
 
 
@@ -660,8 +663,12 @@ def assess_readiness(campaign: Campaign, blocking_risks: Sequence[tuple[str, int
     if pending:
         unmet.append(Unmet("gates_not_approved", "not approved for brief version "
                            f"{brief.version}: " + ", ".join(f"{g.id} ({g.status.value})" for g in pending)))
+    require_outcome = campaign.policy.require_outcome_kpi
     if not kpis_with_targets(brief):
         unmet.append(Unmet("kpis_missing", "the brief has no KPI with a target"))
+    elif not kpis_with_targets(brief, require_outcome=require_outcome):
+        unmet.append(Unmet("outcome_kpi_missing", "the policy requires a KPI of kind outcome from the metric "
+                                                  "catalogue"))
     if not tracking_plan_defined(brief):
         unmet.append(Unmet("tracking_plan_missing", "the brief has no tracking plan with a campaign code"))
     commitment = campaign.commitment
@@ -672,7 +679,7 @@ def assess_readiness(campaign: Campaign, blocking_risks: Sequence[tuple[str, int
                            f"{len(blocking_risks)} open risk(s) at or above score "
                            f"{campaign.policy.blocking_risk_score}: " + ", ".join(r for r, _ in blocking_risks)))
     snapshot = c.ReadinessSnapshot(
-        all_gates_approved=not pending, kpis_with_targets=kpis_with_targets(brief),
+        all_gates_approved=not pending, kpis_with_targets=kpis_with_targets(brief, require_outcome=require_outcome),
         tracking_plan_defined=tracking_plan_defined(brief), budget_committed=commitment is not None,
         committed=commitment.amount if commitment else None, open_blocking_risks=len(blocking_risks),
         policy_version=campaign.policy_version,

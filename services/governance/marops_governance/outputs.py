@@ -291,3 +291,29 @@ class CampaignAudit(_Out):
     campaign_id: str
     items: list[AuditEntryOut]
     policy_changes: list[AuditEntryOut]
+
+
+# --- metric catalogue --------------------------------------------------------------------
+
+
+class KpiDefinitionOut(_Out):
+    key: str
+    name: str
+    unit: str
+    direction: str
+    kind: str
+    description: str | None = None
+
+
+class CatalogueOut(_Out):
+    """One metric catalogue version: every KPI definition, and when, by whom and why it was published."""
+
+    version: int
+    definitions: list[KpiDefinitionOut]
+    created_by: str
+    created_at: dt.datetime
+    reason: str
+
+
+class CatalogueList(_Out):
+    items: list[CatalogueOut]

@@ -137,6 +137,8 @@ class PolicyDocument(_Strict):
 
     blocking_risk_score: JsonInt = Field(default=15, ge=1, le=25,
                                      description="An open risk scoring at least this blocks launch")
+    require_outcome_kpi: bool = Field(default=False, description="Launch needs at least one KPI of kind outcome "
+                                                                 "(from the metric catalogue) with a target")
     gates: list[GateDefinition] = Field(min_length=1, max_length=20)
     change_rules: list[ChangeRule] | None = Field(
         default=None, max_length=20,

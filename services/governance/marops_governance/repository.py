@@ -14,6 +14,7 @@ import asyncpg
 
 from marops_events import contracts as c
 
+from .catalogue import CATALOGUE_LOCK
 from .domain import (
     BriefVersion,
     BudgetFact,
@@ -429,3 +430,34 @@ async def policy_audit(conn: asyncpg.Connection, versions: Sequence[int] | None 
     return await conn.fetch(
         "SELECT * FROM audit_log WHERE campaign_id IS NULL AND ($1::int[] IS NULL OR policy_version = ANY($1))"
         " ORDER BY id", list(versions) if versions is not None else None)
+
+
+# --- metric catalogue --------------------------------------------------------------------
+
+
+async def catalogue_row(conn: asyncpg.Connection, version: int | None = None) -> asyncpg.Record | None:
+    if version is None:
+        return await conn.fetchrow("SELECT * FROM metric_catalogue_versions ORDER BY version DESC LIMIT 1")
+    return await conn.fetchrow("SELECT * FROM metric_catalogue_versions WHERE version = $1", version)
+
+
+async def catalogue_rows(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM metric_catalogue_versions ORDER BY version")
+
+
+async def insert_catalogue(conn: asyncpg.Connection, definitions: list[dict[str, Any]], created_by: str,
+                           reason: str, at: dt.datetime) -> asyncpg.Record:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", CATALOGUE_LOCK)
+    return await conn.fetchrow(
+        """
+        INSERT INTO metric_catalogue_versions (version, definitions, created_by, created_at, reason)
+        SELECT coalesce(max(version), 0) + 1, $1::jsonb, $2, $3, $4 FROM metric_catalogue_versions
+        RETURNING *
+        """,
+        definitions, created_by, at, reason)
+
+
+async def next_risk_revision(conn: asyncpg.Connection, risk_id: uuid.UUID) -> int:
+    revision: int = await conn.fetchval("UPDATE risks SET revision = revision + 1 WHERE id = $1 RETURNING revision",
+                                        risk_id)
+    return revision

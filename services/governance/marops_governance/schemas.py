@@ -11,6 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from marops_events import contracts as c
 
+from .catalogue import CatalogueDocument
 from .domain import BriefVersion, Campaign, ChangeOutcome, GateState, QueueItem, Readiness
 from .policy import PolicyDocument, undecidable
 from .risks import Risk, RiskStatus, blocks_launch
@@ -154,6 +155,16 @@ class Acceptance(_Body):
 
 def money(value: c.Money | None) -> dict[str, str] | None:
     return value.model_dump(mode="json") if value is not None else None
+
+
+class NewCatalogue(CatalogueDocument):
+    """A new metric catalogue version: every definition (the whole catalogue), and why it changes."""
+
+    reason: Text
+
+
+def catalogue_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("version", "definitions", "created_by", "created_at", "reason")}
 
 
 def policy_view(row: asyncpg.Record) -> dict[str, Any]:

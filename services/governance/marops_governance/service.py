@@ -24,9 +24,10 @@ from marops_service.problems import NotFound
 from marops_service.transactions import in_transaction, snapshot
 
 from . import domain, repository
+from .catalogue import CatalogueDocument
 from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
 from .policy import PolicyDocument
-from .risks import Risk, accept_risk, blocking, new_risk, update_risk
+from .risks import Risk, accept_risk, blocking, blocks_launch, new_risk, update_risk
 
 SOURCE = "marops/governance"
 
@@ -58,6 +59,23 @@ async def create_policy(pool: asyncpg.Pool, actor: Principal, document: PolicyDo
                                policy_version=version, details={"document": document.model_dump(mode="json")})
         row = await repository.policy_row(conn, version)
         assert row is not None
+        return row
+
+    return await in_transaction(pool, work)
+
+
+async def publish_catalogue(pool: asyncpg.Pool, actor: Principal, document: CatalogueDocument, reason: str,
+                            now: dt.datetime) -> asyncpg.Record:
+    """A new metric catalogue version, announced as MetricCatalogueChanged in the same transaction."""
+    async def work(conn: asyncpg.Connection) -> asyncpg.Record:
+        definitions = [d.contract() for d in document.definitions]
+        row = await repository.insert_catalogue(conn, [d.model_dump(mode="json") for d in definitions],
+                                                actor.subject, reason, now)
+        await repository.audit(conn, action="metric_catalogue_changed", actor=actor.subject, at=now, reason=reason,
+                               details={"catalogue_version": row["version"], "keys": [d.key for d in definitions]})
+        await outbox.add(conn, registry.new_event(
+            c.MetricCatalogueChanged(version=row["version"], definitions=definitions, published_by=actor.subject),
+            source=SOURCE, time=now))
         return row
 
     return await in_transaction(pool, work)
@@ -204,6 +222,7 @@ async def add_risk(pool: asyncpg.Pool, campaign_id: str, actor: Principal, clock
         now = clock()  # after the lock: the campaign's times follow its commits
         created = new_risk(found, actor, now, **fields)
         await repository.save_risk(conn, created)
+        await _announce_risk(conn, found, created, actor, now)
         await repository.audit(conn, campaign_id=campaign_id, action="risk_created", actor=actor.subject, at=now,
                                policy_version=found.policy_version, details=_risk_details(created))
         return found, created
@@ -228,6 +247,7 @@ async def change_risk(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, 
         updated, diff = update_risk(existing, found, actor, now, changes, reason)
         if diff:
             await repository.save_risk(conn, updated)
+            await _announce_risk(conn, found, updated, actor, now)
             await repository.audit(conn, campaign_id=campaign_id, action="risk_updated", actor=actor.subject,
                                    at=now, reason=reason, policy_version=found.policy_version,
                                    details={"risk_id": str(risk_id), "changes": diff, "score": updated.score})
@@ -243,6 +263,7 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
         now = clock()  # after the lock: the campaign's times follow its commits
         accepted = accept_risk(existing, found, actor, now, reason)
         await repository.save_risk(conn, accepted)
+        await _announce_risk(conn, found, accepted, actor, now)
         was_blocking = existing.score >= found.policy.blocking_risk_score
         await repository.audit(conn, campaign_id=campaign_id, action="risk_accepted", actor=actor.subject, at=now,
                                reason=reason, policy_version=found.policy_version,
@@ -252,6 +273,17 @@ async def accept(pool: asyncpg.Pool, campaign_id: str, risk_id: uuid.UUID, actor
         return found, accepted
 
     return await in_transaction(pool, work)
+
+
+async def _announce_risk(conn: asyncpg.Connection, campaign: Campaign, r: Risk, actor: Principal,
+                         now: dt.datetime) -> None:
+    """RiskChanged with the risk as it is now, so readers (metrics' review pack) need no register."""
+    score = campaign.policy.blocking_risk_score
+    await outbox.add(conn, registry.new_event(c.RiskChanged(
+        campaign_id=r.campaign_id, risk_id=str(r.id), revision=await repository.next_risk_revision(conn, r.id),
+        description=r.description, owner=r.owner, probability=r.probability, impact=r.impact, score=r.score,
+        status=c.RiskStatus(r.status.value), blocks_launch=blocks_launch(r, score), blocking_score=score,
+        changed_by=actor.subject), source=SOURCE, time=now))
 
 
 async def audit_trail(pool: asyncpg.Pool, campaign_id: str,
