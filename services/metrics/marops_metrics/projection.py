@@ -313,6 +313,45 @@ async def _retrospectives(conn: asyncpg.Connection, s: str, events: list[Envelop
     )
 
 
+_CHANGE_REQUESTS = EarliestWins(
+    "change_requests", key=("change_id",), time="requested_at",
+    inputs=(("change_id", "text"), ("campaign_id", "text"), ("brief_version", "integer"), ("changes", "text"),
+            ("requested_at", "timestamptz"), ("event_id", "uuid")),
+    stored={"changes": "string_to_array(changes, ',')"})
+_CHANGE_DECISIONS = EarliestWins(
+    "change_decisions", key=("change_id",), time="decided_at",
+    inputs=(("change_id", "text"), ("campaign_id", "text"), ("outcome", "text"), ("decided_at", "timestamptz"),
+            ("event_id", "uuid")))
+_PAUSE_STARTS = EarliestWins(
+    "pause_starts", key=("campaign_id", "pause"), time="paused_at",
+    inputs=(("campaign_id", "text"), ("pause", "integer"), ("paused_at", "timestamptz"), ("event_id", "uuid")))
+_PAUSE_ENDS = EarliestWins(
+    "pause_ends", key=("campaign_id", "pause"), time="resumed_at",
+    inputs=(("campaign_id", "text"), ("pause", "integer"), ("resumed_at", "timestamptz"), ("event_id", "uuid")))
+
+
+async def _change_requests(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    # Changed fields are enum values ([a-z]+): joined with commas to pass through unnest.
+    await _CHANGE_REQUESTS.merge(conn, s, events, key=lambda e: e.data.change_id, row=lambda e: (
+        e.data.change_id, e.data.campaign_id, e.data.brief.version, ",".join(ch.value for ch in e.data.changes),
+        e.time, e.id))
+
+
+async def _change_decisions(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    await _CHANGE_DECISIONS.merge(conn, s, events, key=lambda e: e.data.change_id, row=lambda e: (
+        e.data.change_id, e.data.campaign_id, e.data.outcome.value, e.time, e.id))
+
+
+async def _pause_starts(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    await _PAUSE_STARTS.merge(conn, s, events, key=lambda e: (e.data.campaign_id, e.data.pause),
+                              row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
+
+
+async def _pause_ends(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    await _PAUSE_ENDS.merge(conn, s, events, key=lambda e: (e.data.campaign_id, e.data.pause),
+                            row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
+
+
 # Events without a writer (reservations, reallocations, thresholds) live in event_log only:
 # they show on timelines and count for freshness, but no metric is defined on them.
 _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
@@ -327,4 +366,8 @@ _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.SpendReconciliationChanged,), _reconciliations),
     ((c.RetrospectiveRecorded,), _retrospectives),
     *outcome_facts.WRITERS,
+    ((c.ChangeRequested,), _change_requests),
+    ((c.ChangeDecided,), _change_decisions),
+    ((c.CampaignPaused,), _pause_starts),
+    ((c.CampaignResumed,), _pause_ends),
 )
