@@ -48,6 +48,10 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
         row.get("version"): row.line for row in rows if row.event == "approved"
     }
     committed: c.Money | None = None
+    change_ids: dict[int, str] = {}  # proposed version -> its change id
+    proposals: dict[int, c.BriefSubmitted] = {}
+    current = 0  # the version describing the campaign: the last submission or approved change
+    pauses = 0
 
     def emit(data: BaseModel, row: Row, *key: object) -> None:
         events.append(new_event(data, source=SOURCE, time=row.at, correlation_id=campaign_id,
@@ -58,8 +62,34 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
         if row.event == "submitted":
             brief = _brief(campaign_id, row)
             briefs[version] = brief
+            current = version
             gate_state[version] = (0, row.at)
             emit(brief, row, version)
+        elif row.event == "change_requested":
+            base = briefs[current]
+            change_ids[version] = f"{campaign_id}-change-v{version}"
+            proposal = _proposal(base, row)
+            proposals[version] = proposal
+            gate_state[version] = (0, row.at)
+            emit(c.ChangeRequested(
+                campaign_id=campaign_id, change_id=change_ids[version], base_version=base.version,
+                changes=row.get("changes"), reason=row.get("reason"), requested_by=row.get("requested_by"),
+                brief=proposal, base_amount=base.budget_request.amount, base_channels=base.channels), row, version)
+        elif row.event == "change_decided":
+            outcome = row.get("outcome")
+            emit(c.ChangeDecided(
+                campaign_id=campaign_id, change_id=change_ids[version], brief_version=version, outcome=outcome,
+                decided_by=row.get("decided_by"), reason=row.get("reason"), policy_version=1), row, version)
+            if outcome is c.ChangeOutcome.approved:
+                briefs[version] = proposals[version]
+                current = version
+        elif row.event == "paused":
+            pauses += 1
+            emit(c.CampaignPaused(campaign_id=campaign_id, pause=pauses, paused_by=row.get("paused_by"),
+                                  reason=row.get("reason")), row, pauses)
+        elif row.event == "resumed":
+            emit(c.CampaignResumed(campaign_id=campaign_id, pause=pauses, resumed_by=row.get("resumed_by"),
+                                   reason=row.get("reason")), row, pauses)
         elif row.event in ("approved", "rejected"):
             approved_so_far, actionable_at = gate_state[version]
             gate = row.get("gate")
@@ -69,7 +99,8 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
                 gate_kind=row.get("gate_kind") or (c.GateKind.budget if "budget" in gate else c.GateKind.review),
                 gate_position=approved_so_far + 1, actionable_at=actionable_at,
                 sla_hours=row.get("sla_hours") or DEFAULT_SLA_HOURS, decided_by=row.get("decided_by"),
-                amount=briefs[version].budget_request.amount,
+                amount=(proposals.get(version) or briefs[version]).budget_request.amount,
+                change_id=change_ids.get(version),
             )
             if row.event == "approved":
                 emit(c.GateApproved(**common, is_last_gate=last_approval.get(version) == row.line,
@@ -84,7 +115,7 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
             emit(c.BudgetCommitted(campaign_id=campaign_id, brief_version=version,
                                    budget_line_id=row.get("budget_line_id"), amount=committed), row, version)
         elif row.event == "launched":
-            latest = briefs[max(briefs)]
+            latest = briefs[current]
             kpis = row.get("kpis_defined")
             tracking = row.get("tracking_plan")
             emit(c.CampaignLaunched(
@@ -110,6 +141,18 @@ def _campaign_events(campaign_id: str, rows: list[Row]) -> list[Envelope[Any]]:
         elif row.event == "completed":
             emit(c.CampaignCompleted(campaign_id=campaign_id, completed_by=row.get("completed_by")), row)
     return events
+
+
+def _proposal(base: c.BriefSubmitted, row: Row) -> c.BriefSubmitted:
+    """The base version with what a change_requested row changes."""
+    updates: dict[str, Any] = {"version": row.get("version"), "requester": row.get("requested_by")}
+    if row.get("amount") is not None:
+        updates["budget_request"] = base.budget_request.model_copy(
+            update={"amount": c.Money(amount=row.get("amount"), currency=row.get("currency"))})
+    for field in ("channels", "target_launch_date", "flight_start", "flight_end"):
+        if row.get(field) is not None:
+            updates[field] = row.get(field)
+    return c.BriefSubmitted.model_validate({**base.model_dump(), **updates})
 
 
 def _brief(campaign_id: str, row: Row) -> c.BriefSubmitted:

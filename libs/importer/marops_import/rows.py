@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marops_events.contracts import Channel, GateKind, RejectionKind
+from marops_events.contracts import ChangeField, ChangeOutcome, Channel, GateKind, RejectionKind
 
-EVENTS = ("submitted", "approved", "rejected", "committed", "launched", "spend", "cancelled", "completed")
+EVENTS = ("submitted", "approved", "rejected", "committed", "launched", "spend", "cancelled", "completed",
+          "change_requested", "change_decided", "paused", "resumed")
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "submitted": ("version", "title", "team", "owner", "requester", "channels", "target_launch_date",
@@ -29,11 +30,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "spend": ("amount", "currency", "source_system", "source_reference", "incurred_on"),
     "cancelled": ("cancelled_by",),
     "completed": ("completed_by",),
+    "change_requested": ("version", "changes", "requested_by", "reason"),
+    "change_decided": ("version", "outcome", "decided_by"),
+    "paused": ("paused_by", "reason"),
+    "resumed": ("resumed_by", "reason"),
 }
 
 COLUMNS = ("campaign_id", "event", "at") + tuple(sorted({c for cols in REQUIRED.values() for c in cols} | {
     "objective", "kpis", "tracking_plan", "gate_kind", "sla_hours", "rejection_kind", "budget_line_id",
-    "kpis_defined", "reason", "description", "corrects_reference"}))
+    "kpis_defined", "reason", "description", "corrects_reference", "amount", "currency", "channels",
+    "target_launch_date", "flight_start", "flight_end"}))
 
 
 class HistoryError(ValueError):
@@ -101,7 +107,8 @@ def _parse_row(line: int, raw: dict[str, str], problems: list[str]) -> Row | Non
         "version": _positive_int, "sla_hours": _positive_int, "amount": _decimal, "target_launch_date": _date,
         "flight_start": _date, "flight_end": _date, "incurred_on": _date, "channels": _channels,
         "currency": _currency, "gate_kind": lambda v: GateKind(v), "rejection_kind": lambda v: RejectionKind(v),
-        "kpis": _kpis, "kpis_defined": _bool, "tracking_plan": _bool,
+        "kpis": _kpis, "kpis_defined": _bool, "tracking_plan": _bool, "changes": _changes,
+        "outcome": ChangeOutcome,
     }
     for column, convert in converters.items():
         if column in values:
@@ -114,6 +121,8 @@ def _parse_row(line: int, raw: dict[str, str], problems: list[str]) -> Row | Non
             problem("flight_end", "is before flight_start")
         if values["amount"] < 0:
             problem("amount", "a requested amount cannot be negative")
+    if event == "change_requested" and not problems and "amount" in values and "currency" not in values:
+        problem("currency", "a change of the amount names its currency")
     if event == "spend" and not problems and values["amount"] < 0 and not values.get("corrects_reference"):
         problem("corrects_reference", "a negative spend (refund or correction) must name the reference it corrects")
     if problems or at is None:
@@ -129,21 +138,46 @@ def _check_campaigns(rows: list[Row]) -> list[str]:
     for campaign, items in by_campaign.items():
         items.sort(key=lambda r: (r.at, r.line))
         submitted: dict[int, Row] = {}
+        changes: dict[int, Row] = {}  # proposed version -> its change_requested row
+        decided: set[int] = set()
+        paused = False
         for row in items:
             if row.event == "submitted":
                 version = row.get("version")
                 if version in submitted:
                     problems.append(f"row {row.line}: campaign {campaign} version {version} submitted twice")
-                elif version != len(submitted) + 1:
+                elif version != len(submitted) + 1 or changes:
                     problems.append(f"row {row.line}: campaign {campaign} version {version} submitted before "
-                                    f"version {len(submitted) + 1}")
+                                    f"version {len(submitted) + 1}" if not changes else
+                                    f"row {row.line}: campaign {campaign} is submitted again after a change request")
                 submitted[version] = row
             elif row.event in ("approved", "rejected", "committed"):
-                if row.get("version") not in submitted:
+                if row.get("version") not in submitted and row.get("version") not in changes:
                     problems.append(f"row {row.line}: campaign {campaign} has no earlier 'submitted' row for "
                                     f"version {row.get('version')}")
-            elif row.event in ("launched", "cancelled", "completed") and not submitted:
+            elif row.event in ("launched", "cancelled", "completed", "paused", "change_requested") and not submitted:
                 problems.append(f"row {row.line}: campaign {campaign} has no earlier 'submitted' row")
+            if row.event == "change_requested" and submitted:
+                version, highest = row.get("version"), max([*submitted, *changes])
+                if version != highest + 1:
+                    problems.append(f"row {row.line}: campaign {campaign} change request proposes version {version}; "
+                                    f"the next version is {highest + 1}")
+                elif any(v not in decided for v in changes):
+                    problems.append(f"row {row.line}: campaign {campaign} has a change request still undecided")
+                changes[version] = row
+            elif row.event == "change_decided":
+                if row.get("version") not in changes or row.get("version") in decided:
+                    problems.append(f"row {row.line}: campaign {campaign} has no undecided 'change_requested' row "
+                                    f"for version {row.get('version')}")
+                decided.add(row.get("version"))
+            elif row.event == "paused":
+                if paused:
+                    problems.append(f"row {row.line}: campaign {campaign} is already paused")
+                paused = True
+            elif row.event == "resumed":
+                if not paused:
+                    problems.append(f"row {row.line}: campaign {campaign} is not paused")
+                paused = False
         for event in ("launched", "cancelled", "completed"):
             if sum(r.event == event for r in items) > 1:
                 problems.append(f"campaign {campaign}: more than one '{event}' row")
@@ -194,6 +228,13 @@ def _channels(value: str) -> list[Channel]:
     if not channels:
         raise ValueError("at least one channel is required")
     return channels
+
+
+def _changes(value: str) -> list[ChangeField]:
+    changes = [ChangeField(v.strip()) for v in value.split(";") if v.strip()]
+    if not changes:
+        raise ValueError("name what changes: budget, dates, channels or kpis (;-separated)")
+    return changes
 
 
 def _kpis(value: str) -> list[tuple[str, Decimal, str]]:

@@ -125,3 +125,58 @@ async def _run_cli(args: list[str]) -> int:
 
     # main() runs its own event loop, so call it from a worker thread.
     return await asyncio.to_thread(main, args)
+
+
+CHANGE_HEADER = "campaign_id,event,at,version,title,team,owner,requester,channels,target_launch_date,flight_start," \
+                "flight_end,amount,currency,budget_line_id,gate,gate_kind,decided_by,launched_by,changes," \
+                "requested_by,outcome,reason,paused_by,resumed_by"
+CHANGES = "\n".join([
+    CHANGE_HEADER,
+    "c1,submitted,2026-01-05T09:00Z,1,C1,growth,olivia,rachel,email,2026-02-01,2026-02-01,2026-03-31,1000,EUR,L1,"
+    ",,,,,,,,,",
+    "c1,approved,2026-01-06T09:00Z,1,,,,,,,,,,,,budget_approval,budget,frank,,,,,,,",
+    "c1,launched,2026-02-01T09:00Z,,,,,,,,,,,,,,,,olivia,,,,,,",
+    "c1,change_requested,2026-02-10T09:00Z,2,,,,,email;display,,,,1500,EUR,,,,,,budget;channels,olivia,,more reach,,",
+    "c1,approved,2026-02-11T09:00Z,2,,,,,,,,,,,,budget_approval,budget,frank,,,,,,,",
+    "c1,change_decided,2026-02-12T09:00Z,2,,,,,,,,,,,,,,lena,,,,approved,,,",
+    "c1,committed,2026-02-12T09:00Z,2,,,,,,,,,1500,EUR,L1,,,,,,,,,,",
+    "c1,paused,2026-02-20T09:00Z,,,,,,,,,,,,,,,,,,,,stock,olivia,",
+    "c1,resumed,2026-02-22T09:00Z,,,,,,,,,,,,,,,,,,,,back,,olivia",
+    "c1,change_requested,2026-03-01T09:00Z,3,,,,,,,,2026-04-30,,,,,,,,dates,olivia,,longer,,",
+    "c1,change_decided,2026-03-02T09:00Z,3,,,,,,,,,,,,,,lena,,,,rejected,too late,,",
+]) + "\n"
+
+
+def test_changes_and_pauses_become_their_events() -> None:
+    events = to_events(parse(CHANGES))
+    requested = by_type(events, "ChangeRequested")
+    assert [(e.data.change_id, e.data.base_version, e.data.brief.version, e.data.changes) for e in requested] == [
+        ("c1-change-v2", 1, 2, [c.ChangeField.budget, c.ChangeField.channels]),
+        ("c1-change-v3", 2, 3, [c.ChangeField.dates])]
+    first, second = requested
+    assert first.data.brief.budget_request.amount == c.Money(amount=Decimal(1500), currency="EUR")
+    assert first.data.base_amount == c.Money(amount=Decimal(1000), currency="EUR")
+    assert (first.data.brief.channels, first.data.base_channels) == ([c.Channel.email, c.Channel.display],
+                                                                     [c.Channel.email])
+    # the second change starts from the approved first one
+    assert second.data.brief.channels == [c.Channel.email, c.Channel.display]
+    assert second.data.brief.flight_end == dt.date(2026, 4, 30)
+    assert [(e.data.brief_version, e.data.outcome) for e in by_type(events, "ChangeDecided")] == [
+        (2, c.ChangeOutcome.approved), (3, c.ChangeOutcome.rejected)]
+    gate = [e for e in by_type(events, "GateApproved") if e.data.brief_version == 2]
+    assert gate[0].data.change_id == "c1-change-v2" and gate[0].data.actionable_at == first.time
+    [paused], [resumed] = by_type(events, "CampaignPaused"), by_type(events, "CampaignResumed")
+    assert (paused.data.pause, resumed.data.pause, resumed.time - paused.time) == (1, 1, dt.timedelta(days=2))
+    assert to_events(parse(CHANGES))[0].id == events[0].id  # ids from natural keys, as ever
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    ("c1,change_decided,2026-02-12T09:00Z,2,,,,,,,,,,,,,,lena,,,,approved,,,", "no undecided 'change_requested'"),
+    ("c1,resumed,2026-02-22T09:00Z,,,,,,,,,,,,,,,,,,,,back,,olivia", "is not paused"),
+    ("c1,change_requested,2026-02-10T09:00Z,5,,,,,,,,,,,,,,,,kpis,olivia,,x,,", "the next version is 2"),
+    ("c1,change_requested,2026-02-10T09:00Z,2,,,,,,,,,1500,,,,,,,budget,olivia,,x,,", "names its currency"),
+])
+def test_change_and_pause_rows_are_checked(row: str, expected: str) -> None:
+    with pytest.raises(HistoryError) as caught:
+        parse("\n".join(CHANGES.splitlines()[:4] + [row]) + "\n")
+    assert any(expected in p for p in caught.value.problems), caught.value.problems
