@@ -451,8 +451,8 @@ async def insert_spend(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str
 async def insert_spend_on_line(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str, historical: bool,
                                recorded_by: str | None) -> tuple[bool, str | None]:
     """``insert_spend`` and the currency of the line the spend counts against, if known yet,
-    in one round trip (the line is read
-    from the campaign's brief, which the insert does not change)."""
+    in one round trip (the line is read from the campaign's brief, which the insert does not
+    change)."""
     row = await conn.fetchrow(
         f"""
         WITH inserted AS ({_INSERT_SPEND})

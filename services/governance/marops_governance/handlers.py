@@ -35,6 +35,7 @@ from .domain import (
     change_verdict,
 )
 from .policy import check_amount
+from .repository import Audit
 
 BUDGET = "budget"
 
@@ -73,13 +74,10 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
         target_launch_date=data.target_launch_date, policy_version=policy_version, event_id=event.id,
         correlation_id=event.correlationid, authors=tuple(data.authors) or (data.requester,),
     )
-    if not await repository.insert_brief_version(conn, brief):
-        return
     gates = applicable_gates(policy, brief)
-    await repository.audit(conn, campaign_id=data.campaign_id, action="gates_opened", actor=data.requester,
-                           at=event.time, policy_version=policy_version,
-                           details={"brief_version": data.version, "gates": [g.id for g in gates],
-                                    "event_id": str(event.id)})
+    await repository.insert_brief_version(conn, brief, Audit(
+        "gates_opened", data.requester, event.time, policy_version=policy_version,
+        details={"brief_version": data.version, "gates": [g.id for g in gates], "event_id": str(event.id)}))
 
 
 @SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)
@@ -136,10 +134,9 @@ async def on_campaign_resumed(conn: asyncpg.Connection, event: Envelope[c.Campai
 async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.CampaignCancelled]) -> None:
     data = event.data
     await lock_campaign(conn, data.campaign_id)
-    if await repository.insert_cancellation(conn, data.campaign_id,
-                                            Cancellation(event.time, data.cancelled_by, data.reason), event.id):
-        await repository.audit(conn, campaign_id=data.campaign_id, action="gates_closed", actor=data.cancelled_by,
-                               at=event.time, reason=data.reason, details={"event_id": str(event.id)})
+    await repository.insert_cancellation(
+        conn, data.campaign_id, Cancellation(event.time, data.cancelled_by, data.reason), event.id,
+        Audit("gates_closed", data.cancelled_by, event.time, reason=data.reason, details={"event_id": str(event.id)}))
 
 
 BudgetFactEvent = c.BudgetReserved | c.BudgetReservationRejected | c.BudgetCommitted
@@ -155,12 +152,11 @@ def _budget_handler(kind: BudgetFactKind) -> TypedHandler[Any]:
             reason=getattr(data, "reason", None),
         )
         await lock_campaign(conn, data.campaign_id)
-        if await repository.upsert_budget_fact(conn, data.campaign_id, fact, event.id):
-            await repository.audit(conn, campaign_id=data.campaign_id, action=f"budget_{kind.value}", actor=BUDGET,
-                                   at=event.time, reason=fact.reason,
-                                   details={"brief_version": data.brief_version, "budget_line_id": data.budget_line_id,
-                                            "amount": amount.model_dump(mode="json"),
-                                            "reason_code": fact.reason_code, "event_id": str(event.id)})
+        await repository.upsert_budget_fact(conn, data.campaign_id, fact, event.id, Audit(
+            f"budget_{kind.value}", BUDGET, event.time, reason=fact.reason,
+            details={"brief_version": data.brief_version, "budget_line_id": data.budget_line_id,
+                     "amount": amount.model_dump(mode="json"), "reason_code": fact.reason_code,
+                     "event_id": str(event.id)}))
 
     return handle
 
@@ -177,8 +173,8 @@ async def on_budget_released(conn: asyncpg.Connection, event: Envelope[c.BudgetR
     data = event.data
     await lock_campaign(conn, data.campaign_id)
     release = BudgetRelease(_money(data.amount), data.reason.value, event.time)
-    if await repository.insert_release(conn, data.campaign_id, release, data.budget_line_id, event.id):
-        await repository.audit(conn, campaign_id=data.campaign_id, action="budget_released", actor=BUDGET,
-                               at=event.time, reason=data.reason.value,
-                               details={"budget_line_id": data.budget_line_id,
-                                        "amount": data.amount.model_dump(mode="json"), "event_id": str(event.id)})
+    await repository.insert_release(
+        conn, data.campaign_id, release, data.budget_line_id, event.id,
+        Audit("budget_released", BUDGET, event.time, reason=data.reason.value,
+              details={"budget_line_id": data.budget_line_id, "amount": data.amount.model_dump(mode="json"),
+                       "event_id": str(event.id)}))

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -100,9 +101,44 @@ async def insert_policy(conn: asyncpg.Connection, document: PolicyDocument, crea
 # --- consumed facts --------------------------------------------------------------------
 
 
-async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) -> bool:
+@dataclass(frozen=True)
+class Audit:
+    """An audit entry (``audit``'s row) to write with a fact, only if the fact is new."""
+
+    action: str
+    actor: str
+    at: dt.datetime
+    reason: str | None = None
+    policy_version: int | None = None
+    details: dict[str, Any] | None = None
+
+
+async def _store(conn: asyncpg.Connection, insert: str, *args: Any, campaign_id: str, audit: Audit | None) -> bool:
+    """Run ``insert`` (it ends ``RETURNING true`` when it stored something); with ``audit``,
+    the audit entry of a stored fact is written by the same statement (one round trip)."""
+    if audit is None:
+        return bool(await conn.fetchval(insert, *args))
+    n = len(args)
+    return bool(await conn.fetchval(
+        f"""
+        WITH stored AS ({insert}),
+        audited AS (
+            INSERT INTO audit_log (campaign_id, action, actor, at, reason, policy_version, details)
+            SELECT ${n + 1}::text, ${n + 2}::text, ${n + 3}::text, ${n + 4}::timestamptz, ${n + 5}::text,
+                   ${n + 6}::integer, ${n + 7}::jsonb
+            WHERE EXISTS (SELECT 1 FROM stored)
+        )
+        SELECT EXISTS (SELECT 1 FROM stored)
+        """,
+        *args, campaign_id, audit.action, audit.actor, audit.at, audit.reason, audit.policy_version,
+        _audit_details(audit.details),
+    ))
+
+
+async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion, audit: Audit | None = None) -> bool:
     """Record a submitted version; False when it was already known (a duplicate)."""
-    inserted = await conn.fetchval(
+    return await _store(
+        conn,
         """
         INSERT INTO brief_versions (campaign_id, version, submitted_at, requester, owner, team, title, channels,
             amount, currency, budget_line_id, kpis, tracking_plan, raci, target_launch_date, policy_version,
@@ -120,8 +156,8 @@ async def insert_brief_version(conn: asyncpg.Connection, brief: BriefVersion) ->
         brief.correlation_id, list(brief.authors),
         *((brief.change.change_id, brief.change.base_version, list(brief.change.changes), brief.change.reason,
            list(brief.change.gates)) if brief.change else (None,) * 5),
+        campaign_id=brief.campaign_id, audit=audit,
     )
-    return bool(inserted)
 
 
 async def insert_change_outcome(conn: asyncpg.Connection, campaign_id: str, outcome: ChangeOutcome) -> bool:
@@ -153,8 +189,9 @@ async def record_pause(conn: asyncpg.Connection, campaign_id: str, pause: int, *
 
 
 async def insert_cancellation(conn: asyncpg.Connection, campaign_id: str, cancellation: Cancellation,
-                              event_id: uuid.UUID) -> bool:
-    inserted = await conn.fetchval(
+                              event_id: uuid.UUID, audit: Audit | None = None) -> bool:
+    return await _store(
+        conn,
         """
         INSERT INTO cancellations (campaign_id, cancelled_at, cancelled_by, reason, event_id)
         VALUES ($1, $2, $3, $4, $5)
@@ -162,17 +199,18 @@ async def insert_cancellation(conn: asyncpg.Connection, campaign_id: str, cancel
         RETURNING true
         """,
         campaign_id, cancellation.cancelled_at, cancellation.cancelled_by, cancellation.reason, event_id,
+        campaign_id=campaign_id, audit=audit,
     )
-    return bool(inserted)
 
 
 async def upsert_budget_fact(conn: asyncpg.Connection, campaign_id: str, fact: BudgetFact,
-                             event_id: uuid.UUID) -> bool:
+                             event_id: uuid.UUID, audit: Audit | None = None) -> bool:
     """Keep the latest answer of each kind per version (by business time, not arrival).
 
     True when the fact is new or newer than the one kept.
     """
-    changed = await conn.fetchval(
+    return await _store(
+        conn,
         """
         INSERT INTO budget_facts (campaign_id, brief_version, kind, budget_line_id, amount, currency,
             reason_code, reason, occurred_at, event_id)
@@ -186,13 +224,14 @@ async def upsert_budget_fact(conn: asyncpg.Connection, campaign_id: str, fact: B
         """,
         campaign_id, fact.brief_version, fact.kind.value, fact.budget_line_id, fact.amount.amount,
         fact.amount.currency, fact.reason_code, fact.reason, fact.occurred_at, event_id,
+        campaign_id=campaign_id, audit=audit,
     )
-    return bool(changed)
 
 
 async def insert_release(conn: asyncpg.Connection, campaign_id: str, release: BudgetRelease,
-                         budget_line_id: str, event_id: uuid.UUID) -> bool:
-    return bool(await conn.fetchval(
+                         budget_line_id: str, event_id: uuid.UUID, audit: Audit | None = None) -> bool:
+    return await _store(
+        conn,
         """
         INSERT INTO budget_releases (campaign_id, released_at, reason, budget_line_id, amount, currency, event_id)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -200,8 +239,8 @@ async def insert_release(conn: asyncpg.Connection, campaign_id: str, release: Bu
         RETURNING true
         """,
         campaign_id, release.released_at, release.reason, budget_line_id, release.amount.amount,
-        release.amount.currency, event_id,
-    ))
+        release.amount.currency, event_id, campaign_id=campaign_id, audit=audit,
+    )
 
 
 # --- campaigns -------------------------------------------------------------------------
