@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import asyncpg
 
@@ -249,12 +249,19 @@ async def current_brief(conn: asyncpg.Connection, campaign_id: str) -> Row | Non
     return await conn.fetchrow("SELECT * FROM current_briefs WHERE campaign_id = $1", campaign_id)
 
 
-async def load_state(conn: asyncpg.Connection, campaign_id: str) -> tuple[CampaignFacts, Hold | None]:
-    """The campaign's facts and its hold (``load_hold``), in one round trip."""
+class CampaignState(NamedTuple):
+    facts: CampaignFacts
+    hold: Hold | None  # as load_hold reads it
+    has_changes: bool  # whether any change request of the campaign is known
+
+
+async def load_state(conn: asyncpg.Connection, campaign_id: str) -> CampaignState:
+    """The campaign's facts, its hold and whether it has change requests, in one round trip."""
     row = await conn.fetchrow(
         """
         SELECT b.*,
                (SELECT h FROM holds h WHERE h.campaign_id = c.id) AS current_hold,
+               EXISTS (SELECT 1 FROM change_requests WHERE campaign_id = c.id) AS has_changes,
                EXISTS (SELECT 1 FROM cancellations WHERE campaign_id = c.id) AS cancelled,
                ARRAY(SELECT DISTINCT brief_version FROM outright_rejections WHERE campaign_id = c.id)
                    AS outright_rejected_versions,
@@ -277,7 +284,7 @@ async def load_state(conn: asyncpg.Connection, campaign_id: str) -> tuple[Campai
         budget_approved_versions=frozenset(row["budget_approved_versions"]),
         decisions=dict.fromkeys(row["reserved_versions"], True) | dict.fromkeys(row["refused_versions"], False),
     )
-    return facts, _hold(row["current_hold"])
+    return CampaignState(facts, _hold(row["current_hold"]), row["has_changes"])
 
 
 async def load_hold(conn: asyncpg.Connection, campaign_id: str) -> Hold | None:
@@ -961,6 +968,37 @@ async def forecast_inputs(conn: asyncpg.Connection, line_id: str) -> tuple[Row |
     )
     return line, [CampaignRun(campaign_id=r["campaign_id"], committed=r["committed"], spent=r["spent"],
                               flight_start=r["flight_start"], flight_end=r["flight_end"]) for r in rows]
+
+
+async def forecast_state(conn: asyncpg.Connection, line_id: str
+                         ) -> tuple[Row | None, list[CampaignRun], Announcement | None]:
+    """``forecast_inputs`` and ``last_announcement`` in one round trip (the line's balance as
+    its view's row, each campaign's run as a row of values)."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT lb FROM line_balances lb WHERE lb.id = $1) AS line,
+               ARRAY(SELECT (h.campaign_id, h.amount,
+                             coalesce((SELECT sum(s.amount) FROM spend_ledger s
+                                       WHERE s.campaign_id = h.campaign_id AND s.line_id = h.budget_line_id
+                                         AND s.attribution = 'attributed'), 0),
+                             b.flight_start, b.flight_end)
+                     FROM holds h
+                     JOIN briefs b ON b.campaign_id = h.campaign_id AND b.version = h.brief_version
+                     WHERE h.budget_line_id = $1 AND h.status = 'committed'
+                     ORDER BY h.campaign_id) AS runs,
+               (SELECT a FROM run_out_announcements a WHERE a.budget_line_id = $1) AS announced
+        """,
+        line_id,
+    )
+    line, announced = row["line"], row["announced"]
+    if line is None:
+        return None, [], None
+    runs = [CampaignRun(campaign_id=r[0], committed=r[1], spent=r[2], flight_start=r[3], flight_end=r[4])
+            for r in row["runs"]]
+    last = None if announced is None else Announcement(revision=announced["revision"],
+                                                       run_out_on=announced["run_out_on"],
+                                                       within_horizon=announced["within_horizon"])
+    return line, runs, last
 
 
 async def lock_forecast(conn: asyncpg.Connection, line_id: str) -> None:

@@ -234,7 +234,7 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
 async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
     """Act on the campaign's facts until nothing is left to do. Needs the campaign lock."""
     for _ in range(MAX_STEPS):
-        facts, hold = await repo.load_state(conn, campaign_id)
+        facts, hold, has_changes = await repo.load_state(conn, campaign_id)
         action = next_action(facts, hold)
         if action is None:
             break
@@ -252,8 +252,11 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
             await _publish_release(conn, hold, action.reason, cause)
     else:
         raise RuntimeError(f"budget decisions for campaign {campaign_id!r} did not converge")
-    await settle_changes(conn, campaign_id, cause)
-    await evaluate_thresholds(conn, campaign_id, cause, rules)
+    # The state read last (nothing to do) stands unless there are change requests to settle.
+    if has_changes:
+        await settle_changes(conn, campaign_id, cause)
+        hold = await repo.load_hold(conn, campaign_id)
+    await _evaluate_thresholds(conn, campaign_id, hold, cause, rules)
     await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, [campaign_id]), cause, rules)
 
 
@@ -267,7 +270,7 @@ async def settle_changes(conn: asyncpg.Connection, campaign_id: str, cause: Caus
     top-up (BudgetReservationRejected for the proposed version) leaves the commitment as it was.
     """
     for _ in range(MAX_STEPS * 4):
-        facts, hold = await repo.load_state(conn, campaign_id)
+        facts, hold, _ = await repo.load_state(conn, campaign_id)
         step = None
         for change in await repo.change_requests(conn, campaign_id):
             step = next_change_step(change, hold, facts.cancelled)
@@ -373,7 +376,12 @@ async def _reserve(conn: asyncpg.Connection, brief: Brief, replaced: Hold | None
 
 async def evaluate_thresholds(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
     """Publish each threshold of the commitment that spend has reached, once. Needs the campaign lock."""
-    hold = await repo.load_hold(conn, campaign_id)
+    await _evaluate_thresholds(conn, campaign_id, await repo.load_hold(conn, campaign_id), cause, rules)
+
+
+async def _evaluate_thresholds(conn: asyncpg.Connection, campaign_id: str, hold: Hold | None, cause: Cause,
+                               rules: Rules) -> None:
+    """``evaluate_thresholds`` with the hold the caller read under the campaign lock."""
     if hold is None or hold.status is not HoldStatus.committed:
         return
     spent = await repo.campaign_spent(conn, campaign_id, hold.currency)
@@ -702,12 +710,11 @@ async def evaluate_forecasts(conn: asyncpg.Connection, line_ids: list[str], caus
     not wait for another's here (a reservation and a reallocation would deadlock)."""
     for line_id in sorted(set(line_ids)):
         await repo.lock_forecast(conn, line_id)
-        line, runs = await repo.forecast_inputs(conn, line_id)
+        line, runs, last = await repo.forecast_state(conn, line_id)
         if line is None:
             continue
         as_of = cause.clock().date()
         now = forecast(line["amount"], line["spent"], runs, as_of)
-        last = await repo.last_announcement(conn, line_id)
         if not should_announce(now, last, rules.run_out_horizon_days, rules.run_out_material_days):
             continue
         revision = (last.revision if last else 0) + 1
