@@ -43,9 +43,10 @@ from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_events.consumer import ConsumerRunner
 from marops_events.envelope import Envelope
-from marops_metrics import readside
+from marops_metrics import derive, readside
 from marops_metrics.aggregates import Filters, GroupBy
 from marops_metrics.handlers import HANDLERS
+from marops_metrics.projection import LIVE_SCHEMA
 from marops_metrics.readside import Scope
 from marops_metrics.settings import MIGRATIONS_DIR, Settings
 from marops_service import db
@@ -270,7 +271,8 @@ FROM generate_series(1, $1::int) i,
      LATERAL (SELECT timestamptz '2025-01-01' + (i % 700) * interval '1 day' AS s) a,
      LATERAL (SELECT a.s + interval '1 day' * (10 + i % 60) AS l) b;
 INSERT INTO readmodel.gate_decisions
-SELECT c.campaign_id, 1, g, 'approved', c.first_submitted_at + (p * 30) * interval '1 hour', gen_random_uuid(),
+SELECT c.campaign_id, 1, g, 'approved',
+       c.first_submitted_at + ((p - 1) * 30 + 30 + (hashtext(c.campaign_id) % 20)) * interval '1 hour', gen_random_uuid(),
        initcap(g), 'review', p, p = 2, c.first_submitted_at + ((p - 1) * 30) * interval '1 hour', 48, 'approver', 1,
        NULL, 30 + (hashtext(c.campaign_id) % 20), (hashtext(c.campaign_id) % 3 = 0)
 FROM readmodel.campaigns c, LATERAL (VALUES (1, 'brief-review'), (2, 'budget')) v(p, g);
@@ -290,6 +292,8 @@ async def seed(dsn: str, campaigns: int, spends_each: int) -> None:
         statements = [st for st in SEED_SQL.split(";\n") if st.strip()]
         for statement, arg in zip(statements, (campaigns, None, spends_each, None), strict=True):
             await conn.execute(statement, *(() if arg is None else (arg,)))
+        async with conn.transaction():  # the totals the derivation would have kept
+            await derive.recompute_totals(conn, LIVE_SCHEMA)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -126,6 +126,41 @@ WHERE c.campaign_id = ANY($1::text[])
 """
 
 
+_IDS = "campaign_id = ANY($1::text[])"
+_REPLACE = (
+    f"DELETE FROM {{s}}.campaigns WHERE {_IDS}",
+    f"DELETE FROM {{s}}.campaign_money WHERE {_IDS}",
+    f"DELETE FROM {{s}}.derived_decisions WHERE {_IDS}",
+    _CAMPAIGNS_SQL,
+    _MONEY_SQL,
+    # The campaign's decisions as derived: what the totals of gates hold for it.
+    f"""INSERT INTO {{s}}.derived_decisions
+        SELECT d.campaign_id, d.brief_version, d.gate_id, d.outcome, d.decided_at, d.gate_name, d.gate_position,
+               d.hours_in_gate, (extract(epoch FROM d.decided_at - d.actionable_at) * 1000000)::bigint, d.breached_sla
+        FROM {{s}}.gate_decisions d
+        WHERE d.{_IDS} AND EXISTS (SELECT 1 FROM {{s}}.campaigns c WHERE c.campaign_id = d.campaign_id)""",
+)
+# The lock the totals' triggers take (migrations/010_summary_rows.sql): taken here first,
+# after the campaign locks, so a derivation never waits for a campaign while holding it.
+SUMMARY_LOCK_SPACE = 29557
+
+
+async def recompute_totals(conn: asyncpg.Connection, schema: str) -> None:
+    """Every total recomputed from the derived rows as they stand, inside the caller's
+    transaction (a read model whose rows were written by other means: seeded by a
+    benchmark). The rows are put back once, so the triggers add each up once."""
+    s = checked(schema)
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", SUMMARY_LOCK_SPACE, s)
+    await conn.execute(f"TRUNCATE {s}.derived_decisions, {s}.summary_campaigns, {s}.summary_money, "
+                       f"{s}.summary_gates, {s}.summary_buckets")
+    for table in ("campaigns", "campaign_money"):
+        await conn.execute(f"CREATE TEMPORARY TABLE kept_{table} ON COMMIT DROP AS SELECT * FROM {s}.{table}")
+        await conn.execute(f"TRUNCATE {s}.{table}")  # no trigger: nothing is subtracted
+        await conn.execute(f"INSERT INTO {s}.{table} SELECT * FROM kept_{table}")
+    ids = [r[0] for r in await conn.fetch(f"SELECT campaign_id FROM {s}.campaigns")]
+    await conn.execute(_REPLACE[-1].format(s=s), ids)
+
+
 async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[str]) -> None:
     """Derive ``campaign_ids`` again from their facts (inside the caller's transaction)."""
     ids = sorted(set(campaign_ids))
@@ -139,12 +174,13 @@ async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[
 
 
 async def write(conn: asyncpg.Connection, schema: str, ids: list[str]) -> None:
-    """Replace the derived rows of ``ids`` by what their facts give now."""
+    """Replace the derived rows of ``ids`` by what their facts give now; the totals follow
+    (triggers). The totals are shared by every campaign: one transaction at a time updates
+    them (a lock held to its commit), so their rows are never locked in two orders."""
     s = checked(schema)
-    await conn.execute(f"DELETE FROM {s}.campaigns WHERE campaign_id = ANY($1::text[])", ids)
-    await conn.execute(f"DELETE FROM {s}.campaign_money WHERE campaign_id = ANY($1::text[])", ids)
-    await conn.execute(_CAMPAIGNS_SQL.format(s=s), ids)
-    await conn.execute(_MONEY_SQL.format(s=s), ids)
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", SUMMARY_LOCK_SPACE, s)
+    for statement in _REPLACE:
+        await conn.execute(statement.format(s=s), ids)
 
 
 async def refresh_all(pool: asyncpg.Pool, schema: str) -> int:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -598,19 +600,155 @@ async def campaign_table(pool: asyncpg.Pool, scope: Scope, *, limit: int, after:
     return Report(body, CAMPAIGN_COLUMNS, page)
 
 
-@_answered
-async def summary(pool: asyncpg.Pool, scope: Scope) -> Report:
-    """Every headline number at once, under the same filters, from one snapshot."""
+# --- the summary from the totals (migrations/010_summary_rows.sql) ----------------------
 
-    async def work(conn: asyncpg.Connection) -> tuple[Any, ...]:
-        by_submission = await _campaign_measures(conn, scope, None, QuarterBasis.submission)
-        by_launch = (by_submission if scope.filters.quarter is None
-                     else await _campaign_measures(conn, scope, None, QuarterBasis.launch))
-        approvals, decisions = await _gate_passes(conn, scope, None, (True, False))
-        return by_submission.get(None), by_launch.get(None), approvals, decisions, await _currency_totals(conn, scope)
 
-    sub, launch, approvals, decisions, totals = await _snapshot(pool, work)
-    body = {
+def _ranks(n: int) -> list[tuple[float, int]]:
+    """(rank, lower index) of p50 and p90 over ``n`` sorted values (``domain.percentile``)."""
+    out = []
+    for p in (50, 90):
+        rank = (n - 1) * p / 100
+        out.append((rank, math.floor(rank)))
+    return out
+
+
+def _interpolated(n: int, rank: float, lo: int, pair: list[float]) -> float:
+    """``domain.percentile``'s interpolation, from the values at ``lo`` and ``lo + 1``."""
+    hi_value = pair[1] if lo + 1 <= n - 1 else pair[0]
+    return pair[0] + (rank - lo) * (hi_value - pair[0])
+
+
+async def _percentiles(conn: asyncpg.Connection, measures: list[tuple[str, int]]) -> dict[str, list[float]]:
+    """p50 and p90 of each (measure, count): the bucket holding each rank from the running
+    bucket counts, then the value and its successor read from the index inside it."""
+    wanted = [(m, lo) for m, n in measures if n for _, lo in _ranks(n)]
+    if not wanted:
+        return {}
+    located = await conn.fetch(
+        f"""
+        SELECT w.i, x.bucket, w.k - x.before AS skip
+        FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS w(measure, k, i)
+        CROSS JOIN LATERAL (
+            SELECT c.bucket, c.running - c.n AS before
+            FROM (SELECT b.bucket, b.n, sum(b.n) OVER (ORDER BY b.bucket) AS running
+                  FROM {S}.summary_buckets b WHERE b.measure = w.measure) c
+            WHERE c.running > w.k ORDER BY c.bucket LIMIT 1) x
+        ORDER BY w.i
+        """, [m for m, _ in wanted], [k for _, k in wanted])
+    at = {r["i"]: (r["bucket"], r["skip"]) for r in located}
+    gates = [(i, m.removeprefix("gate:")) for i, (m, _) in enumerate(wanted, start=1) if m != "cycle"]
+    cycles = [i for i, (m, _) in enumerate(wanted, start=1) if m == "cycle"]
+    pairs: dict[int, list[float]] = {}
+    if cycles:
+        rows = await conn.fetch(
+            f"""
+            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
+                SELECT c.cycle_time_hours AS x FROM {S}.campaigns c
+                WHERE c.cycle_time_hours IS NOT NULL AND c.cycle_time_hours >= w.bucket
+                ORDER BY c.cycle_time_hours OFFSET w.skip LIMIT 2) v) AS pair
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS w(i, bucket, skip)
+            """, cycles, [at[i][0] for i in cycles], [at[i][1] for i in cycles])
+        pairs.update((r["i"], r["pair"]) for r in rows)
+    if gates:
+        rows = await conn.fetch(
+            f"""
+            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
+                SELECT d.hours_in_gate AS x FROM {S}.derived_decisions d
+                WHERE d.gate_id = w.gate_id AND d.outcome = 'approved' AND d.hours_in_gate >= w.bucket
+                ORDER BY d.hours_in_gate OFFSET w.skip LIMIT 2) v) AS pair
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) AS w(i, gate_id, bucket, skip)
+            """, [i for i, _ in gates], [g for _, g in gates], [at[i][0] for i, _ in gates],
+            [at[i][1] for i, _ in gates])
+        pairs.update((r["i"], r["pair"]) for r in rows)
+    out: dict[str, list[float]] = {}
+    i = 0
+    for m, n in measures:
+        if not n:
+            continue
+        values = []
+        for rank, lo in _ranks(n):
+            i += 1
+            values.append(_interpolated(n, rank, lo, pairs[i]))
+        out[m] = values
+    return out
+
+
+def _mean_of_micros(micros: Decimal, n: int) -> float | None:
+    return float(micros / (Decimal(n) * 3_600_000_000)) if n else None
+
+
+async def summary_from_totals(conn: asyncpg.Connection) -> tuple[Any, ...]:
+    """What ``summary``'s scans give with nothing selected, from the totals the derivation
+    keeps: the same records, so the body is built by the same code."""
+    c = await conn.fetchrow(f"SELECT * FROM {S}.summary_campaigns")
+    gates = await conn.fetch(
+        f"""
+        SELECT g.gate_id, g.outcome, g.decisions, g.breaches, g.micros,
+               (SELECT min(d.gate_position) FROM {S}.derived_decisions d
+                WHERE d.gate_id = g.gate_id AND d.outcome = g.outcome) AS position,
+               (SELECT max(d.decided_at) FROM {S}.derived_decisions d
+                WHERE d.gate_id = g.gate_id AND d.outcome = g.outcome) AS last_at
+        FROM {S}.summary_gates g WHERE g.decisions > 0
+        """)
+    money = await conn.fetch(f"SELECT * FROM {S}.summary_money WHERE money_rows > 0")
+    approved = {g["gate_id"]: g for g in gates if g["outcome"] == "approved"}
+    measures = [("cycle", c["cycle_n"] if c else 0), *((f"gate:{g}", r["decisions"]) for g, r in approved.items())]
+    pct = await _percentiles(conn, measures)
+    sub: dict[str, Any] | None = None
+    if c is not None:
+        sub = {"submitted": c["submitted"], "reworked": c["reworked"], "revisions": c["revisions"],
+               "launched_known": c["launched_known"], "on_time": c["on_time"],
+               "launched_complete_known": c["complete_known"], "complete": c["complete"],
+               "launched": c["launched"], "cancelled": c["cancelled"], "completed": c["completed"],
+               "n": c["cycle_n"], "mean": _mean_of_micros(c["cycle_micros"], c["cycle_n"]), "pct": pct.get("cycle")}
+    approvals = [{"key": None, "gate_id": g, "position": r["position"], "last_at": r["last_at"],
+                  "breaches": r["breaches"], "n": r["decisions"], "mean": _mean_of_micros(r["micros"], r["decisions"]),
+                  "pct": pct[f"gate:{g}"]} for g, r in approved.items()]
+    every: dict[str, dict[str, Any]] = {}
+    for r in gates:
+        d = every.setdefault(r["gate_id"], {"key": None, "gate_id": r["gate_id"], "position": r["position"],
+                                            "last_at": r["last_at"], "breaches": 0, "n": 0})
+        d["position"] = min(d["position"], r["position"])
+        d["last_at"] = max(d["last_at"], r["last_at"])
+        d["breaches"] += r["breaches"]
+        d["n"] += r["decisions"]
+    decisions = list(every.values())
+    await _name_gates_from_totals(conn, approvals, ["approved"])
+    await _name_gates_from_totals(conn, decisions, ["approved", "rejected"])
+    for per in (approvals, decisions):
+        per.sort(key=lambda g: (g["position"], g["gate_id"]))
+    totals = {r["currency"]: Variance(committed=r["committed"], actual=r["actual"], unreconciled=r["unreconciled"])
+              for r in money}
+    return sub, sub, {None: approvals} if approvals else {}, {None: decisions} if decisions else {}, totals
+
+
+async def _name_gates_from_totals(conn: asyncpg.Connection, gates: list[dict[str, Any]], outcomes: list[str]) -> None:
+    if not gates:
+        return
+    rows = await conn.fetch(
+        f"""
+        SELECT w.n, (SELECT max(d.gate_name COLLATE "C") FROM {S}.derived_decisions d
+                     WHERE d.gate_id = w.gate_id AND d.outcome = ANY($3::text[]) AND d.decided_at = w.last_at)
+                    AS gate_name
+        FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS w(gate_id, last_at, n)
+        """, [g["gate_id"] for g in gates], [g["last_at"] for g in gates], outcomes)
+    names = {r["n"]: r["gate_name"] for r in rows}
+    for n, g in enumerate(gates, start=1):
+        g["gate_name"] = names.get(n)
+
+
+async def summary_by_scan(conn: asyncpg.Connection, scope: Scope) -> tuple[Any, ...]:
+    """The summary's figures aggregated over the selected campaigns' rows."""
+    by_submission = await _campaign_measures(conn, scope, None, QuarterBasis.submission)
+    by_launch = (by_submission if scope.filters.quarter is None
+                 else await _campaign_measures(conn, scope, None, QuarterBasis.launch))
+    approvals, decisions = await _gate_passes(conn, scope, None, (True, False))
+    return by_submission.get(None), by_launch.get(None), approvals, decisions, await _currency_totals(conn, scope)
+
+
+def summary_body(scope: Scope, figures: tuple[Any, ...]) -> dict[str, Any]:
+    sub, launch, approvals, decisions, totals = figures
+    return {
         **scope.echo(),
         "campaigns": {
             "submitted": sub["submitted"] if sub else 0,
@@ -626,5 +764,18 @@ async def summary(pool: asyncpg.Pool, scope: Scope) -> Report:
         "data_completeness": completeness_body(sub),
         "budget_variance": _totals(totals),
     }
+
+
+@_answered
+async def summary(pool: asyncpg.Pool, scope: Scope) -> Report:
+    """Every headline number at once, under the same filters, from one snapshot. With
+    nothing selected (no filter, a caller who reads everything), from the totals."""
+
+    async def work(conn: asyncpg.Connection) -> tuple[Any, ...]:
+        if scope.where(QuarterBasis.submission, []) == "TRUE":
+            return await summary_from_totals(conn)
+        return await summary_by_scan(conn, scope)
+
+    body = summary_body(scope, await _snapshot(pool, work))
     rows = [{"metric": k, "value": v} for k, v in _flatten(body)]
     return Report(body, ["metric", "value"], rows)

@@ -306,6 +306,15 @@ async def prepare_schema(pool: asyncpg.Pool, *, indexes: bool = True) -> None:
         for c in constraints:
             await conn.execute(f'ALTER TABLE {REBUILD_SCHEMA}.{c["tablename"]} '
                                f'ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
+        # The triggers that keep the totals of the derived rows (migrations/010_summary_rows.sql).
+        triggers = await conn.fetch(
+            """
+            SELECT pg_get_triggerdef(t.oid) AS def FROM pg_trigger t
+            JOIN pg_class rel ON rel.oid = t.tgrelid JOIN pg_namespace ns ON ns.oid = rel.relnamespace
+            WHERE ns.nspname = $1 AND NOT t.tgisinternal ORDER BY t.tgname
+            """, LIVE_SCHEMA)
+        for t in triggers:
+            await conn.execute(t["def"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
         if indexes:
             await _create_indexes(conn)
 
