@@ -183,6 +183,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
        for name in ("cycle-time", "gate-times", "sla-breaches", "rework", "on-time", "data-completeness",
                     "variance/campaigns", "variance/months", "variance/budget-lines", "outcomes")},
     ("metrics", "GET", "/outcomes/campaigns"): METRICS_LIST_X,
+    ("metrics", "GET", "/reviews"): METRICS_READ,
     ("metrics", "GET", "/summary"): METRICS_READ,
     ("metrics", "GET", "/status"): METRICS_READ,
     ("metrics", "POST", "/admin/rebuild"): ADMIN_ONLY,

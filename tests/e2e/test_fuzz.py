@@ -124,7 +124,7 @@ EXCEPTIONS: tuple[Exception_, ...] = (
                         "GET /aggregates/rework", "GET /aggregates/on-time", "GET /aggregates/sla-breaches",
                         "GET /aggregates/data-completeness", "GET /aggregates/variance/campaigns",
                         "GET /aggregates/variance/budget-lines", "GET /aggregates/variance/months",
-                        "GET /aggregates/outcomes", "GET /outcomes/campaigns")),
+                        "GET /aggregates/outcomes", "GET /outcomes/campaigns", "GET /reviews")),
     Exception_("intake", "POST /campaigns/{campaign_id}/submit", ACCEPTANCE, problem("brief-incomplete"),
                "the request has no body: what is refused is the stored draft, with every missing field "
                "in errors[] (the documented 422 of submission)"),

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from marops_service import refusals
 from marops_service.app import create_service_app
 
-from . import changes, operations, outcomes, overview
+from . import changes, operations, outcomes, overview, reviews
 from .api import REFUSALS, router
 from .handlers import HANDLERS
 from .service import on_started
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="marops metrics",
         description="Read models for cycle time, gate waits, rework, on-time launch, SLA breaches, budget "
                     "variance and data completeness, built from every event topic; rebuildable.",
-        routers=[router, overview.router, operations.router, outcomes.router, changes.router],
+        routers=[router, overview.router, operations.router, outcomes.router, changes.router, reviews.router],
         migrations=MIGRATIONS_DIR,
         handlers=HANDLERS,
         on_started=on_started,

@@ -1,4 +1,4 @@
-"""Outcome facts -> rows (migration 008): brief KPIs, results reports, risks.
+"""Outcome and review facts -> rows (migration 008): brief KPIs, results reports, risks, SLA breaches.
 
 Written set-based like every other fact (one statement per table per batch) and with the
 same convergence rules, so any interleaving and any duplicates leave the same rows:
@@ -114,8 +114,27 @@ async def risks(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> Non
         *_columns(rows, 10))
 
 
+async def sla_breaches(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+    key = (lambda e: (e.data.campaign_id, e.data.brief_version, e.data.gate_id))
+    rows = [(d.campaign_id, d.brief_version, d.gate_id, d.gate_name, d.actionable_at, d.sla_hours, d.due_at, e.id)
+            for e, d in ((e, e.data) for e in _earliest(events, key))]
+    await conn.execute(
+        f"""
+        INSERT INTO {s}.sla_breaches AS t (campaign_id, brief_version, gate_id, gate_name, actionable_at, sla_hours,
+            due_at, event_id)
+        SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::timestamptz[], $6::integer[],
+                             $7::timestamptz[], $8::uuid[])
+        ON CONFLICT (campaign_id, brief_version, gate_id) DO UPDATE SET
+            gate_name = EXCLUDED.gate_name, actionable_at = EXCLUDED.actionable_at, sla_hours = EXCLUDED.sla_hours,
+            due_at = EXCLUDED.due_at, event_id = EXCLUDED.event_id
+        WHERE (EXCLUDED.due_at, EXCLUDED.event_id) < (t.due_at, t.event_id)
+        """,
+        *_columns(rows, 8))
+
+
 WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.BriefSubmitted,), brief_kpis),
     ((c.KpiResultsRecorded, c.CampaignCompleted), kpi_reports),
     ((c.RiskChanged,), risks),
+    ((c.SlaBreached,), sla_breaches),
 )

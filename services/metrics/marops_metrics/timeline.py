@@ -75,6 +75,12 @@ def describe(event_type: str, d: dict[str, Any]) -> str:
             if d.get("status") == "unreconciled":
                 return f"{_money(d.get('amount'))} spend {ref} unreconciled: {d.get('reason_code')}"
             return f"{_money(d.get('amount'))} spend {ref} reconciled ({d.get('resolution')})"
+        case "KpiResultsRecorded":
+            figures = ", ".join(f"{r.get('metric')} {r.get('actual')}" for r in d.get("results") or [])
+            return f"results as of {d.get('as_of')} ({d.get('source_system')}/{d.get('source_reference')}): {figures}"
+        case "RiskChanged":
+            blocking = ", blocks launch" if d.get("blocks_launch") else ""
+            return f"risk {d.get('risk_id')} {d.get('status')}, score {d.get('score')}{blocking}: {d.get('description')}"
         case "BudgetLineRunOutForecast":
             return f"budget line {d.get('budget_line_id')} forecast to run out on {d.get('run_out_on') or 'no day'}"
     return event_type
