@@ -48,6 +48,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pytest import approx
 
+from marops_testkit import events as harness
 from marops_testkit.kafka import wait_for
 
 #: the async tests share the module's event loop with the module-scoped async fixtures
@@ -192,6 +193,17 @@ def erp_spend(campaign_id: str, reference: str, amount: str, incurred_on: date) 
             "incurred_on": incurred_on.isoformat(),
             "description": "Invoice booked in SAP FI",
         },
+    }
+
+
+def analytics_results(campaign_id: str, reference: str, actual: str, as_of: date) -> dict[str, Any]:
+    """A KpiResultsRecorded envelope written by hand from the AsyncAPI document, as an analytics system sends it."""
+    return {
+        "specversion": "1.0", "id": str(uuid.uuid4()), "source": "analytics/looker", "type": "KpiResultsRecorded",
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "subject": campaign_id,
+        "datacontenttype": "application/json", "correlationid": campaign_id,
+        "data": {"campaign_id": campaign_id, "source_system": "looker", "source_reference": reference,
+                 "as_of": as_of.isoformat(), "results": [{"metric": "qualified_leads", "actual": actual}]},
     }
 
 
@@ -449,6 +461,20 @@ async def spend(api: Api, j: Journey) -> None:
     await api.eventually(lambda: ledger(c, "3400.00", 2), "C's spend: 2 000 + 1 400")
 
 
+async def metric_catalogue(api: Api, e2e_stack: Any) -> None:
+    """ops publishes the catalogue before any brief: every brief's qualified_leads is an outcome KPI."""
+    await api.post("governance", "/metric-catalogue/versions", api.who("ada", "ops_admin"), {
+        "definitions": [{"key": "qualified_leads", "name": "Qualified leads", "unit": "leads", "kind": "outcome"}],
+        "reason": "success is defined before launch"}, expect=201)
+    await harness.caught_up(e2e_stack.kafka_bootstrap, e2e_stack.topic_prefix, "intake", ("MetricCatalogueChanged",))
+
+
+async def results_from_analytics(e2e_stack: Any, j: Journey) -> None:
+    """The analytics system reports C's leads so far, three times over (one report, three event ids)."""
+    copies = [analytics_results(j.ids["C"], "looker-c-week-1", "340", j.today) for _ in range(3)]
+    await erp_publish(e2e_stack.kafka_bootstrap, e2e_stack.topic("marops.kpi-results-recorded.v1"), copies)
+
+
 async def cancel_b_complete_a(api: Api, j: Journey) -> None:
     bob = api.who("bob", "requester", team="growth")
     alice = api.who("alice", "requester", "approver", team="growth")
@@ -475,12 +501,14 @@ async def journey(e2e_stack: Any) -> Journey:
     async with httpx.AsyncClient(timeout=20) as client:
         api = Api(e2e_stack, client)
         await create_lines(api, j)
+        await metric_catalogue(api, e2e_stack)
         await campaign_a(api, j)
         await campaign_b(api, j)
         await campaign_c(api, j)
         await campaign_d(api, j)
         await spend(api, j)
         await cancel_b_complete_a(api, j)
+        await results_from_analytics(e2e_stack, j)
     return j
 
 
@@ -649,6 +677,32 @@ async def test_intake_shows_each_campaigns_status_along_the_way(journey: Journey
     assert {c["id"]: c["status"] for c in listed["items"]} == {
         journey.ids["A"]: "completed", journey.ids["B"]: "cancelled", journey.ids["C"]: "launched",
         journey.ids["D"]: "rejected"}
+
+
+@in_module_loop
+async def test_results_from_an_analytics_system_give_attainment_and_cost_per_result(journey: Journey,
+                                                                                     api: Api) -> None:
+    vic = api.who("vic", "viewer")
+
+    async def reported() -> dict[str, Any] | None:
+        body = await api.get("metrics", "/outcomes/campaigns", vic)
+        rows = {c["campaign_id"]: c for c in body["campaigns"]}
+        c = rows.get(journey.ids["C"])
+        return rows if c and c["has_results"] and c["money"] and c["money"][0]["actual_spend"] == "3400.00" \
+            else None
+    rows = await api.eventually(reported, "metrics has C's results and spend")
+    c, a = rows[journey.ids["C"]], rows[journey.ids["A"]]
+    [leads] = c["kpis"]
+    assert (leads["kind"], leads["actual"], leads["as_of"], leads["attainment"]) == \
+        ("outcome", "340", journey.today.isoformat(), pytest.approx(0.85))
+    assert c["money"] == [{"currency": "EUR", "actual_spend": "3400.00", "cost_per_result": "10.0000",
+                           "return_on_spend": None}]  # 3 400 / 340; no outcome KPI in EUR
+    assert (a["kpis"][0]["actual"], a["met_targets"], a["money"][0]["cost_per_result"]) == \
+        ("452", True, "14.3805")  # A's completion results: 452 / 400; 6 500 / 452
+    outcomes = (await api.get("metrics", "/aggregates/outcomes", vic))["overall"]
+    # completed: A (with results); with results: A and C; met: A (C's 0.85 < 1)
+    assert (outcomes["completed"], outcomes["results_reported_rate"], outcomes["with_results"],
+            outcomes["target_met_rate"]) == (1, 1.0, 2, 0.5)
 
 
 @in_module_loop
