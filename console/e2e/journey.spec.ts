@@ -221,7 +221,7 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await shot(vic, "07-dashboard");
   });
 
-  await test.step("calendar, policy and operations pages", async () => {
+  await test.step("calendar, policy, operations and review pages", async () => {
     await vic.goto("/#/calendar");
     await vic.getByRole("button", { name: "Quarter" }).click();
     const entry = vic.getByRole("listitem").filter({ hasText: TITLE });
@@ -238,6 +238,10 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await expect(olga.getByTestId("ops-consuming")).toContainText("Consuming");
     await expect(olga.getByTestId("ops-dead-letters")).toContainText("No dead letters.");
     await shot(olga, "10-operations");
+    await vic.goto("/#/reviews");
+    await expect(vic.getByRole("heading", { name: "Review pack" })).toBeVisible();
+    await expect(vic.getByTestId("review-headline")).toContainText("launches");
+    await shot(vic, "10-reviews");
   });
 
   await test.step("readable at 390 px: no sideways scrolling", async () => {

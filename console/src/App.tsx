@@ -12,6 +12,7 @@ import { Dashboard } from "./pages/Dashboard";
 import { NewCampaign } from "./pages/NewCampaign";
 import { Operations } from "./pages/Operations";
 import { PolicyPage } from "./pages/Policy";
+import { Reviews } from "./pages/Reviews";
 import { SignIn } from "./pages/SignIn";
 import { has, signIn, signOut, storedToken } from "./session";
 
@@ -37,6 +38,7 @@ const NAV: NavItem[] = [
   { page: "budget", label: "Budget", show: () => true },
   { page: "dashboard", label: "Dashboard", show: () => true },
   { page: "calendar", label: "Calendar", show: () => true },
+  { page: "reviews", label: "Reviews", show: () => true },
   { page: "policy", label: "Policy", show: () => true },
   { page: "operations", label: "Operations", show: (me) => has(me, "ops_admin", "viewer", "finance", "approver") },
 ];
@@ -112,6 +114,8 @@ function Page({ page, route, me }: { page: string; route: Route; me: Me }) {
       return <Dashboard />;
     case "calendar":
       return <CalendarPage />;
+    case "reviews":
+      return <Reviews />;
     case "policy":
       return <PolicyPage me={me} />;
     case "operations":

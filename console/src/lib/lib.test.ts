@@ -5,6 +5,7 @@ import { hours, percent, when } from "./format";
 import { formatMoney, groupDigits } from "./money";
 import { errorsByField, fieldPath, refusal } from "./problems";
 import { slaClock, sortQueue } from "./queue";
+import { figure, signed } from "./review";
 import { href, parseRoute } from "./route";
 
 describe("money", () => {
@@ -134,5 +135,22 @@ describe("brief form", () => {
     expect(formField("objective")).toBe("objective");
     expect(findingsByField([{ path: "objective", reason: "missing" }, { path: "kpis", reason: "none" }]))
       .toEqual({ objective: ["missing"], "kpis.0.metric": ["none"] });
+  });
+});
+
+describe("review pack", () => {
+  it("signs a change, keeps money strings as written, a dash for none", () => {
+    expect(signed(2)).toBe("+2");
+    expect(signed(-0.5)).toBe("-0.5");
+    expect(signed(0)).toBe("0");
+    expect(signed("250.00")).toBe("+250.00");
+    expect(signed("0.00")).toBe("0.00");
+    expect(signed(null)).toBe("—");
+  });
+  it("shows rates as percentages and hours rounded", () => {
+    expect(figure("on_time_rate", 0.5)).toBe("50%");
+    expect(figure("cycle_time_p50_hours", 816.04)).toBe("816 h");
+    expect(figure("spend_EUR", "1000.00")).toBe("1000.00");
+    expect(figure("results_reported_rate", null)).toBe("—");
   });
 });

@@ -28,17 +28,19 @@ export function PolicyPage({ me }: { me: Me }) {
   const versions = useQuery({ queryKey: ["policy-versions"], queryFn: () => apiGet("governance", "/policy/versions") });
   const [gates, setGates] = useState<Gate[]>([]);
   const [blocking, setBlocking] = useState("15");
+  const [outcomeKpi, setOutcomeKpi] = useState(false);
   const [reason, setReason] = useState("");
   const [json, setJson] = useState("");
   useEffect(() => {
     if (current.data) {
       setGates(current.data.gates);
       setBlocking(String(current.data.blocking_risk_score));
+      setOutcomeKpi(current.data.require_outcome_kpi);
       setJson(JSON.stringify(current.data.gates, null, 2));
     }
   }, [current.data]);
   const save = useMutation({
-    mutationFn: (g: Gate[]) => apiPost("governance", "/policy/versions", { gates: g, blocking_risk_score: Number(blocking), reason }),
+    mutationFn: (g: Gate[]) => apiPost("governance", "/policy/versions", { gates: g, blocking_risk_score: Number(blocking), require_outcome_kpi: outcomeKpi, reason }),
     onSuccess: () => { setReason(""); void queries.invalidateQueries({ queryKey: ["policy"] }); void queries.invalidateQueries({ queryKey: ["policy-versions"] }); },
   });
   const [jsonError, setJsonError] = useState<string | null>(null);
@@ -73,6 +75,9 @@ export function PolicyPage({ me }: { me: Me }) {
               <div className="form-grid">
                 <Field label="Blocking risk score" id="p-blocking" errors={errors.blocking_risk_score}>
                   <input id="p-blocking" type="number" value={blocking} onChange={(e) => setBlocking(e.target.value)} />
+                </Field>
+                <Field label="Launch needs an outcome KPI" id="p-outcome" errors={errors.require_outcome_kpi}>
+                  <input id="p-outcome" type="checkbox" checked={outcomeKpi} onChange={(e) => setOutcomeKpi(e.target.checked)} />
                 </Field>
                 <Field label="Reason for the change (required)" id="p-reason" errors={errors.reason}>
                   <input id="p-reason" value={reason} onChange={(e) => setReason(e.target.value)} required />
