@@ -18,7 +18,9 @@ CATALOGUE_LOCK = 0x6B7069  # "kpi": one publisher at a time, so versions are con
 
 Key = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$", examples=["qualified_leads"],
                            description="What briefs name the KPI by (lower case, digits, _ . -)")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")]
+# Python's whitespace spelt out (JSON Schema's \s is not Python's), as schemas.Text does.
+_NOT_BLANK = "[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NOT_BLANK)]
 
 
 class DefinitionIn(BaseModel):
@@ -26,8 +28,9 @@ class DefinitionIn(BaseModel):
 
     key: Key
     name: Name
-    unit: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^\S+$")] = Field(
-        examples=["leads"], description="An ISO 4217 code (EUR) makes the KPI monetary: return on spend uses it")
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[!-~]+$")] = Field(
+        examples=["leads"], description="Printable ASCII, no spaces; an ISO 4217 code (EUR) makes the KPI monetary: "
+                                        "return on spend uses it")
     direction: c.KpiDirection = c.KpiDirection.increase
     kind: c.KpiKind
     description: Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")] | None = None
