@@ -53,6 +53,9 @@ TOKENS: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "no_role": ("olga", (), "growth"),
 }
 CREATOR = ("rita", ("requester",), "growth")
+# a directory entry: an approver governance tells of X's first gate
+MATRIX_USER = "matrix-approver"
+DIRECTORY_ENTRY = {"email": "matrix-approver@example.com", "roles": ["approver"]}
 
 OK, HIDDEN, FORBIDDEN, LISTED, UNLISTED = "ok", "hidden", "forbidden", "listed", "unlisted"
 
@@ -147,6 +150,14 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("governance", "PATCH", "/campaigns/{campaign_id}/risks/{risk_id}"): RISK_EDIT_X,
     ("governance", "POST", "/campaigns/{campaign_id}/risks/{risk_id}/accept"): RISK_ACCEPT_X,
     ("governance", "GET", "/campaigns/{campaign_id}/audit"): READ_X,
+    # notifications: the directory (personal addresses) and the delivery log are ops_admin's
+    ("governance", "GET", "/directory/users"): ADMIN_ONLY,
+    ("governance", "PUT", "/directory/users/{subject}"): ADMIN_ONLY,
+    ("governance", "GET", "/directory/users/{subject}"): ADMIN_ONLY,
+    ("governance", "DELETE", "/directory/users/{subject}"): ADMIN_ONLY,
+    ("governance", "GET", "/notifications"): ADMIN_ONLY,
+    ("governance", "GET", "/notifications/{delivery_id}"): ADMIN_ONLY,
+    ("governance", "POST", "/notifications/{delivery_id}/replay"): ADMIN_ONLY,
     # budget: lines and reallocations are the finance plan, not campaign data
     ("budget", "POST", "/budget-lines"): FINANCE_ONLY,
     ("budget", "GET", "/budget-lines"): EVERY_ROLE,
@@ -207,6 +218,7 @@ class World:
     rebuild_id: str
     spend_id: int
     plan_id: str
+    delivery_id: str  # the approver's notification of X's first gate
 
 
 class Calls:
@@ -269,6 +281,7 @@ async def world(calls: Calls) -> World:
         await calls.ok("intake", "PATCH", f"/campaigns/{created['id']}/brief", edna_then, {"notes": "edna was here"})
         ids.append(created["id"])
     x, y = ids
+    await calls.ok("governance", "PUT", f"/directory/users/{MATRIX_USER}", "ops_admin", DIRECTORY_ENTRY)
     await calls.ok("intake", "POST", f"/campaigns/{x}/submit", rita)
 
     async def known_everywhere() -> bool:
@@ -288,8 +301,14 @@ async def world(calls: Calls) -> World:
         "amount": {"amount": "1000.00", "currency": "EUR"}}, expect=201)
     await calls.ok("governance", "POST", "/metric-catalogue/versions", "ops_admin", CATALOGUE, expect=201)
     rebuild = await calls.ok("metrics", "POST", "/admin/rebuild", "ops_admin", expect=202)
+
+    async def notified() -> str | None:
+        log = await calls.ok("governance", "GET", f"/notifications?campaign_id={x}", "ops_admin")
+        return next((d["id"] for d in log["items"] if d["recipient"] == MATRIX_USER), None)
+    delivery_id = await wait_for(notified, timeout=30, interval=0.2, message=f"{MATRIX_USER} is told of {x}")
     return World(x=x, y=y, risk_id=risk["risk_id"], line_a=lines[0], line_b=lines[1], policy=policy,
-                 rebuild_id=rebuild["run_id"], spend_id=spend["id"], plan_id=plan["id"])
+                 rebuild_id=rebuild["run_id"], spend_id=spend["id"], plan_id=plan["id"],
+                 delivery_id=delivery_id)
 
 
 def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str, Any, dict[str, str] | None]:
@@ -300,7 +319,9 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
     campaign = w.y if template.endswith(("/cancel", "/complete", "/owner", "/brief", "/submit")) else w.x
     path = (template.replace("{campaign_id}", campaign).replace("{version}", "1").replace("{gate_id}", "brief_review")
             .replace("{risk_id}", w.risk_id).replace("{line_id}", w.line_a).replace("{run_id}", w.rebuild_id)
-            .replace("{spend_id}", str(w.spend_id)).replace("{plan_id}", w.plan_id))
+            .replace("{spend_id}", str(w.spend_id)).replace("{plan_id}", w.plan_id)
+            .replace("{delivery_id}", w.delivery_id)
+            .replace("{subject}", "matrix-gone" if method == "DELETE" else MATRIX_USER))
     body: Any = None
     params = None
     match (service, method, template):
@@ -344,6 +365,8 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"description": f"reworded by {caller}"}
         case ("governance", "POST", "/campaigns/{campaign_id}/risks/{risk_id}/accept"):
             body = {"reason": "acceptable for the matrix"}
+        case ("governance", "PUT", "/directory/users/{subject}"):
+            body = DIRECTORY_ENTRY
         case ("budget", "POST", "/budget-lines"):
             body = {"id": f"matrix-{uuid.uuid4().hex[:8]}", "name": "matrix", "fiscal_year": today.year, "quarter": 1,
                     "team": "growth", "channel": "email", "amount": {"amount": "1.00", "currency": "EUR"}}

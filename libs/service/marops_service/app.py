@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +77,7 @@ class Runtime:
     monitor: DependencyMonitor | None = None
     database_ready: bool = False  # migrated and seeded: requests may use the database
     kafka_ready: bool = False  # topics exist and the producer is connected
+    workers: tuple[Worker, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,13 @@ class ServiceSpec:
     migrations: Path
     handlers: Mapping[str, Handler]
     on_started: Callable[[Runtime], Awaitable[None]] | None = None
+    workers: Sequence[Worker] = ()
+
+
+# A service's own background loop (e.g. governance's deadline timer and notification
+# delivery), run beside the relay and the consumers, only where workers run; it returns once
+# ``runtime.stop`` is set.
+Worker = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
 
 # Dependencies are async: FastAPI runs a plain `def` dependency in a thread, a hop per request.
@@ -113,13 +121,14 @@ def create_service_app(
     handlers: Mapping[str, Handler] | None = None,
     version: str = "0.1.0",
     on_started: Callable[[Runtime], Awaitable[None]] | None = None,
+    workers: Sequence[Worker] = (),
 ) -> FastAPI:
     logs.configure(settings.service_name, settings.log_level, settings.log_json)
     telemetry.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings, migrations, handlers or {}, on_started)
+        runtime = await start_runtime(settings, migrations, handlers or {}, on_started, workers)
         app.state.runtime = runtime
         log.info("%s started", settings.service_name)
         try:
@@ -131,7 +140,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
                   telemetry=telemetry.fastapi_telemetry(settings))
     app.state.settings = settings
-    app.state.spec = ServiceSpec(settings, migrations, handlers or {}, on_started)
+    app.state.spec = ServiceSpec(settings, migrations, handlers or {}, on_started, tuple(workers))
     app.state.token_verifier = TokenVerifier(settings)
     problems.install(app)
     # Pure ASGI middleware, innermost first. The body limit is Starlette's RequestBodyLimitMiddleware
@@ -160,14 +169,15 @@ def create_service_app(
 
 
 async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler],
-                        on_started: Callable[[Runtime], Awaitable[None]] | None = None) -> Runtime:
+                        on_started: Callable[[Runtime], Awaitable[None]] | None = None,
+                        workers: Sequence[Worker] = ()) -> Runtime:
     """Migrate, connect, run ``on_started`` (e.g. seed data), then start the workers.
 
     Each step that needs an unreachable dependency is retried in the background instead
     of failing the start (see the module docstring)."""
     pool = await _create_pool(settings)
     producer = kafka.producer(settings.kafka_connection(), client_id=settings.service_name)
-    runtime = Runtime(settings=settings, pool=pool, producer=producer)
+    runtime = Runtime(settings=settings, pool=pool, producer=producer, workers=tuple(workers))
     runtime.monitor = DependencyMonitor({"database": lambda: _ping_database(runtime),
                                          "kafka": lambda: _ping_kafka(runtime)},
                                         interval=settings.readiness_check_interval)
@@ -264,6 +274,8 @@ def _start_workers(runtime: Runtime) -> None:
     )
     runtime.tasks.append(asyncio.create_task(runtime.relay.run(runtime.stop), name="outbox-relay"))
     runtime.tasks.append(asyncio.create_task(_housekeeping(runtime), name="housekeeping"))
+    for worker in runtime.workers:
+        runtime.tasks.append(asyncio.create_task(worker(runtime), name=getattr(worker, "__name__", "worker")))
     if runtime.consumer is not None:
         runtime.tasks.append(asyncio.create_task(_supervise(runtime.consumer, runtime.stop), name="consumer"))
 

@@ -30,11 +30,11 @@ def load_spec(service: str) -> ServiceSpec:
     spec: ServiceSpec = app.state.spec
     # This process is the one that runs the workers, whatever the API processes are told.
     return ServiceSpec(spec.settings.model_copy(update={"run_workers": True}), spec.migrations, spec.handlers,
-                       spec.on_started)
+                       spec.on_started, spec.workers)
 
 
 async def run(spec: ServiceSpec, stop: asyncio.Event) -> None:
-    runtime = await start_runtime(spec.settings, spec.migrations, spec.handlers, spec.on_started)
+    runtime = await start_runtime(spec.settings, spec.migrations, spec.handlers, spec.on_started, spec.workers)
     log.info("%s worker started", spec.settings.service_name)
     try:
         await stop.wait()

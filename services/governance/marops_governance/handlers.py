@@ -15,12 +15,12 @@ import asyncpg
 from marops_events import contracts as c
 from marops_events import outbox
 from marops_events.consumer import Unprocessable
-from marops_events.envelope import Envelope
+from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
 from marops_events.subscriptions import E, Subscriptions, TypedHandler
 from marops_service.locks import lock_campaign
 
-from . import repository
+from . import notifier, repository
 from .domain import (
     BriefVersion,
     BudgetFact,
@@ -75,9 +75,12 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
         correlation_id=event.correlationid, authors=tuple(data.authors) or (data.requester,),
     )
     gates = applicable_gates(policy, brief)
-    await repository.insert_brief_version(conn, brief, Audit(
+    recorded = await repository.insert_brief_version(conn, brief, Audit(
         "gates_opened", data.requester, event.time, policy_version=policy_version,
         details={"brief_version": data.version, "gates": [g.id for g in gates], "event_id": str(event.id)}))
+    campaign = await repository.load_campaign(conn, data.campaign_id) if recorded else None
+    if campaign is not None:  # the first gate's approvers hear of it (rights as of now: the system clock)
+        await notifier.dispatch(conn, campaign, utcnow())
 
 
 @SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)

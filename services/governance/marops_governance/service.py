@@ -23,7 +23,7 @@ from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
 from marops_service.transactions import in_transaction, snapshot
 
-from . import domain, repository
+from . import domain, notifier, repository
 from .catalogue import CatalogueDocument
 from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
 from .policy import PolicyDocument
@@ -121,7 +121,9 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
                 at=now, reason=verdict.outcome.reason, policy_version=decision.policy_version,
                 details={"change_id": verdict.outcome.change_id, "brief_version": decision.brief_version})
             await outbox.add(conn, _event(campaign, verdict.event, now))
-        return campaign.with_decision(decision, verdict.outcome if verdict else None), outcome
+        decided = campaign.with_decision(decision, verdict.outcome if verdict else None)
+        await notifier.dispatch(conn, decided, now)  # the owner hears the outcome, the next gate's approvers theirs
+        return decided, outcome
 
     return await in_transaction(pool, work)
 

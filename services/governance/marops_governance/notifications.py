@@ -1,0 +1,209 @@
+"""Who is told what, and when: the dispatch rules of notifications, as pure functions.
+
+Governance knows the gates, who may decide them (decision rights, four-eyes), their SLAs
+and escalations, so the rules live here. Every notice is derived from the campaign's
+state, not from the event that changed it, and carries a key naming the fact it tells
+(``gate-actionable:<campaign>:v<version>:<gate>``): deriving again, after a redelivered
+event, a retried command or in a second worker, yields the same keys, and the delivery
+log stores each (key, recipient, channel) once. So a notification goes out at least once
+(it is queued in the transaction of the change it tells) and never twice.
+
+- approvers (directory users whose roles or name hold a decision right on the gate, who
+  are no party of the campaign and have not approved it yet) when a gate becomes
+  actionable, and again before its SLA runs out;
+- the owner and the version's requester when a gate is approved or rejected;
+- holders of the gate's escalation role (ops) when its SLA has passed and the escalation
+  starts;
+- subscribers of the weekly review pack when metrics publishes one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from marops_service.auth import Principal, Role
+
+from .domain import Campaign, GateState, GateStatus, authority
+
+
+class Kind(StrEnum):
+    gate_actionable = "gate_actionable"
+    sla_warning = "sla_warning"
+    gate_decided = "gate_decided"
+    escalation_started = "escalation_started"
+    review_pack = "review_pack"
+
+
+class Channel(StrEnum):
+    email = "email"
+    webhook = "webhook"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A directory entry: a JWT subject, how to reach them, and the roles they hold."""
+
+    subject: str
+    email: str | None = None
+    roles: frozenset[Role] = frozenset()
+    webhook_url: str | None = None
+    kinds: frozenset[Kind] = frozenset()  # empty: every kind
+    name: str | None = None
+
+    def wants(self, kind: Kind) -> bool:
+        return not self.kinds or kind in self.kinds
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(subject=self.subject, roles=self.roles)
+
+    def channels(self) -> list[tuple[Channel, str]]:
+        out = [(Channel.email, self.email)] if self.email else []
+        return out + ([(Channel.webhook, self.webhook_url)] if self.webhook_url else [])
+
+
+@dataclass(frozen=True)
+class Notice:
+    key: str
+    kind: Kind
+    recipients: tuple[str, ...]  # subjects
+    subject: str  # the e-mail's subject line
+    text: str
+    campaign_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    dedupe_key: str
+    notice: Notice
+    recipient: str
+    channel: Channel
+    target: str
+
+
+def warning_at(gate: GateState, warning: dt.timedelta) -> dt.datetime | None:
+    """When approvers are reminded: ``warning`` before the SLA runs out, or half-way through
+    an SLA shorter than twice that (a reminder before the gate was even read helps nobody)."""
+    if gate.actionable_at is None or gate.due_at is None:
+        return None
+    sla = gate.due_at - gate.actionable_at
+    return gate.due_at - min(warning, sla / 2)
+
+
+def _gate_data(campaign: Campaign, gate: GateState) -> dict[str, Any]:
+    brief = campaign.brief
+    return {"campaign_id": brief.campaign_id, "title": brief.title, "team": brief.team,
+            "brief_version": brief.version, "gate_id": gate.id, "gate_name": gate.definition.name,
+            "gate_position": gate.position, "actionable_at": _iso(gate.actionable_at), "due_at": _iso(gate.due_at),
+            "sla_hours": gate.definition.sla_hours, "amount": brief.amount.model_dump(mode="json")}
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _when(at: dt.datetime | None) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "?"
+
+
+def approvers_of(campaign: Campaign, gate: GateState, directory: Iterable[Recipient],
+                 now: dt.datetime) -> list[str]:
+    """Who may decide ``gate`` now within their rights (not over an amount limit), is no party
+    of the campaign (four-eyes) and has not approved it yet."""
+    return sorted(r.subject for r in directory
+                  if authority(gate, r.principal, campaign.brief.amount, now) == "decider"
+                  and not campaign.is_party(r.principal) and r.subject not in gate.approvers)
+
+
+def campaign_notices(campaign: Campaign, directory: Sequence[Recipient], now: dt.datetime, *,
+                     warning: dt.timedelta | None = None) -> list[Notice]:
+    """What the campaign's current brief version has to tell, as of ``now``.
+
+    ``warning`` (the deadline timer passes it) adds the reminders of gates whose SLA runs
+    out within that time; the event handlers and commands leave it out.
+    """
+    brief = campaign.brief
+    cid, version = brief.campaign_id, brief.version
+    notices: list[Notice] = []
+    open_for_decision = campaign.cancellation is None and campaign.launch is None
+    for gate in campaign.gates:
+        data = _gate_data(campaign, gate)
+        name = gate.definition.name
+        if gate.status is GateStatus.open and open_for_decision:
+            deciders = tuple(approvers_of(campaign, gate, directory, now))
+            if deciders:
+                notices.append(Notice(
+                    f"gate-actionable:{cid}:v{version}:{gate.id}", Kind.gate_actionable, deciders,
+                    f"[marops] {name} of \"{brief.title}\" awaits your decision",
+                    f"The gate {name} (step {gate.position}) of campaign \"{brief.title}\" ({brief.team}, "
+                    f"brief version {version}, {brief.amount.amount} {brief.amount.currency}) is open for your "
+                    f"decision since {_when(gate.actionable_at)}. Its SLA runs out at {_when(gate.due_at)}.",
+                    cid, data))
+            remind_at = warning_at(gate, warning) if warning is not None else None
+            if deciders and remind_at is not None and gate.due_at is not None and remind_at <= now <= gate.due_at:
+                notices.append(Notice(
+                    f"sla-warning:{cid}:v{version}:{gate.id}", Kind.sla_warning, deciders,
+                    f"[marops] {name} of \"{brief.title}\": SLA runs out at {_when(gate.due_at)}",
+                    f"The gate {name} of campaign \"{brief.title}\" (brief version {version}) is still undecided; "
+                    f"its {gate.definition.sla_hours}h SLA runs out at {_when(gate.due_at)}.", cid, data))
+        elif gate.status in (GateStatus.approved, GateStatus.rejected):
+            approved = gate.status is GateStatus.approved
+            decision = gate.approvals[-1] if approved and gate.approvals else gate.rejection
+            told = tuple(sorted({brief.owner, brief.requester}))
+            outcome = "approved" if approved else "rejected"
+            reason = "" if approved or decision is None else (
+                f" ({decision.kind.value if decision.kind else 'rejected'}: {decision.reason})")
+            notices.append(Notice(
+                f"gate-decided:{cid}:v{version}:{gate.id}:{outcome}", Kind.gate_decided, told,
+                f"[marops] {name} of \"{brief.title}\" {outcome}",
+                f"The gate {name} of campaign \"{brief.title}\" (brief version {version}) was {outcome} by "
+                f"{decision.decided_by if decision else '?'} at {_when(decision.decided_at if decision else None)}"
+                f"{reason}.", cid,
+                {**data, "outcome": outcome, "decided_by": decision.decided_by if decision else None,
+                 "kind": decision.kind.value if decision and decision.kind else None,
+                 "reason": decision.reason if decision else None}))
+    return notices
+
+
+def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[GateState]:
+    """Open gates of a campaign still in review whose SLA has run out."""
+    if campaign.cancellation is not None or campaign.launch is not None:
+        return []
+    return [g for g in campaign.gates if g.overdue(now)]
+
+
+def escalation_notice(campaign: Campaign, gate: GateState, directory: Iterable[Recipient]) -> Notice | None:
+    """Ops (holders of the gate's escalation role, no party of the campaign) hear that the
+    escalation started: from now on they may decide the gate themselves."""
+    role = gate.definition.escalation_role
+    told = tuple(sorted(r.subject for r in directory if role in r.roles and not campaign.is_party(r.principal)))
+    if not told:
+        return None
+    brief = campaign.brief
+    name = gate.definition.name
+    return Notice(
+        f"escalation:{brief.campaign_id}:v{brief.version}:{gate.id}", Kind.escalation_started, told,
+        f"[marops] Escalation: {name} of \"{brief.title}\" passed its SLA",
+        f"The gate {name} of campaign \"{brief.title}\" ({brief.team}, brief version {brief.version}) was not "
+        f"decided within its {gate.definition.sla_hours}h SLA (due {_when(gate.due_at)}). It is escalated to "
+        f"{role.value}: holders of that role may now decide it.", brief.campaign_id,
+        {**_gate_data(campaign, gate), "escalation_role": role.value})
+
+
+def deliveries(notices: Iterable[Notice], directory: Iterable[Recipient]) -> list[Delivery]:
+    """One delivery per notice, recipient and channel the recipient has and wants."""
+    by_subject = {r.subject: r for r in directory}
+    out = []
+    for notice in notices:
+        for subject in notice.recipients:
+            recipient = by_subject.get(subject)
+            if recipient is None or not recipient.wants(notice.kind):
+                continue
+            for channel, target in recipient.channels():
+                out.append(Delivery(f"{notice.key}:{subject}:{channel.value}", notice, subject, channel, target))
+    return out
