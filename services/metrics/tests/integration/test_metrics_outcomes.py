@@ -27,6 +27,7 @@ duplicated (the same event again, and the same report re-sent under a new event 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, date, datetime
@@ -232,3 +233,35 @@ async def test_rebuild_equals_incremental(loaded, dump_read_model) -> None:
     assert await dump_read_model(loaded.settings.database_url) == tables
     for path, body in before.items():
         assert await get(loaded, path) == body
+
+
+async def test_a_malformed_report_from_an_analytics_system_is_dead_lettered_with_its_reason(loaded) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from marops_testkit.events import Recorder
+
+    recorder = Recorder(loaded.settings.kafka_bootstrap_servers, loaded.prefix, (), ("KpiResultsRecorded",))
+    await recorder.start()
+    topic = f"{loaded.prefix}marops.kpi-results-recorded.v1"
+    bad = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "analytics/x", "type": "KpiResultsRecorded",
+           "time": "2026-05-01T00:00:00Z", "subject": "O1", "datacontenttype": "application/json",
+           "data": {"campaign_id": "O1", "source_system": "x", "source_reference": "bad-1", "as_of": "2026-05-01",
+                    "results": []}}
+    producer = AIOKafkaProducer(bootstrap_servers=loaded.settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, key=b"O1", value=json.dumps(bad).encode(),
+                                     headers=[("ce_type", b"KpiResultsRecorded")])
+    finally:
+        await producer.stop()
+    try:
+        async def lettered() -> list | None:
+            return recorder.dead_letters("KpiResultsRecorded") or None
+        [letter] = await wait_for(lettered, timeout=60, interval=0.3, message="the report dead-lettered")
+        reason = dict(letter.headers)["dlq.reason"].decode()
+        assert "results" in reason and "KpiResultsRecorded failed validation" in reason
+    finally:
+        await recorder.stop()
+    # ... and the numbers are untouched
+    body = await get(loaded, "/outcomes/campaigns")
+    assert {c["campaign_id"] for c in body["campaigns"]} == {"O1", "O2", "O3", "O4", "O5"}
