@@ -310,7 +310,8 @@ def rebuild(dsn: str, prefix: str) -> tuple[float, int, dict]:
     while proc.poll() is None:
         try:
             with open(f"/proc/{proc.pid}/status") as status:
-                peak = max(peak, *(int(line.split()[1]) for line in status if line.startswith("VmHWM")))
+                # An exiting process may no longer list its memory.
+                peak = max([peak, *(int(line.split()[1]) for line in status if line.startswith("VmHWM"))])
         except (OSError, ValueError):
             pass
         time.sleep(0.2)

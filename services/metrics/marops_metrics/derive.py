@@ -138,7 +138,7 @@ _REPLACE = (
         SELECT d.campaign_id, d.brief_version, d.gate_id, d.outcome, d.decided_at, d.gate_name, d.gate_position,
                d.hours_in_gate, (extract(epoch FROM d.decided_at - d.actionable_at) * 1000000)::bigint, d.breached_sla
         FROM {{s}}.gate_decisions d
-        WHERE d.{_IDS} AND EXISTS (SELECT 1 FROM {{s}}.campaigns c WHERE c.campaign_id = d.campaign_id)""",
+        WHERE d.{_IDS}""",  # a decision makes its campaign exist: each has its campaign row
 )
 # The lock the totals' triggers take (migrations/010_summary_rows.sql): taken here first,
 # after the campaign locks, so a derivation never waits for a campaign while holding it.
