@@ -604,16 +604,17 @@ async def campaign_table(pool: asyncpg.Pool, scope: Scope, *, limit: int, after:
 
 
 def _ranks(n: int) -> list[tuple[float, int]]:
-    """(rank, lower index) of p50 and p90 over ``n`` sorted values (``domain.percentile``)."""
+    """(rank, lower index) of p50 and p90 over ``n`` sorted values, computed as
+    ``percentile_cont`` does (so the summary's floats are the grouped reports' to the bit)."""
     out = []
-    for p in (50, 90):
-        rank = (n - 1) * p / 100
+    for p in (0.5, 0.9):
+        rank = p * (n - 1)
         out.append((rank, math.floor(rank)))
     return out
 
 
 def _interpolated(n: int, rank: float, lo: int, pair: list[float]) -> float:
-    """``domain.percentile``'s interpolation, from the values at ``lo`` and ``lo + 1``."""
+    """``percentile_cont``'s interpolation, from the values at ``lo`` and ``lo + 1``."""
     hi_value = pair[1] if lo + 1 <= n - 1 else pair[0]
     return pair[0] + (rank - lo) * (hi_value - pair[0])
 
