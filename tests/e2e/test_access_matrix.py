@@ -127,6 +127,10 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("intake", "GET", "/campaigns/{campaign_id}/versions/{version}/diff"): READ_X,
     ("intake", "POST", "/campaigns/{campaign_id}/retrospective"): OWNER_X,  # X is not completed: allowed get 409
     ("intake", "GET", "/lessons"): EVERY_ROLE,
+    # capacity: ops admins (or the team's lead: an approver of that team, none here); the report
+    # is read by every role, its demand counted over the campaigns the caller may read
+    ("intake", "PUT", "/teams/{team}/capacity"): ADMIN_ONLY,
+    ("intake", "GET", "/teams/{team}/capacity"): EVERY_ROLE,
     # governance
     ("governance", "GET", "/policy"): EVERY_ROLE,
     ("governance", "GET", "/policy/versions"): EVERY_ROLE,
@@ -319,7 +323,7 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
     campaign = w.y if template.endswith(("/cancel", "/complete", "/owner", "/brief", "/submit")) else w.x
     path = (template.replace("{campaign_id}", campaign).replace("{version}", "1").replace("{gate_id}", "brief_review")
             .replace("{risk_id}", w.risk_id).replace("{line_id}", w.line_a).replace("{run_id}", w.rebuild_id)
-            .replace("{spend_id}", str(w.spend_id)).replace("{plan_id}", w.plan_id)
+            .replace("{spend_id}", str(w.spend_id)).replace("{plan_id}", w.plan_id).replace("{team}", "growth")
             .replace("{delivery_id}", w.delivery_id)
             .replace("{subject}", "matrix-gone" if method == "DELETE" else MATRIX_USER))
     body: Any = None
@@ -349,6 +353,8 @@ def request_for(route: tuple[str, str, str], w: World, caller: str) -> tuple[str
             body = {"reason": "matrix", "channels": ["email"]}
         case ("governance", "POST", "/metric-catalogue/versions"):
             body = CATALOGUE
+        case ("intake", "PUT", "/teams/{team}/capacity"):
+            body = {"unit": "hours", "weekly": 400}
         case ("governance", "POST", "/policy/versions"):
             doc = {k: v for k, v in w.policy.items()
                    if k not in ("version", "effective_from", "created_by", "created_at", "reason")}

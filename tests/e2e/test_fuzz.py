@@ -155,6 +155,17 @@ EXCEPTIONS: tuple[Exception_, ...] = (
     Exception_("intake", "POST /campaigns/{campaign_id}/results", ACCEPTANCE,
                problem("unprocessable", "each result must name a KPI of the campaign"),
                "a result names one of the campaign's KPIs, once: stored state"),
+    Exception_("intake", "POST /campaigns/{campaign_id}/retrospective", ACCEPTANCE,
+               field_errors("value_error"),
+               "an entry of only whitespace is refused as blank; which characters are whitespace differs between "
+               "regular-expression dialects, so no pattern in the document would say it exactly"),
+    Exception_("intake", "PUT /teams/{team}/capacity", ACCEPTANCE, problem("unprocessable", "the week of"),
+               "a week is named by its Monday, once: a weekday and uniqueness across items JSON Schema cannot "
+               "state for dates"),
+    Exception_("intake", "PUT /teams/{team}/capacity", ACCEPTANCE, field_errors("decimal_max_places",
+                                                                                 "decimal_max_digits"),
+               "a capacity may be a JSON number (as KPI figures) with at most 2 decimal places; JSON Schema cannot "
+               "bound the places of a binary float"),
     Exception_("governance", "POST /policy/versions", ACCEPTANCE, field_errors("value_error", path="body"),
                "a policy's coherence spans its gates (exactly one budget gate, unique ids, a quorum the deciders "
                "can reach, a condition on a known field): rules over the whole document, answered with "

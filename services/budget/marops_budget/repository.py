@@ -1001,6 +1001,17 @@ async def forecast_state(conn: asyncpg.Connection, line_id: str
     return line, runs, last
 
 
+async def lines_to_forecast(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        """
+        SELECT budget_line_id FROM holds WHERE status = 'committed'
+        UNION
+        SELECT budget_line_id FROM run_out_announcements WHERE within_horizon
+        ORDER BY 1
+        """)
+    return [r["budget_line_id"] for r in rows]
+
+
 async def lock_forecast(conn: asyncpg.Connection, line_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('run-out:' || $1, 0))", line_id)
 

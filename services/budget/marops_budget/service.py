@@ -24,6 +24,7 @@ from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
 from marops_service.clock import Clock
 from marops_service.refusals import Refusal
+from marops_service.transactions import in_transaction
 
 from . import repository as repo
 from .domain import (
@@ -727,6 +728,23 @@ async def evaluate_forecasts(conn: asyncpg.Connection, line_ids: list[str], caus
             committed=_money(now.committed, currency), spent=_money(now.spent, currency),
             forecast_spend=_money(now.forecast_spend, currency)), cause)
         await repo.save_announcement(conn, line_id, revision, as_of, now.run_out_on, within)
+
+
+async def sweep_forecasts(pool: asyncpg.Pool, rules: Rules, clock: Clock = utcnow) -> int:
+    """Re-evaluate every line with a commitment or an announcement inside the horizon, each in
+    its own transaction: time passing alone moves a run-out day into (or out of) the horizon.
+    Safe on any number of worker replicas: the forecast lock and the last announcement make a
+    second evaluation of the same day a no-op. Returns how many lines were evaluated."""
+    async with pool.acquire() as conn:
+        line_ids = await repo.lines_to_forecast(conn)
+    for line_id in line_ids:
+        cause = Cause(correlation_id=line_id, clock=clock)
+
+        async def work(conn: asyncpg.Connection, line_id: str = line_id, cause: Cause = cause) -> None:
+            await evaluate_forecasts(conn, [line_id], cause, rules)
+
+        await in_transaction(pool, work)
+    return len(line_ids)
 
 
 # ------------------------------------------------------------------- plan files

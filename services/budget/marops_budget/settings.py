@@ -24,6 +24,9 @@ class Settings(ServiceSettings):
     # run_out_material_days.
     run_out_horizon_days: int = Field(default=30, ge=1, le=3660)
     run_out_material_days: int = Field(default=7, ge=1, le=3660)
+    # How often the workers re-evaluate every committed line's forecast (time passing alone
+    # moves a run-out day into the horizon).
+    run_out_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("threshold_percents")
     @classmethod

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from marops_events.contracts import Channel, IsoDate
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
-from marops_service.clock import CurrentClock
+from marops_service.clock import CurrentClock, Now
 from marops_service.refusals import Answer
 from marops_service.responses import problems
 
-from . import service
+from . import capacity_service, service
 from .domain.brief import Brief, Text
+from .domain.capacity import monday
 from .domain.refusals import IntakeRefusal
 from .domain.status import Status
 from .listing import Filters, Sort
@@ -22,7 +23,10 @@ from .schemas import (
     BriefBody,
     CampaignDetail,
     CampaignPage,
+    CampaignWritten,
     CancelBody,
+    CapacityIn,
+    CapacityReport,
     ChangeBody,
     CheckOut,
     CompleteBody,
@@ -56,7 +60,7 @@ REFUSALS: dict[str, Answer] = {
 }
 
 
-@router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignDetail,
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignWritten,
              summary="Create a campaign with a draft brief (may be incomplete)")
 async def create_campaign(body: BriefBody, who: Requester, pool: Pool, clock: CurrentClock) -> dict[str, Any]:
     return await service.create(pool, clock, who, body.brief_fields())
@@ -89,7 +93,7 @@ async def get_campaign(campaign_id: CampaignId, who: CurrentPrincipal, pool: Poo
     return await service.get(pool, who, campaign_id)
 
 
-@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignDetail,
+@router.patch("/campaigns/{campaign_id}/brief", response_model=CampaignWritten,
               responses=problems(404, (409, "The brief is no longer editable (submitted, launched, cancelled...)")),
               summary="Edit the draft brief (fields sent replace the stored ones; null clears)")
 async def edit_brief(campaign_id: CampaignId, body: BriefBody, who: CurrentPrincipal,
@@ -110,7 +114,7 @@ async def check_brief(body: BriefBody, _: CurrentPrincipal, clock: CurrentClock)
     return _check_out(service.check_brief(clock, Brief.model_validate(body.brief_fields())))
 
 
-@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignDetail, responses=problems(404),
+@router.post("/campaigns/{campaign_id}/submit", response_model=CampaignWritten, responses=problems(404),
              summary="Submit the draft as the next version (422 listing what is missing)")
 async def submit(campaign_id: CampaignId, who: CurrentPrincipal, pool: Pool, clock: CurrentClock) -> dict[str, Any]:
     return await service.submit(pool, clock, who, campaign_id)
@@ -233,3 +237,23 @@ async def list_lessons(
 
 def _check_out(findings: list[Any]) -> dict[str, Any]:
     return {"complete": not findings, "errors": [f.to_json() for f in findings]}
+
+
+TeamPath = Annotated[Text, Path(min_length=1, max_length=200, description="Team")]
+
+
+@router.put("/teams/{team}/capacity", response_model=CapacityReport, tags=["capacity"],
+            summary="Set a team's capacity per week, in hours or points (ops admin or the team's lead)")
+async def set_capacity(team: TeamPath, body: CapacityIn, who: CurrentPrincipal, pool: Pool,
+                       clock: CurrentClock) -> dict[str, Any]:
+    return await capacity_service.set_capacity(pool, clock, who, team, body.unit, body.weekly,
+                                               [(w.week, w.capacity) for w in body.weeks])
+
+
+@router.get("/teams/{team}/capacity", response_model=CapacityReport, tags=["capacity"],
+            summary="Demand vs capacity per week: the effort of the team's campaigns over their production window")
+async def capacity_report(team: TeamPath, who: CurrentPrincipal, pool: Pool, now: Now,
+                          from_: Annotated[IsoDate | None, Query(alias="from", description="a day of the first week "
+                                                                 "(default: this week)")] = None,
+                          weeks: Annotated[int, Query(ge=1, le=104)] = 8) -> dict[str, Any]:
+    return await capacity_service.report(pool, who, team, monday(from_ or now.date()), weeks)

@@ -481,3 +481,65 @@ async def add_kpi_report(conn: asyncpg.Connection, report: c.KpiResultsRecorded,
 async def kpi_reports(conn: asyncpg.Connection, campaign_id: str) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM kpi_reports WHERE campaign_id = $1 ORDER BY as_of, recorded_at",
                             campaign_id)
+
+
+# --- capacity ---------------------------------------------------------------------
+
+
+async def set_capacity(conn: asyncpg.Connection, team: str, *, unit: str, weekly: Any, weeks: dict[dt.date, Any],
+                       by: str, at: dt.datetime) -> None:
+    """Replace the team's capacity: its weekly default and every per-week figure."""
+    await conn.execute(
+        """
+        INSERT INTO team_capacity (team, unit, weekly, set_by, set_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (team) DO UPDATE SET unit = EXCLUDED.unit, weekly = EXCLUDED.weekly, set_by = EXCLUDED.set_by,
+                                         set_at = EXCLUDED.set_at
+        """,
+        team, unit, weekly, by, at)
+    await conn.execute("DELETE FROM team_capacity_weeks WHERE team = $1", team)
+    await conn.executemany("INSERT INTO team_capacity_weeks (team, week, capacity) VALUES ($1, $2, $3)",
+                           [(team, week, value) for week, value in sorted(weeks.items())])
+
+
+async def capacity(conn: asyncpg.Connection, team: str) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
+    row = await conn.fetchrow("SELECT * FROM team_capacity WHERE team = $1", team)
+    weeks = await conn.fetch("SELECT week, capacity FROM team_capacity_weeks WHERE team = $1 ORDER BY week", team)
+    return row, weeks
+
+
+async def team_demands(conn: asyncpg.Connection, team: str) -> list[asyncpg.Record]:
+    """The team's campaigns that make demand: submitted, not cancelled or rejected, with an
+    effort in their last submitted version (which also gives the target date)."""
+    return await conn.fetch(
+        """
+        SELECT c.id, c.title, c.team, c.owner, c.created_by, c.authors,
+               (lv.brief->>'effort')::numeric AS effort,
+               (lv.brief->>'target_launch_date')::date AS target,
+               (v1.submitted_at AT TIME ZONE 'UTC')::date AS start
+        FROM campaigns c
+        JOIN brief_versions v1 ON v1.campaign_id = c.id AND v1.version = 1
+        JOIN brief_versions lv ON lv.campaign_id = c.id AND lv.version = c.current_version
+        WHERE c.team = $1 AND c.status NOT IN ('cancelled', 'rejected') AND lv.brief ? 'effort'
+        ORDER BY c.id
+        """,
+        team)
+
+
+async def cycle_samples(conn: asyncpg.Connection, team: str, channels: list[str]) -> list[asyncpg.Record]:
+    """First launch - first submission of the launched campaigns of the team or sharing a channel."""
+    return await conn.fetch(
+        """
+        SELECT c.team, c.channels, extract(epoch FROM min(f.occurred_at) - v1.submitted_at) AS seconds
+        FROM governance_facts f
+        JOIN brief_versions v1 ON v1.campaign_id = f.campaign_id AND v1.version = 1
+        JOIN campaigns c ON c.id = f.campaign_id
+        WHERE f.event_type = 'CampaignLaunched' AND (c.team = $1 OR c.channels && $2::text[])
+        GROUP BY c.id, c.team, c.channels, v1.submitted_at
+        """,
+        team, channels)
+
+
+async def first_submission(conn: asyncpg.Connection, campaign_id: str) -> dt.datetime | None:
+    at: dt.datetime | None = await conn.fetchval(
+        "SELECT submitted_at FROM brief_versions WHERE campaign_id = $1 AND version = 1", campaign_id)
+    return at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from marops_events.contracts import Channel, IsoDate
 
-from .domain.brief import Brief, KpiDraft, MoneyDraft, Number, Text
+from .domain.brief import Brief, Effort, KpiDraft, MoneyDraft, Number, Text
 from .domain.status import Status
 
 
@@ -255,6 +255,30 @@ class CampaignDetail(CampaignSummary):
     change_requests: list[ChangeRequestOut] = Field(default_factory=list, description="oldest first")
 
 
+class OverloadedWeekOut(BaseModel):
+    week_start: dt.date = Field(description="The Monday of the week")
+    capacity: Decimal
+    demand_without: Decimal = Field(description="the team's demand that week without this brief")
+    demand_with: Decimal
+
+
+class WarningOut(BaseModel):
+    """A warning about the brief, never a refusal (see the README: capacity and deadline realism)."""
+
+    code: Literal["capacity_overload", "deadline_unrealistic"]
+    message: str
+    weeks: list[OverloadedWeekOut] = Field(default_factory=list, description="capacity_overload: the weeks")
+    median_cycle_days: Decimal | None = Field(default=None, description="deadline_unrealistic: the median used")
+    basis: str | None = Field(default=None, description='"team", or "channel:<name>" when the team has too few '
+                                                        "launches")
+    realistic_from: dt.date | None = Field(default=None, description="the earliest launch date that median allows")
+
+
+class CampaignWritten(CampaignDetail):
+    warnings: list[WarningOut] = Field(default_factory=list,
+                                       description="capacity and deadline warnings for the brief as saved")
+
+
 class CampaignPage(BaseModel):
     items: list[CampaignSummary]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
@@ -368,3 +392,42 @@ class ResultsReportOut(BaseModel):
     recorded_at: dt.datetime
     event_id: str
     already_recorded: bool = False
+
+
+CampaignWritten.model_rebuild()
+
+
+class CapacityWeekIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    week: IsoDate = Field(description="The Monday of the week")
+    capacity: Effort
+
+
+class CapacityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: Literal["hours", "points"]
+    weekly: Effort = Field(description="Capacity of every week without a figure of its own")
+    weeks: list[CapacityWeekIn] = Field(default_factory=list, max_length=260)
+
+
+class CampaignDemandOut(BaseModel):
+    campaign_id: str
+    title: str | None
+    demand: Decimal
+
+
+class CapacityWeekOut(BaseModel):
+    week_start: dt.date
+    capacity: Decimal | None = Field(description="none when the team has no capacity set")
+    demand: Decimal
+    overloaded: bool
+    campaigns: list[CampaignDemandOut]
+
+
+class CapacityReport(BaseModel):
+    team: str
+    unit: Literal["hours", "points"] | None
+    weekly_capacity: Decimal | None
+    weeks: list[CapacityWeekOut]
+    overloaded_weeks: list[dt.date]
+    filtered: bool = Field(description="true: demand counts only the campaigns you may read")

@@ -27,6 +27,7 @@ from marops_service.locks import lock_campaign
 from marops_service.refusals import Refusal
 from marops_service.transactions import in_transaction, snapshot
 
+from . import capacity_service
 from . import repository as repo
 from .domain import access, changes, completeness, outcomes, retrospective, status
 from .domain.brief import Brief, to_submission
@@ -53,10 +54,13 @@ async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[
     brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
     campaign_id = str(uuid.uuid4())
     # One statement, so no explicit transaction; a new campaign has no versions, decisions or
-    # transfers to read back (the hot path of the request: one round trip).
+    # transfers to read back (the hot path of the request: one round trip, and the warnings'
+    # reads only for a draft with an effort or a target date).
     async with pool.acquire() as conn:
-        row = await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=clock())
-    return _detail(row, _Facts([], [], status.history(repo.facts(row, [], [])), []))
+        now = clock()
+        row = await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=now)
+        found = await capacity_service.warnings(conn, campaign_id, brief, now, created=True)
+    return {**_detail(row, _Facts([], [], status.history(repo.facts(row, [], [])), [])), "warnings": found}
 
 
 async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: str,
@@ -78,8 +82,10 @@ async def edit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: st
             if not access.can_create_for(who, changes["team"]):
                 raise Refusal(IntakeRefusal.forbidden, "you may move a campaign to your own team only")
         brief = _brief({**Brief.model_validate(row["brief"]).to_json(), **changes})
-        await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=clock())
-        return await _show(conn, await repo.get_campaign(conn, campaign_id))
+        now = clock()
+        await repo.save_brief(conn, campaign_id, brief, edited_by=who.subject, now=now)
+        return {**await _show(conn, await repo.get_campaign(conn, campaign_id)),
+                "warnings": await capacity_service.warnings(conn, campaign_id, brief, now)}
 
     return await in_transaction(pool, work)
 
@@ -115,7 +121,8 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
                                          submitted_at=now, event_id=event.id, latest=history[-1])
         submitted["brief"] = updated["submitted_brief"]  # as stored, like every version read back
         await outbox.add(conn, event)
-        return _detail(updated, replace(known, versions=versions, history=history))
+        return {**_detail(updated, replace(known, versions=versions, history=history)),
+                "warnings": await capacity_service.warnings(conn, campaign_id, brief, now)}
 
     return await in_transaction(pool, work)
 

@@ -16,6 +16,7 @@ import pytest_asyncio
 from budget_harness import CONSUMED, PUBLISHED, Harness, brief_submitted, gate_approved, uid
 
 from marops_budget.main import create_app
+from marops_budget.service import Rules, sweep_forecasts
 from marops_budget.settings import Settings
 from marops_events import kafka
 from marops_testkit.apps import auth, running
@@ -313,3 +314,24 @@ async def test_a_plan_file_dry_run_then_all_or_nothing(h: tuple[Harness, Clock])
     plan = (await harness.client.get(f"/plans/{team}-2031", headers=harness.viewer)).json()
     assert _totals(plan["totals"])[:2] == ("40000.00", "35000.00")
     assert Decimal(plan["unallocated"]["amount"]) == Decimal(5000)
+
+
+async def test_time_passing_alone_brings_a_run_out_day_inside_the_horizon(h: tuple[Harness, Clock]) -> None:
+    harness, _ = h
+    line = (await _line(harness, uid("team"), 2, "3000.00")).json()["id"]
+    # 3000 committed over June (30 days); 500 spent in its first days
+    campaign = uid("cmp")
+    await _commit(harness, campaign, line, "3000.00", (dt.date(2031, 6, 1), dt.date(2031, 6, 30)))
+    await _spend(harness, campaign, uid("inv"), "500.00", "2031-06-03")  # today is 11 April: far off
+    pool = harness.db
+    rules = Rules.from_settings(harness.settings)
+    # 20 May: the flight has not started, 100 a day planned: 500 + 100k reaches 3000 on 25 June, 36 days away
+    at = dt.datetime(2031, 5, 20, 6, tzinfo=dt.UTC)
+    await sweep_forecasts(pool, rules, lambda: at)
+    assert await harness.outbox("BudgetLineRunOutForecast", line) == []
+    # 5 June: 500 in 5 days, 100 a day observed, 25 days left: 3000 on 30 June, 25 days away: announced, once
+    at = dt.datetime(2031, 6, 5, 6, tzinfo=dt.UTC)
+    await sweep_forecasts(pool, rules, lambda: at)
+    await sweep_forecasts(pool, rules, lambda: at)
+    (announced,) = await harness.published_exactly("BudgetLineRunOutForecast", line)
+    assert (announced["data"]["as_of"], announced["data"]["run_out_on"]) == ("2031-06-05", "2031-06-30")

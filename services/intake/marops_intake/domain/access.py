@@ -12,7 +12,7 @@ from __future__ import annotations
 from marops_service.access import CampaignParties, can_read_campaign, is_filtered, readable_sql, reads_everything
 from marops_service.auth import Principal, Role
 
-__all__ = ["CampaignParties", "can_close", "can_create_for", "can_edit", "can_read_campaign", "is_filtered",
+__all__ = ["CampaignParties", "can_close", "can_set_capacity", "can_create_for", "can_edit", "can_read_campaign", "is_filtered",
            "readable_sql", "reads_everything"]
 
 
@@ -22,6 +22,11 @@ def can_create_for(p: Principal, team: str) -> bool:
 
 def can_edit(p: Principal, c: CampaignParties) -> bool:
     return c.team is not None and can_create_for(p, c.team)
+
+
+def can_set_capacity(p: Principal, team: str) -> bool:
+    """A team's capacity: ops admins, or the team's lead (an approver whose token names the team)."""
+    return p.is_admin or (p.has(Role.approver) and p.team is not None and p.team == team)
 
 
 def can_close(p: Principal, c: CampaignParties) -> bool:

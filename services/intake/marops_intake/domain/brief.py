@@ -67,6 +67,27 @@ Number = Annotated[
         {"type": "string", "pattern": NUMBER_PATTERN},
     ], "examples": ["1200"]}),
 ]
+EFFORT_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"
+_EFFORT = re.compile(EFFORT_PATTERN)
+
+
+def _plain_effort(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number or a decimal string, not a boolean")
+    if isinstance(value, str) and not _EFFORT.match(value):
+        raise ValueError("an effort is a non-negative decimal string with at most 9 digits before and 2 after "
+                         "the point")
+    return value
+
+
+# An effort estimate in the team's capacity unit (hours or points): small, never negative.
+Effort = Annotated[
+    Decimal, Field(ge=0, max_digits=11, decimal_places=2, allow_inf_nan=False), BeforeValidator(_plain_effort),
+    WithJsonSchema({"anyOf": [
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 1e9, "description": "at most 2 decimal places"},
+        {"type": "string", "pattern": EFFORT_PATTERN},
+    ], "examples": ["120"]}),
+]
 MoneyAmount = InputAmount  # bounded like every client amount: below 10^15, at most 4 places
 
 
@@ -134,6 +155,8 @@ class Brief(_Part):
     raci: RaciDraft | None = None
     links: list[Annotated[Text, Field(max_length=2000)]] | None = Field(default=None, max_length=20)
     notes: Annotated[Text, Field(max_length=10000)] | None = None
+    effort: Effort | None = Field(default=None, description="Estimated production effort in the team's capacity "
+                                                            "unit (hours or points); optional")
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -206,6 +229,7 @@ def to_submission(brief: Brief, *, campaign_id: str, version: int, requester: st
             consulted=[_clean(u) for u in b.raci.consulted or []],
             informed=[_clean(u) for u in b.raci.informed or []],
         ),
+        effort=b.effort,
     )
 
 
