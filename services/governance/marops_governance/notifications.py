@@ -13,8 +13,8 @@ log stores each (key, recipient, channel) once. So a notification goes out at le
   actionable, and again before its SLA runs out;
 - the owner and the version's requester when a gate is approved or rejected;
 - holders of the gate's escalation role (ops) when its SLA has passed and the escalation
-  starts;
-- subscribers of the weekly review pack when metrics publishes one.
+  starts.
+(The weekly review pack is not sent yet: see docs/decisions.md, "Notifications".)
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class Kind(StrEnum):
     sla_warning = "sla_warning"
     gate_decided = "gate_decided"
     escalation_started = "escalation_started"
-    review_pack = "review_pack"
 
 
 class Channel(StrEnum):
