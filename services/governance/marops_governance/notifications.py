@@ -37,7 +37,7 @@ class Kind(StrEnum):
     escalation_started = "escalation_started"
 
 
-class Channel(StrEnum):
+class DeliveryChannel(StrEnum):
     email = "email"
     webhook = "webhook"
 
@@ -60,9 +60,9 @@ class Recipient:
     def principal(self) -> Principal:
         return Principal(subject=self.subject, roles=self.roles)
 
-    def channels(self) -> list[tuple[Channel, str]]:
-        out = [(Channel.email, self.email)] if self.email else []
-        return out + ([(Channel.webhook, self.webhook_url)] if self.webhook_url else [])
+    def channels(self) -> list[tuple[DeliveryChannel, str]]:
+        out = [(DeliveryChannel.email, self.email)] if self.email else []
+        return out + ([(DeliveryChannel.webhook, self.webhook_url)] if self.webhook_url else [])
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Delivery:
     dedupe_key: str
     notice: Notice
     recipient: str
-    channel: Channel
+    channel: DeliveryChannel
     target: str
 
 

@@ -19,7 +19,7 @@ from marops_service.responses import problems
 
 from . import notifications_repository as repo
 from . import notifier
-from .notifications import Channel, Kind
+from .notifications import DeliveryChannel, Kind
 from .schemas import _Body
 
 router = APIRouter(tags=["notifications"])
@@ -90,7 +90,7 @@ class DeliveryOut(BaseModel):
     kind: str
     campaign_id: str | None
     recipient: str
-    channel: Channel
+    channel: DeliveryChannel
     target: str
     subject: str
     body: str

@@ -33,7 +33,7 @@ from marops_service.transactions import in_transaction
 from . import notifications, repository
 from . import notifications_repository as repo
 from .domain import Campaign, GateState, GateStatus
-from .notifications import Channel, Notice
+from .notifications import DeliveryChannel, Notice
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings, client: httpx.Asyn
 async def _send(conn: asyncpg.Connection, row: asyncpg.Record, settings: Settings, client: httpx.AsyncClient,
                 now: dt.datetime) -> None:
     delivery_id = str(row["id"])
-    if row["channel"] == Channel.email:
+    if row["channel"] == DeliveryChannel.email:
         smtp = settings.smtp()
         if smtp is None:
             raise DeliveryFailed("no SMTP relay configured (GOVERNANCE_SMTP_HOST or MAROPS_SMTP_HOST)",

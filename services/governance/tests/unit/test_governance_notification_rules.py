@@ -9,7 +9,7 @@ from decimal import Decimal
 from marops_events import contracts as c
 from marops_governance.domain import BriefVersion, Decision, build_campaign
 from marops_governance.notifications import (
-    Channel,
+    DeliveryChannel,
     Kind,
     Recipient,
     campaign_notices,
@@ -79,6 +79,6 @@ def test_reminders_come_before_the_sla_runs_out_and_the_escalation_after_it() ->
 def test_each_recipient_gets_the_channels_they_have_and_the_kinds_they_want() -> None:
     found = deliveries(campaign_notices(campaign(), DIRECTORY, T0), DIRECTORY)
     assert [(d.dedupe_key, d.channel, d.target) for d in found] == [
-        ("gate-actionable:c-1:v1:brief_review:alex:email", Channel.email, "alex@example.com"),
-        ("gate-actionable:c-1:v1:brief_review:alex:webhook", Channel.webhook, "https://h.example/x")]
+        ("gate-actionable:c-1:v1:brief_review:alex:email", DeliveryChannel.email, "alex@example.com"),
+        ("gate-actionable:c-1:v1:brief_review:alex:webhook", DeliveryChannel.webhook, "https://h.example/x")]
     # amy wants reminders only
