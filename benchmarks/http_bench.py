@@ -14,7 +14,8 @@ bare peer gets the same number of uvicorn workers.
   measured before this work (150-250 req/s on the same kind of machine)
 - RSS of each service's processes, idle and under load
 - CPU per request (the target's processes and PostgreSQL, from /proc): a figure that holds
-  on a machine shared with other work, where latencies do not
+  on a machine shared with other work, where latencies do not; beside it vegeta's own CPU
+  per request (it runs on the same cores, as much for marops as for the bare peer)
 
 Each measurement starts on a settled machine: the previous run's backlog (requests the
 server still works through after the load generator gave up on them, outbox rows, consumers)
@@ -31,6 +32,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -212,6 +214,7 @@ class Result:
     bodies: list[bytes]
     codes: dict[int, int]
     cpu_ms: float = float("nan")  # CPU per request: the target's processes and PostgreSQL
+    vegeta_cpu_ms: float = float("nan")  # CPU per request of the load generator (on the same cores)
     load: str = ""  # load average when the measurement started
 
 
@@ -225,6 +228,7 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         for t in targets:
             f.write(json.dumps(t) + "\n")
         path = f.name
+    generator_before = _children_cpu()
     try:
         attack_cmd = [vegeta(), "attack", "-format=json", f"-targets={path}", f"-rate={rate}/s",
                       f"-duration={seconds}s", "-timeout=5s", "-keepalive=true"]
@@ -234,6 +238,7 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         attack_run.wait()
     finally:
         os.unlink(path)
+    generator = _children_cpu() - generator_before
     # what the load generator gave up on is still being served: count its cost too
     settle()
     cpu = cpu_seconds(on) - cpu_before if on else float("nan")
@@ -256,8 +261,15 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         hi = min(lo + 1, len(latencies) - 1)
         return latencies[lo] + (latencies[hi] - latencies[lo]) * (rank - lo)
 
-    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes,
-                  cpu * 1000 / len(latencies) if latencies else float("nan"), load)
+    per = (lambda seconds: seconds * 1000 / len(latencies)) if latencies else (lambda _: float("nan"))
+    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes, per(cpu), per(generator), load)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children: vegeta's attack and encode runs (the
+    bench's servers are only reaped at the end)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def target(method: str, url: str, token: str | None, body: Any = None) -> dict[str, Any]:
@@ -326,8 +338,8 @@ def line(name: str, r: Result, peer: Result | None = None, target_text: str = ""
     cpu_ratio = f" ({r.cpu_ms / peer.cpu_ms:.1f}x bare)" if peer and peer.cpu_ms > 0 else ""
     print(f"  {name:<34} {r.rate:>5}/s n={r.count:<6} err={r.errors:<5} p50={r.p50_ms:7.1f} ms "
           f"p99={r.p99_ms:7.1f} ms {ratio} {target_text}", flush=True)
-    print(f"  {'':<34} CPU {r.cpu_ms:.2f} ms/request{cpu_ratio}, load average {r.load} at the start",
-          flush=True)
+    print(f"  {'':<34} CPU {r.cpu_ms:.2f} ms/request{cpu_ratio} (vegeta {r.vegeta_cpu_ms:.2f}), "
+          f"load average {r.load} at the start", flush=True)
     if r.errors:
         print(f"  {'':<34} status codes: {r.codes}", flush=True)
 
