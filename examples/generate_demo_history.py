@@ -41,6 +41,11 @@ simply undecided, unlaunched or not yet fully spent):
   by its local date). Some campaigns launched without a tracking plan or without KPIs
   (data completeness below 100 %); one brief had a tracking plan but the launch row says
   it was not live at launch.
+- Change in flight, after launch: campaigns paused and resumed (one twice), a budget
+  top-up approved at the budget gate and committed, a trim approved at once (less money
+  passes no gate under the default change rules), and a flight extension rejected at the
+  brief review; drawn from a random stream of their own, so the rest of the story is
+  unchanged.
 - Two cancellations (one after its budget was committed and a deposit paid, one while
   waiting for budget), completions after the end of each finished flight, and campaigns
   still in flight at AS_OF (gates pending, or approved and waiting for their launch date).
@@ -71,7 +76,7 @@ COLUMNS = (
     "tracking_plan", "gate", "gate_kind", "decided_by", "sla_hours", "reason", "rejection_kind", "launched_by",
     "kpis_defined", "source_system", "source_reference", "incurred_on", "description", "cancelled_by",
     "completed_by",
-) + (("corrects_reference",) if REFUNDS else ())
+) + (("corrects_reference",) if REFUNDS else ()) + ("changes", "requested_by", "outcome", "paused_by", "resumed_by")
 
 # (gate id, SLA hours, deciders) in policy order: the default policy of the governance service.
 GATES = (
@@ -208,6 +213,13 @@ class _Truncated(Exception):
     """The next fact would happen after AS_OF: the history stops here for this campaign."""
 
 
+CHANGE_STORIES = ("pause_and_top_up", "pause_twice", "trim", "late_extension", "pause")
+
+
+def _at(row: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(row["at"]).astimezone(UTC)
+
+
 class Generator:
     def __init__(self, seed: int = SEED) -> None:
         self.rng = random.Random(seed)
@@ -264,6 +276,7 @@ class Generator:
         }
         for team, index, title, channels in plans:
             self.campaign(team, index, title, list(channels), special.get((team, index), ""))
+        self.in_flight()
         # each campaign's facts in time order (the importer sorts too; this is for readers)
         return [row for c in self.campaigns
                 for row in sorted(c.rows, key=lambda r: dt.datetime.fromisoformat(r["at"]))]
@@ -460,6 +473,61 @@ class Generator:
         completed = dt.datetime.combine(flight_end + dt.timedelta(days=5), dt.time(10), UTC)
         if completed <= AS_OF:
             c.row("completed", completed, completed_by=c.owner)
+
+    def in_flight(self) -> None:
+        """Change in flight, after the rest is drawn (its own random stream, so the other facts
+        stay as they were): a few launched campaigns are paused and resumed, and change requests
+        move money or dates, decided at the gates the default policy's change rules name."""
+        rng = random.Random(SEED + 18)
+        stories = iter(CHANGE_STORIES)
+        for c in self.campaigns:
+            launched = next((r for r in c.rows if r["event"] == "launched"), None)
+            if launched is None:
+                continue
+            start = _at(launched)
+            ends = [_at(r) for r in c.rows if r["event"] in ("completed", "cancelled")]
+            if start + dt.timedelta(days=25) > min([*ends, AS_OF]):
+                continue  # too short a flight left for the story
+            story = next(stories, None)
+            if story is None:
+                return
+            versions = [int(r["version"]) for r in c.rows if r.get("version") and r["event"] == "submitted"]
+            committed = [r for r in c.rows if r["event"] == "committed"][-1]
+            at = self.working_time((start + dt.timedelta(days=3)).date())
+            if story.startswith("pause"):
+                for _ in range(2 if story == "pause_twice" else 1):
+                    c.row("paused", at, paused_by=c.owner, reason=rng.choice(
+                        ("Stock shortage at the warehouse", "Creative under legal review", "Landing page outage")))
+                    at += dt.timedelta(hours=rng.randint(20, 70))
+                    c.row("resumed", at, resumed_by=c.owner, reason="Resolved")
+                    at += dt.timedelta(days=2)
+            if story in ("pause_and_top_up", "trim"):
+                old = Decimal(committed["amount"])
+                new = money(old * (Decimal("1.2") if story == "pause_and_top_up" else Decimal("0.8")))
+                version = max(versions) + 1
+                at = self.working_time((at + dt.timedelta(days=2)).date())
+                c.row("change_requested", at, version=version, changes="budget", amount=new, currency=c.currency,
+                      requested_by=c.owner, reason="Strong early results: more budget" if new > old
+                      else "Lower reach than planned: trim the budget")
+                decided = at + (self.gate_wait("budget_approval") if new > old else dt.timedelta(minutes=1))
+                if new > old:  # more money passes the budget gate; less passes no gate
+                    c.row("approved", decided, version=version, gate="budget_approval", gate_kind="budget",
+                          decided_by="fiona", sla_hours=72)
+                c.row("change_decided", decided, version=version, outcome="approved",
+                      decided_by="fiona" if new > old else "governance")
+                c.row("committed", decided, version=version, amount=new, currency=c.currency, budget_line_id=c.line)
+            elif story == "late_extension":
+                version = max(versions) + 1
+                flight_end = dt.date.fromisoformat([r for r in c.rows if r["event"] == "submitted"][-1]["flight_end"])
+                at = self.working_time((at + dt.timedelta(days=5)).date())
+                c.row("change_requested", at, version=version, changes="dates",
+                      flight_end=flight_end + dt.timedelta(days=21), requested_by=c.owner,
+                      reason="Extend the flight by three weeks")
+                decided = at + self.gate_wait("brief_review")
+                c.row("rejected", decided, version=version, gate="brief_review", decided_by="lena", sla_hours=48,
+                      reason="The extension overlaps the summer sale")
+                c.row("change_decided", decided, version=version, outcome="rejected", decided_by="lena",
+                      reason="The extension overlaps the summer sale")
 
 
 def render(rows: list[dict]) -> str:

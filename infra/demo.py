@@ -67,12 +67,13 @@ def _table(headers: list[str], rows: list[list[str]], indent: str = "  ", text_c
     return [line(headers), indent + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
-def render_summary(summary: dict[str, Any], variance_rows: list[dict[str, Any]] | None = None, *,
-                   top: int = 5) -> str:
+def render_summary(summary: dict[str, Any], variance_rows: list[dict[str, Any]] | None = None,
+                   changes: dict[str, Any] | None = None, *, top: int = 5) -> str:
     """The headline metrics as a readable text table.
 
     ``summary`` is the JSON of the metrics service's ``GET /summary``; ``variance_rows`` the
-    ``rows`` of ``GET /aggregates/variance/campaigns`` (for the most over-spent campaigns).
+    ``rows`` of ``GET /aggregates/variance/campaigns`` (for the most over-spent campaigns);
+    ``changes`` the ``overall`` of ``GET /aggregates/change-in-flight``.
     Durations are shown in days (1 decimal), rates in percent (1 decimal), money per currency.
     """
     out: list[str] = []
@@ -117,6 +118,13 @@ def render_summary(summary: dict[str, Any], variance_rows: list[dict[str, Any]] 
         f"On-time launches:   {_pct(ot['on_time_rate'])} ({ot['on_time']} of {ot['launched']}; {ot['late']} late)",
         (f"Data completeness:  {_pct(dc['data_completeness'])} ({dc['complete']} of {dc['launched']} launches "
          f"with KPI targets and a tracking plan)"),
+    ]
+    if changes is not None:
+        paused = changes["time_paused"]
+        out.append(f"Change in flight:   {changes['change_requests']} change requests ({changes['approved']} approved, "
+                   f"{changes['rejected']} rejected), {changes['paused_campaigns']} campaigns paused"
+                   + (f" (mean {_days(paused['mean_hours'])} days)" if paused["count"] else ""))
+    out += [
         "",
     ]
 
@@ -256,7 +264,7 @@ def run_demo(started: rs.Started, stop: Any) -> int:
         return 1 if not stop.is_set() else 130
     summary = metrics.get("/summary")
     variance = metrics.get("/aggregates/variance/campaigns")["rows"]
-    table = render_summary(summary, variance)
+    table = render_summary(summary, variance, metrics.get("/aggregates/change-in-flight")["overall"])
     m = metrics_service.url
     with rs._print_lock:
         print("\n" + table, flush=True)

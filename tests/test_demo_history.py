@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pytest import approx
 
 from marops_events import kafka as event_kafka
 from marops_import.cli import publish
@@ -111,6 +112,10 @@ class Expected:
     committed: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     actual: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     campaign_variance: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    change_requests: int = 0
+    changes: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # outcome -> count
+    paused_campaigns: int = 0
+    pause_hours: list[float] = field(default_factory=list)  # per campaign with an ended pause
 
     @property
     def bottleneck(self) -> str:
@@ -132,12 +137,23 @@ def expected_from(path: Path) -> Expected:
         commitment: dict[str, str] | None = None
         cancelled = rejected = False
         spend: dict[str, Decimal] = defaultdict(Decimal)
+        paused_at: list[dt.datetime] = []
+        resumed_at: list[dt.datetime] = []
         for at, _, row in rows:
             kind = row["event"]
             version = int(row["version"]) if row["version"] else None
             if kind == "submitted":
                 briefs[version] = (at, row)
                 actionable[version] = at
+            elif kind == "change_requested":  # its first gate waits from the request
+                actionable[version] = at
+                e.change_requests += 1
+            elif kind == "change_decided":
+                e.changes[row["outcome"]] += 1
+            elif kind == "paused":
+                paused_at.append(at)
+            elif kind == "resumed":
+                resumed_at.append(at)
             elif kind in ("approved", "rejected"):
                 gate = row["gate"]
                 e.decisions[gate] += 1
@@ -161,6 +177,9 @@ def expected_from(path: Path) -> Expected:
                 spend[row["currency"]] += Decimal(row["amount"])
         e.submitted += 1
         e.cancelled += cancelled
+        e.paused_campaigns += bool(paused_at)
+        if resumed_at:  # pauses alternate with resumptions: the n-th resumption ends the n-th pause
+            e.pause_hours.append(sum(hours(r - p) for p, r in zip(paused_at, resumed_at, strict=False)))
         e.reworked += rejected
         highest = briefs[max(briefs)][1]
         e.revisions += max(briefs) - 1
@@ -310,8 +329,17 @@ async def test_imported_demo_history_gives_the_metrics_computed_from_the_csv(
         assert {(r["campaign_id"], r["currency"]): (Decimal(r["committed"]), Decimal(r["actual"]))
                 for r in variance_rows} == e.campaign_variance
 
+        changes = (await get("/aggregates/change-in-flight"))["overall"]
+        assert (changes["change_requests"], changes["approved"], changes["rejected"], changes["pending"],
+                changes["paused_campaigns"]) == (e.change_requests, e.changes["approved"], e.changes["rejected"],
+                                                 0, e.paused_campaigns)
+        assert (changes["time_paused"]["count"], changes["time_paused"]["mean_hours"]) == (
+            len(e.pause_hours), approx(sum(e.pause_hours) / len(e.pause_hours)))
+
         # (c) the demo's table shows those figures
-        table = demo.render_summary(summary, variance_rows)
+        table = demo.render_summary(summary, variance_rows, changes)
+        assert (f"Change in flight:   {e.change_requests} change requests ({e.changes['approved']} approved, "
+                f"{e.changes['rejected']} rejected), {e.paused_campaigns} campaigns paused") in table
         days = [f"{h / 24:.1f}" for h in stats(e.cycle_hours)[1:]]
         assert all(d in table for d in days), table
         bottleneck_p90 = f"{pctl(e.gate_waits[e.bottleneck], 90) / 24:.1f}"
