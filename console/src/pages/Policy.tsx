@@ -29,6 +29,9 @@ export function PolicyPage({ me }: { me: Me }) {
   const [gates, setGates] = useState<Gate[]>([]);
   const [blocking, setBlocking] = useState("15");
   const [outcomeKpi, setOutcomeKpi] = useState(false);
+  // Not edited here, but carried over: a new version without them would silently fall back
+  // to the default change rules.
+  const [changeRules, setChangeRules] = useState<GovernanceT["PolicyOut"]["change_rules"]>(null);
   const [reason, setReason] = useState("");
   const [json, setJson] = useState("");
   useEffect(() => {
@@ -36,11 +39,12 @@ export function PolicyPage({ me }: { me: Me }) {
       setGates(current.data.gates);
       setBlocking(String(current.data.blocking_risk_score));
       setOutcomeKpi(current.data.require_outcome_kpi);
+      setChangeRules(current.data.change_rules ?? null);
       setJson(JSON.stringify(current.data.gates, null, 2));
     }
   }, [current.data]);
   const save = useMutation({
-    mutationFn: (g: Gate[]) => apiPost("governance", "/policy/versions", { gates: g, blocking_risk_score: Number(blocking), require_outcome_kpi: outcomeKpi, reason }),
+    mutationFn: (g: Gate[]) => apiPost("governance", "/policy/versions", { gates: g, blocking_risk_score: Number(blocking), require_outcome_kpi: outcomeKpi, change_rules: changeRules, reason }),
     onSuccess: () => { setReason(""); void queries.invalidateQueries({ queryKey: ["policy"] }); void queries.invalidateQueries({ queryKey: ["policy-versions"] }); },
   });
   const [jsonError, setJsonError] = useState<string | null>(null);
