@@ -13,14 +13,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from marops_events import contracts as c
+from marops_service.text import NOT_BLANK
 
 CATALOGUE_LOCK = 0x6B7069  # "kpi": one publisher at a time, so versions are consecutive
 
 Key = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$", examples=["qualified_leads"],
                            description="What briefs name the KPI by (lower case, digits, _ . -)")]
-# Python's whitespace spelt out (JSON Schema's \s is not Python's), as schemas.Text does.
-_NOT_BLANK = "[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NOT_BLANK)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)]
 
 
 class DefinitionIn(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from pydantic.json_schema import SkipJsonSchema
 
 from marops_events import contracts as c
+from marops_service.text import NOT_BLANK
 
 from .catalogue import CatalogueDocument
 from .domain import BriefVersion, Campaign, ChangeOutcome, GateState, QueueItem, Readiness
@@ -20,9 +21,8 @@ MAX_INT = 2**31 - 1
 # Text is stripped before its length is checked, so "   " is empty: the schema says "at
 # least one character that str.strip() keeps" (its whitespace, spelt out: JSON Schema's \s
 # is not Python's). The pattern is checked after stripping, where it means the same.
-_NOT_BLANK = "[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=_NOT_BLANK)]
-UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NOT_BLANK)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NOT_BLANK)]
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)]
 # The bounds come before the JSON-integer validator: after it (Annotated[c.JsonInt, Field(...)])
 # pydantic enforces them but writes "ge"/"le" into the schema, which no client understands.
 Version = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(c.json_int)]

@@ -12,6 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from marops_events.contracts import Channel, IsoDate
+from marops_service.text import NOT_BLANK
 
 from .domain.brief import Brief, Effort, KpiDraft, MoneyDraft, Number, Text
 from .domain.status import Status
@@ -61,7 +62,7 @@ class ReasonBody(BaseModel):
     """Why the campaign is paused or resumed (kept with the pause, published in the event)."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=NOT_BLANK)]
 
 
 class ChangeBody(BaseModel):
@@ -69,7 +70,7 @@ class ChangeBody(BaseModel):
     version's; at least one must differ. Governance decides it by the policy's change rules."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    reason: Annotated[Text, Field(min_length=1, max_length=2000, pattern=NOT_BLANK)]
     budget_amount: MoneyDraft | None = Field(default=None, description="the new requested amount (same line)")
     target_launch_date: IsoDate | None = None
     flight_start: IsoDate | None = None
