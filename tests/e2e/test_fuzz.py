@@ -155,6 +155,11 @@ EXCEPTIONS: tuple[Exception_, ...] = (
     Exception_("intake", "POST /campaigns/{campaign_id}/results", ACCEPTANCE,
                problem("unprocessable", "each result must name a KPI of the campaign"),
                "a result names one of the campaign's KPIs, once: stored state"),
+    *(Exception_("intake", op, ACCEPTANCE, field_errors("string_pattern_mismatch", path="reason"),
+                 "a reason of only whitespace (a form feed) is refused as blank; the document spells Python's "
+                 "whitespace out in the pattern, but the generator still reads a form feed as a match")
+      for op in ("POST /campaigns/{campaign_id}/pause", "POST /campaigns/{campaign_id}/resume",
+                 "POST /campaigns/{campaign_id}/changes")),
     Exception_("intake", "POST /campaigns/{campaign_id}/retrospective", ACCEPTANCE,
                field_errors("value_error"),
                "an entry of only whitespace is refused as blank; which characters are whitespace differs between "
