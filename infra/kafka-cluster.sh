@@ -120,7 +120,10 @@ format_node() {
   dir="$(node_dir "$n")"
   [ -f "$dir/data/meta.properties" ] && return 0
   if [ ! -s "$CDIR/cluster.id" ]; then
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22 >"$CDIR/cluster.id"
+    # Like Kafka's own Uuid.randomUuid: an id starting with '-' would be read as an option.
+    local id="-"
+    while [ "${id#-}" != "$id" ]; do id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"; done
+    echo "$id" >"$CDIR/cluster.id"
   fi
   cluster_id="$(cat "$CDIR/cluster.id")"
   java -cp "$LIB/*" -Dlog4j2.configurationFile="$LOG4J" kafka.tools.StorageTool format \

@@ -135,7 +135,11 @@ format_storage() {
   [ -f "$DATA/meta.properties" ] && return 0
   local cluster_id out
   # 16 random bytes as unpadded base64url: the form of a Kafka Uuid
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+  # Like Kafka's own Uuid.randomUuid: an id starting with '-' would be read as an option.
+  cluster_id="-"
+  while [ "${cluster_id#-}" != "$cluster_id" ]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+  done
   say "formatting storage in $DATA (cluster id $cluster_id)"
   if ! out="$(java -cp "$LIB/*" -Dlog4j2.configurationFile="$LOG4J" \
     kafka.tools.StorageTool format -t "$cluster_id" -c "$CONF" 2>&1)"; then
