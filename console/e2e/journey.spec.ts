@@ -37,7 +37,7 @@ async function decideFromQueue(page: Page, id: string, gate: string, choice: "Ap
 test("a campaign from draft to dashboard, through the console", async ({ browser, request }) => {
   let id = "";
 
-  await test.step("finance plans a budget line (API: the console has no line form)", async () => {
+  await test.step("finance plans a budget line (API, before anyone signs in; the Plans page has the form)", async () => {
     const finn = await token(request, "finn", ["finance"]);
     const resp = await request.post("/api/budget/budget-lines", {
       headers: { Authorization: `Bearer ${finn}` },
@@ -244,9 +244,44 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await shot(vic, "10-reviews");
   });
 
+  await test.step("finance plans a year and a line in the console, ops sets a team's capacity", async () => {
+    const team = `studio-${run}`;
+    await finn.goto("/#/plans");
+    await finn.getByLabel("Plan id (optional)").fill(`plan-${run}`);
+    await finn.getByLabel("Plan name").fill("Studio 2027");
+    await finn.getByLabel("Plan fiscal year").fill("2027");
+    await finn.getByLabel("Plan team").fill(team);
+    await finn.getByLabel("Plan amount").fill("120000.00");
+    await finn.getByRole("button", { name: "Create plan" }).click();
+    await expect(finn.getByRole("status").filter({ hasText: "Created plan" })).toContainText(`plan-${run}`);
+    await finn.getByLabel("Line id (optional)").fill(`line-${run}`);
+    await finn.getByLabel("Line name").fill("Studio email Q2");
+    await finn.getByLabel("Line fiscal year").fill("2027");
+    await finn.getByLabel("Line quarter").selectOption("2");
+    await finn.getByLabel("Line team").fill(team);
+    await finn.getByLabel("Line amount").fill("30000.00");
+    await finn.getByRole("button", { name: "Create line" }).click();
+    await expect(finn.getByRole("status").filter({ hasText: "Created line" })).toContainText(`line-${run}`);
+    await finn.goto(`/#/plans/plan-${run}`);
+    await expect(finn.getByTestId(`plan-line-line-${run}`)).toContainText("30,000.00 EUR");
+    await expect(finn.getByTestId("plan-unallocated")).toContainText("90,000.00 EUR");
+    await finn.getByRole("button", { name: `Forecast of line-${run}` }).click();
+    await expect(finn.getByTestId(`forecast-line-${run}`)).toContainText("Not forecast to run out");
+    expect(await unlabelledFields(finn)).toEqual([]);
+    await shot(finn, "10-plans");
+    await olga.goto(`/#/capacity/${team}`);
+    await expect(olga.getByTestId("capacity-summary")).toContainText("No capacity set");
+    await olga.getByLabel("Capacity per week").fill("40");
+    await olga.getByRole("button", { name: "Save capacity" }).click();
+    await expect(olga.getByRole("status")).toContainText("40 hours a week");
+    await expect(olga.getByTestId("capacity-summary")).toContainText("Capacity 40");
+    expect(await unlabelledFields(olga)).toEqual([]);
+    await shot(olga, "10-capacity");
+  });
+
   await test.step("readable at 390 px: no sideways scrolling", async () => {
     for (const [who, path, name] of [["vic", "/#/dashboard", "dashboard"], ["alex", "/#/approvals", "approvals"],
-                                     ["alice", `/#/campaigns/${id}`, "campaign"], ["alice", "/#/campaigns", "campaigns"]] as const) {
+                                     ["alice", `/#/campaigns/${id}`, "campaign"], ["alice", "/#/campaigns", "campaigns"], ["finn", "/#/plans", "plans"]] as const) {
       const page = await signInAs(browser, who, 390);
       await page.goto(path);
       await expect(page.getByRole("heading", { level: 1 })).toBeVisible();

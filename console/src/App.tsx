@@ -8,9 +8,11 @@ import { BudgetPage } from "./pages/Budget";
 import { CalendarPage } from "./pages/Calendar";
 import { CampaignPage } from "./pages/Campaign";
 import { CampaignsPage } from "./pages/Campaigns";
+import { CapacityPage } from "./pages/Capacity";
 import { Dashboard } from "./pages/Dashboard";
 import { NewCampaign } from "./pages/NewCampaign";
 import { Operations } from "./pages/Operations";
+import { PlansPage } from "./pages/Plans";
 import { PolicyPage } from "./pages/Policy";
 import { Reviews } from "./pages/Reviews";
 import { SignIn } from "./pages/SignIn";
@@ -36,6 +38,8 @@ const NAV: NavItem[] = [
   { page: "campaigns", label: "Campaigns", show: () => true },
   { page: "approvals", label: "My approvals", show: (me) => has(me, "approver", "finance", "ops_admin") },
   { page: "budget", label: "Budget", show: () => true },
+  { page: "plans", label: "Plans", show: () => true },
+  { page: "capacity", label: "Capacity", show: () => true },
   { page: "dashboard", label: "Dashboard", show: () => true },
   { page: "calendar", label: "Calendar", show: () => true },
   { page: "reviews", label: "Reviews", show: () => true },
@@ -110,6 +114,10 @@ function Page({ page, route, me }: { page: string; route: Route; me: Me }) {
       return <Approvals me={me} />;
     case "budget":
       return <BudgetPage me={me} />;
+    case "plans":
+      return <PlansPage me={me} selected={route.id} />;
+    case "capacity":
+      return <CapacityPage me={me} team={route.id} />;
     case "dashboard":
       return <Dashboard />;
     case "calendar":
