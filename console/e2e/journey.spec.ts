@@ -1,6 +1,7 @@
 // The whole journey through the UI, as each persona: draft, completeness errors, submit, a
 // rejection (changes requested), revise, approvals by the right people, a four-eyes refusal
-// shown, launch, spend, and dashboard numbers equal to the API's. A screenshot of every page.
+// shown, launch, spend, dashboard numbers equal to the API's, a pause, a change request,
+// results, completion and the retrospective, plans and capacity. A screenshot of every page.
 import { expect, test, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { overflowsSideways, shot, signInAs, token, unlabelledFields } from "./helpers";
@@ -242,6 +243,35 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await expect(vic.getByRole("heading", { name: "Review pack" })).toBeVisible();
     await expect(vic.getByTestId("review-headline")).toContainText("launches");
     await shot(vic, "10-reviews");
+  });
+
+  await test.step("alice pauses, resumes, asks for a change, reports results, completes and looks back", async () => {
+    await openCampaign(alice, id);
+    await alice.getByLabel("Reason to pause").fill("creative refresh");
+    await alice.getByRole("button", { name: "Pause campaign" }).click();
+    await expect(alice.getByTestId("pause-state")).toHaveText(/^Paused/);
+    await alice.getByLabel("Reason to resume").fill("new creative is live");
+    await alice.getByRole("button", { name: "Resume campaign" }).click();
+    await expect(alice.getByTestId("pause-state")).toHaveText(/^Not paused · 1 pause/);
+    await alice.getByLabel("New target launch").fill(day(19));
+    await alice.getByLabel("Reason for the change").fill("the partner moved their launch");
+    await alice.getByRole("button", { name: "Request change" }).click();
+    await expect(alice.getByRole("listitem").filter({ hasText: "the partner moved their launch" })).toContainText("pending");
+    await alice.getByLabel("Actual reactivated_customers").fill("230");
+    await alice.getByLabel("Report reference").fill(`week-1-${run}`);
+    await alice.getByRole("button", { name: "Report results" }).click();
+    await expect(alice.getByTestId(`results-week-1-${run}`)).toContainText("reactivated_customers 230");
+    await alice.getByLabel("Actual reactivated_customers").fill("540");
+    await alice.getByRole("button", { name: "Complete with these results" }).click();
+    await expect(alice.getByTestId("completion")).toContainText("reactivated_customers 540");
+    await expect(alice.locator(".page-head .badge")).toHaveText("completed");
+    await alice.getByLabel("What worked (one per line)").fill("win-back offer\nshort subject lines");
+    await alice.getByLabel("Lessons (one per line, at least one)").fill("launch the win-back flow before the holidays");
+    await alice.getByRole("button", { name: "Record retrospective" }).click();
+    await expect(alice.getByTestId("retrospective")).toContainText("launch the win-back flow before the holidays");
+    await expect(alice.getByTestId("retrospective")).toContainText("Revision 1");
+    expect(await unlabelledFields(alice)).toEqual([]);
+    await shot(alice, "10-campaign-completed");
   });
 
   await test.step("finance plans a year and a line in the console, ops sets a team's capacity", async () => {

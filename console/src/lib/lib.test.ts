@@ -3,6 +3,7 @@ import { bar, inPeriod, monthPeriod, quarterPeriod, shift } from "./calendar";
 import { csvCell, toCsv } from "./csv";
 import { hours, percent, when } from "./format";
 import { formatMoney, groupDigits } from "./money";
+import { entries, kpiMetrics } from "./outcomes";
 import { errorsByField, fieldPath, refusal } from "./problems";
 import { slaClock, sortQueue } from "./queue";
 import { figure, signed } from "./review";
@@ -152,5 +153,17 @@ describe("review pack", () => {
     expect(figure("cycle_time_p50_hours", 816.04)).toBe("816 h");
     expect(figure("spend_EUR", "1000.00")).toBe("1000.00");
     expect(figure("results_reported_rate", null)).toBe("—");
+  });
+});
+
+describe("outcomes forms", () => {
+  it("takes one entry per non-blank line, trimmed", () => {
+    expect(entries("  win-back offer \n\n short subject lines\n   ")).toEqual(["win-back offer", "short subject lines"]);
+    expect(entries("")).toEqual([]);
+  });
+  it("lists the brief's KPI metrics in order, skipping KPIs without one", () => {
+    expect(kpiMetrics({ kpis: [{ metric: "leads" }, { target: "5" }, { metric: " revenue " }] })).toEqual(["leads", "revenue"]);
+    expect(kpiMetrics({})).toEqual([]);
+    expect(kpiMetrics({ kpis: "not a list" })).toEqual([]);
   });
 });

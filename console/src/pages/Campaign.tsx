@@ -6,6 +6,7 @@ import { label } from "../lib/format";
 import { href } from "../lib/route";
 import { has } from "../session";
 import { BriefEditor } from "./campaign/BriefEditor";
+import { InFlightSection, OutcomesSection } from "./campaign/InFlight";
 import { BudgetSection, GatesSection, RaciSection, ReadinessSection, RisksSection, TimelineSection, VersionsSection } from "./campaign/Sections";
 
 const EDITABLE = new Set(["draft", "changes_requested"]);
@@ -23,6 +24,7 @@ export function CampaignPage({ id, me }: { id: string; me: Me }) {
   const writer = has(me, "ops_admin") || (has(me, "requester") && me.team === campaign.team);
   const canEdit = writer && EDITABLE.has(campaign.status);
   const isOwner = me.subject === campaign.owner;
+  const mayAct = isOwner || has(me, "ops_admin");
   return (
     <>
       <p><a href={href("campaigns")}>← Campaigns</a></p>
@@ -49,6 +51,8 @@ export function CampaignPage({ id, me }: { id: string; me: Me }) {
         <div>
           <GatesSection id={id} me={me} intake={campaign} />
           <ReadinessSection id={id} me={me} owner={campaign.owner} status={campaign.status} />
+          <InFlightSection campaign={campaign} mayAct={mayAct} />
+          <OutcomesSection campaign={campaign} mayAct={mayAct} />
           <BudgetSection id={id} />
           <RisksSection id={id} me={me} team={campaign.team} />
           <RaciSection id={id} />
