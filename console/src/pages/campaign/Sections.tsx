@@ -76,11 +76,14 @@ export function ReadinessSection({ id, me, owner, status }: { id: string; me: Me
     onSuccess: () => queries.invalidateQueries(),
   });
   if (ready.error && notYet(ready.error)) return null;
-  const mayLaunch = me.subject === owner && status !== "launched" && status !== "completed" && status !== "cancelled";
+  const over = status === "launched" || status === "completed" || status === "cancelled";
+  const mayLaunch = me.subject === owner && !over;
   return (
     <Section title="Launch readiness">
       <ErrorNote error={ready.error} />
-      {ready.data && (
+      {/* After the launch, readiness lists "already launched" as unmet: say what happened instead. */}
+      {over && status !== "cancelled" && <p data-testid="readiness">Launched.</p>}
+      {ready.data && !over && (
         <>
           <p data-testid="readiness">{ready.data.ready ? "Ready to launch." : "Not ready:"}</p>
           {!ready.data.ready && <ul>{ready.data.unmet.map((u) => <li key={u.code}>{u.detail}</li>)}</ul>}
