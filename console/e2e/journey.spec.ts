@@ -256,7 +256,8 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await alice.getByLabel("New target launch").fill(day(19));
     await alice.getByLabel("Reason for the change").fill("the partner moved their launch");
     await alice.getByRole("button", { name: "Request change" }).click();
-    await expect(alice.getByRole("listitem").filter({ hasText: "the partner moved their launch" })).toContainText("pending");
+    await expect(alice.getByRole("region", { name: "In flight" }).getByRole("listitem")
+      .filter({ hasText: "the partner moved their launch" })).toContainText("pending");
     await alice.getByLabel("Actual reactivated_customers").fill("230");
     await alice.getByLabel("Report reference").fill(`week-1-${run}`);
     await alice.getByRole("button", { name: "Report results" }).click();
