@@ -259,6 +259,9 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await expect(alice.getByRole("region", { name: "In flight" }).getByRole("listitem")
       .filter({ hasText: "the partner moved their launch" })).toContainText("pending");
     await alice.getByLabel("Actual reactivated_customers").fill("230");
+    // as of yesterday: SPEC section 4 breaks a same-day tie by the earliest report, which
+    // would keep this interim figure over the completion's final one
+    await alice.getByLabel("Results as of").fill(day(-1));
     await alice.getByLabel("Report reference").fill(`week-1-${run}`);
     await alice.getByRole("button", { name: "Report results" }).click();
     await expect(alice.getByTestId(`results-week-1-${run}`)).toContainText("reactivated_customers 230");
@@ -273,6 +276,15 @@ test("a campaign from draft to dashboard, through the console", async ({ browser
     await expect(alice.getByTestId("retrospective")).toContainText("Revision 1");
     expect(await unlabelledFields(alice)).toEqual([]);
     await shot(alice, "10-campaign-completed");
+    await vic.goto("/#/outcomes");
+    await eventually(vic, () => expect(vic.getByTestId(`outcome-${id}`))
+      .toContainText(/reactivated_customers 540\S* of 500\S* \(1\.08\)/, { timeout: 3000 }), 90_000);
+    await expect(vic.getByTestId(`outcome-${id}`)).toContainText("yes");
+    await vic.getByLabel("Words").fill("win-back holidays");
+    await vic.getByRole("button", { name: "Search lessons" }).click();
+    await expect(vic.getByTestId("lessons")).toContainText("launch the win-back flow before the holidays");
+    expect(await unlabelledFields(vic)).toEqual([]);
+    await shot(vic, "10-outcomes");
   });
 
   await test.step("finance plans a year and a line in the console, ops sets a team's capacity", async () => {

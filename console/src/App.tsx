@@ -12,6 +12,7 @@ import { CapacityPage } from "./pages/Capacity";
 import { Dashboard } from "./pages/Dashboard";
 import { NewCampaign } from "./pages/NewCampaign";
 import { Operations } from "./pages/Operations";
+import { OutcomesPage } from "./pages/Outcomes";
 import { PlansPage } from "./pages/Plans";
 import { PolicyPage } from "./pages/Policy";
 import { Reviews } from "./pages/Reviews";
@@ -42,6 +43,7 @@ const NAV: NavItem[] = [
   { page: "capacity", label: "Capacity", show: () => true },
   { page: "dashboard", label: "Dashboard", show: () => true },
   { page: "calendar", label: "Calendar", show: () => true },
+  { page: "outcomes", label: "Outcomes", show: () => true },
   { page: "reviews", label: "Reviews", show: () => true },
   { page: "policy", label: "Policy", show: () => true },
   { page: "operations", label: "Operations", show: (me) => has(me, "ops_admin", "viewer", "finance", "approver") },
@@ -122,6 +124,8 @@ function Page({ page, route, me }: { page: string; route: Route; me: Me }) {
       return <Dashboard />;
     case "calendar":
       return <CalendarPage />;
+    case "outcomes":
+      return <OutcomesPage />;
     case "reviews":
       return <Reviews />;
     case "policy":
