@@ -223,7 +223,11 @@ def should_announce(now: Forecast, last: Announcement | None, horizon_days: int,
 
 # ------------------------------------------------------------------- plan files (CSV)
 
-CSV_COLUMNS = ("fiscal_year", "team", "channel", "quarter", "id", "name", "amount", "currency")
+# month_1..month_3: a line's phasing, the amount planned for each month of its quarter (optional;
+# a line row with none of them leaves its phasing as it is, an empty cell beside a filled one
+# plans nothing for that month).
+MONTH_COLUMNS = ("month_1", "month_2", "month_3")
+CSV_COLUMNS = ("fiscal_year", "team", "channel", "quarter", "id", "name", "amount", "currency", *MONTH_COLUMNS)
 REQUIRED_COLUMNS = ("fiscal_year", "team", "quarter", "id", "amount", "currency")
 MAX_CSV_ROWS = 5000
 
@@ -252,6 +256,7 @@ class PlanRow:
     quarter: int | None
     amount: Decimal
     currency: str
+    phasing: dict[dt.date, Decimal] | None = None  # a line's months, when the row gives them
 
     @property
     def is_plan(self) -> bool:
@@ -348,7 +353,23 @@ def _plan_row(number: int, cells: Mapping[str, str], channels: frozenset[str],
     name = cells.get("name") or None
     if name is not None and len(name) > 200:
         fail("name", "at most 200 characters")
+    months: dict[int, Decimal] = {}
+    for i, column in enumerate(MONTH_COLUMNS, start=1):
+        if cells.get(column):
+            try:
+                months[i] = parse_bounded_amount(cells[column], signed=False, nonzero=False)
+            except ValueError as exc:
+                fail(column, str(exc))
+    if months and not text:
+        fail(MONTH_COLUMNS[min(months) - 1], "phasing is for budget lines (rows with a quarter), not plans")
+    elif amount is not None and sum(months.values(), Decimal(0)) > amount:
+        fail(MONTH_COLUMNS[max(months) - 1],
+             f"the phasing adds up to {sum(months.values(), Decimal(0))}, more than the line's {amount}")
     if errors or year is None or amount is None:
         return None, errors
+    phasing = None
+    if quarter is not None and any(cells.get(column) for column in MONTH_COLUMNS):
+        first = quarter_months(year, quarter)
+        phasing = {first[i - 1]: value for i, value in months.items()}
     return PlanRow(row=number, id=row_id, name=name, fiscal_year=year, team=team, channel=channel,
-                   quarter=quarter, amount=amount, currency=currency), []
+                   quarter=quarter, amount=amount, currency=currency, phasing=phasing), []

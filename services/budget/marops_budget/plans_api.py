@@ -84,9 +84,10 @@ async def adjust_plan(plan_id: PlanPath, body: PlanAdjustment, pool: Pool, who: 
              summary="Import plans and budget lines from CSV (finance): ?dry_run=true checks every row first",
              openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
                  "type": "string", "maxLength": MAX_PLAN_FILE_BYTES,
-                 "examples": ["fiscal_year,team,channel,quarter,id,name,amount,currency\n"
-                              "2027,growth,,,growth-2027,Growth 2027,200000.00,EUR\n"
-                              "2027,growth,email,1,growth-email-q1,Growth email Q1,40000.00,EUR\n"]}}}}})
+                 "examples": ["fiscal_year,team,channel,quarter,id,name,amount,currency,month_1,month_2,month_3\n"
+                              "2027,growth,,,growth-2027,Growth 2027,200000.00,EUR,,,\n"
+                              "2027,growth,email,1,growth-email-q1,Growth email Q1,40000.00,EUR,"
+                              "10000.00,10000.00,20000.00\n"]}}}}})
 async def import_plan(request: Request, pool: Pool, who: Planner, rules: BudgetRules, clock: CurrentClock,
                       dry_run: Annotated[bool, Query(description="Check and report, change nothing")] = False,
                       ) -> PlanImportOut:

@@ -923,6 +923,11 @@ async def set_phasing(conn: asyncpg.Connection, line_id: str, months: dict[dt.da
                            [(line_id, m, a) for m, a in sorted(months.items())])
 
 
+async def line_phasing(conn: asyncpg.Connection, line_id: str) -> dict[dt.date, Decimal]:
+    rows = await conn.fetch("SELECT month, amount FROM line_phasing WHERE budget_line_id = $1", line_id)
+    return {r["month"]: r["amount"] for r in rows}
+
+
 async def phasing_of(conn: asyncpg.Connection, line_id: str) -> list[Row]:
     """Each month of the line's phasing or spend: planned, spent, and both cumulated."""
     return await conn.fetch(

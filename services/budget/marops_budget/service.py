@@ -831,12 +831,24 @@ async def _import_line(conn: asyncpg.Connection, r: PlanRow, actor: str, rules: 
     if existing is None:
         await create_line(conn, NewLine(r.id, r.name, r.fiscal_year, r.quarter, r.team, r.channel, r.amount,
                                         r.currency), actor, rules, clock)
+        await _import_phasing(conn, r)
         return "created"
     scope = (existing["fiscal_year"], existing["quarter"], existing["team"], existing["channel"])
     if scope != (r.fiscal_year, r.quarter, r.team, r.channel):
         raise RuleViolation(f"budget line {r.id!r} exists for {scope[0]} Q{scope[1]}, team {scope[2]!r}, "
                             f"channel {scope[3]}")
-    if existing["amount"] == r.amount and existing["currency"] == r.currency:
-        return "unchanged"
-    await adjust_line(conn, r.id, r.amount, r.currency, "plan file import", actor, rules, clock)
-    return "updated"
+    outcome = "unchanged"
+    if existing["amount"] != r.amount or existing["currency"] != r.currency:
+        await adjust_line(conn, r.id, r.amount, r.currency, "plan file import", actor, rules, clock)
+        outcome = "updated"
+    if await _import_phasing(conn, r):
+        outcome = "updated"
+    return outcome
+
+
+async def _import_phasing(conn: asyncpg.Connection, r: PlanRow) -> bool:
+    """Set the line's phasing to the row's months, if the row gives any; True when it changed."""
+    if r.phasing is None or await repo.line_phasing(conn, r.id) == r.phasing:
+        return False
+    await set_phasing(conn, r.id, {month: (value, r.currency) for month, value in r.phasing.items()})
+    return True

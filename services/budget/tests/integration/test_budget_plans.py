@@ -335,3 +335,37 @@ async def test_time_passing_alone_brings_a_run_out_day_inside_the_horizon(h: tup
     await sweep_forecasts(pool, rules, lambda: at)
     (announced,) = await harness.published_exactly("BudgetLineRunOutForecast", line)
     assert (announced["data"]["as_of"], announced["data"]["run_out_on"]) == ("2031-06-05", "2031-06-30")
+
+
+async def test_a_plan_file_phases_its_lines_by_month(h: tuple[Harness, Clock]) -> None:
+    harness, _ = h
+    team = uid("team")
+    head = "fiscal_year,team,channel,quarter,id,name,amount,currency,month_1,month_2,month_3\n"
+    plan = f"2031,{team},,,{team}-2031,Plan 2031,50000.00,EUR,,,\n"
+    bad = head + plan.replace(",,,\n", ",100.00,,\n") + (  # row 2: a plan has no phasing
+        f"2031,{team},email,2,{team}-email-q2,,9000.00,EUR,4000.00,4000.00,2000.00\n"  # row 3: 10000 > 9000
+        f"2031,{team},video,3,{team}-video-q3,,9000.00,EUR,-1,,\n")  # row 4: negative
+    r = await _import(harness, bad, dry_run=True)
+    assert r.status_code == 422, r.text
+    assert [(e["row"], e["column"]) for e in r.json()["errors"]] == [(2, "month_1"), (3, "month_3"), (4, "month_1")]
+
+    good = head + plan + (f"2031,{team},email,2,{team}-email-q2,,9000.00,EUR,4000.00,,3000.00\n"
+                          f"2031,{team},video,3,{team}-video-q3,,9000.00,EUR,,,\n")
+    r = await _import(harness, good, dry_run=False)
+    assert (r.json()["created"], r.json()["unchanged"]) == (3, 0), r.text
+    phased = (await harness.client.get(f"/budget-lines/{team}-email-q2/phasing", headers=harness.viewer)).json()
+    # April and June planned, May left empty: 2000 of the line's 9000 not phased
+    assert [(m["month"], m["planned"]["amount"]) for m in phased["months"]] == [
+        ("2031-04", "4000.00"), ("2031-06", "3000.00")]
+    assert phased["unphased"]["amount"] == "2000.00"
+    unphased = (await harness.client.get(f"/budget-lines/{team}-video-q3/phasing", headers=harness.viewer)).json()
+    assert unphased["months"] == [] and unphased["unphased"]["amount"] == "9000.00"
+    # the same file again changes nothing; new months update the line's phasing only
+    r = await _import(harness, good, dry_run=False)
+    assert (r.json()["updated"], r.json()["unchanged"]) == (0, 3), r.text
+    moved = good.replace("4000.00,,3000.00", "3000.00,3000.00,3000.00")
+    r = await _import(harness, moved, dry_run=False)
+    assert (r.json()["updated"], r.json()["unchanged"]) == (1, 2), r.text
+    phased = (await harness.client.get(f"/budget-lines/{team}-email-q2/phasing", headers=harness.viewer)).json()
+    assert [m["planned"]["amount"] for m in phased["months"]] == ["3000.00", "3000.00", "3000.00"]
+    assert phased["unphased"]["amount"] == "0.00"
