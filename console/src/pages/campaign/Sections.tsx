@@ -82,7 +82,7 @@ export function ReadinessSection({ id, me, owner, status }: { id: string; me: Me
     <Section title="Launch readiness">
       <ErrorNote error={ready.error} />
       {/* After the launch, readiness lists "already launched" as unmet: say what happened instead. */}
-      {over && status !== "cancelled" && <p data-testid="readiness">Launched.</p>}
+      {over && status !== "cancelled" && <p data-testid="readiness">This campaign has launched.</p>}
       {ready.data && !over && (
         <>
           <p data-testid="readiness">{ready.data.ready ? "Ready to launch." : "Not ready:"}</p>
