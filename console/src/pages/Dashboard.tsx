@@ -2,38 +2,21 @@
 // (the metrics service's own CSV, so a download is exactly what the API says).
 import { useQuery } from "@tanstack/react-query";
 import { useMemo, useState, type ReactNode } from "react";
-import { call } from "../api/client";
 import { apiGet } from "../api/typed";
 import type { MetricsT } from "../api/types";
 import { bars, Chart, histogram } from "../components/Chart";
+import { CsvButton } from "../components/CsvButton";
 import { ErrorNote, Field, Loading, Section } from "../components/ui";
 import { CHANNELS } from "../lib/channels";
-import { download } from "../lib/csv";
 import { hours, label, percent, round } from "../lib/format";
 import { toNumber } from "../lib/money";
 
-interface Filters {
+// a type, not an interface: it passes where any string-keyed query is taken (CsvButton)
+type Filters = {
   team?: string;
   channel?: MetricsT["Channel"];
   quarter?: string;
-}
-
-function CsvButton({ path, filters, name }: { path: string; filters: Filters; name: string }) {
-  const [error, setError] = useState<unknown>(null);
-  const get = async () => {
-    try {
-      setError(null);
-      const text = await call<string>("metrics", path, { accept: "text/csv" }, { ...filters, format: "csv" });
-      download(`${name}.csv`, text);
-    } catch (e) {
-      setError(e);
-    }
-  };
-  return <>
-    <button type="button" className="secondary" onClick={get}>Download CSV<span className="sr-only"> of {name}</span></button>
-    <ErrorNote error={error} />
-  </>;
-}
+};
 
 function View({ title, path, filters, name, children }: { title: string; path: string; filters: Filters; name: string; children: ReactNode }) {
   return <Section title={title} actions={<CsvButton path={path} filters={filters} name={name} />}>{children}</Section>;

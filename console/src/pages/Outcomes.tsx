@@ -2,12 +2,11 @@
 // section 4's outcome metrics), and the lessons of their retrospectives (intake /lessons).
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { call } from "../api/client";
 import { apiGet } from "../api/typed";
 import type { MetricsT } from "../api/types";
+import { CsvButton } from "../components/CsvButton";
 import { ErrorNote, Field, Loading, Section } from "../components/ui";
 import { CHANNELS } from "../lib/channels";
-import { download } from "../lib/csv";
 import { label, percent, round, when } from "../lib/format";
 import { href } from "../lib/route";
 
@@ -80,8 +79,6 @@ export function OutcomesPage() {
     queryFn: () => apiGet("metrics", "/aggregates/outcomes", { query: { ...f, group_by: "team" } }) });
   const campaigns = useQuery({ queryKey: ["outcome-campaigns", f],
     queryFn: () => apiGet("metrics", "/outcomes/campaigns", { query: { ...f, limit: 100 } }) });
-  const csv = async () => download("outcomes-campaigns.csv",
-    await call<string>("metrics", "/outcomes/campaigns", { accept: "text/csv" }, { ...f, format: "csv" }));
   const r = report.data;
   return (
     <>
@@ -110,7 +107,7 @@ export function OutcomesPage() {
           </table></div>
         )}
       </Section>
-      <Section title="Campaign outcomes" actions={<button type="button" className="secondary" onClick={() => void csv()}>Download CSV<span className="sr-only"> of outcomes-campaigns</span></button>}>
+      <Section title="Campaign outcomes" actions={<CsvButton path="/outcomes/campaigns" filters={f} name="outcomes-campaigns" />}>
         {campaigns.isLoading && <Loading what="campaign outcomes" />}
         <ErrorNote error={campaigns.error} />
         {campaigns.data?.campaigns.length === 0 && <p className="muted">No campaigns.</p>}
