@@ -120,6 +120,13 @@ async def on_change_requested(conn: asyncpg.Connection, event: Envelope[c.Change
                                              correlation_id=event.correlationid, causation_id=str(event.id)))
 
 
+@SUBSCRIPTIONS.on(c.ReviewPackPublished, live_only=True)
+@_storable
+async def on_review_pack_published(conn: asyncpg.Connection, event: Envelope[c.ReviewPackPublished]) -> None:
+    """metrics' weekly review pack goes to the directory's read-everything roles, once per pack."""
+    await notifier.tell_review_pack(conn, event.data, utcnow())
+
+
 @SUBSCRIPTIONS.on(c.CampaignPaused, live_only=True)
 async def on_campaign_paused(conn: asyncpg.Connection, event: Envelope[c.CampaignPaused]) -> None:
     await lock_campaign(conn, event.data.campaign_id)

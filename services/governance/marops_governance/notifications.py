@@ -13,8 +13,9 @@ log stores each (key, recipient, channel) once. So a notification goes out at le
   actionable, and again before its SLA runs out;
 - the owner and the version's requester when a gate is approved or rejected;
 - holders of the gate's escalation role (ops) when its SLA has passed and the escalation
-  starts.
-(The weekly review pack is not sent yet: see docs/decisions.md, "Notifications".)
+  starts;
+- directory users whose roles read every campaign when metrics publishes the weekly review
+  pack (``ReviewPackPublished``): the pack aggregates every campaign.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from marops_events import contracts as c
+from marops_service.access import reads_everything
 from marops_service.auth import Principal, Role
 
 from .domain import Campaign, GateState, GateStatus, authority
@@ -35,6 +38,7 @@ class Kind(StrEnum):
     sla_warning = "sla_warning"
     gate_decided = "gate_decided"
     escalation_started = "escalation_started"
+    review_pack = "review_pack"
 
 
 class DeliveryChannel(StrEnum):
@@ -167,6 +171,28 @@ def campaign_notices(campaign: Campaign, directory: Sequence[Recipient], now: dt
                  "kind": decision.kind.value if decision and decision.kind else None,
                  "reason": decision.reason if decision else None}))
     return notices
+
+
+def review_pack_notice(pack: c.ReviewPackPublished, directory: Iterable[Recipient]) -> Notice | None:
+    """Who reads every campaign hears of the review pack (it aggregates every campaign)."""
+    told = tuple(sorted(r.subject for r in directory if reads_everything(r.principal)))
+    if not told:
+        return None
+    period = "Week" if pack.period is c.ReviewPeriod.week else "Month"
+    figures = "\n".join(f"  {f.metric}: {_figure(f.current)} (previous period: {_figure(f.previous)})"
+                        for f in pack.headline)
+    s = pack.sections
+    lists = "\n".join(f"  {name.replace('_', ' ')}: {count}" for name, count in s.model_dump().items())
+    return Notice(
+        f"review-pack:{pack.pack_id}", Kind.review_pack, told,
+        f"[marops] Review pack: {period.lower()} {pack.start} to {pack.end}",
+        f"{period} {pack.start} to {pack.end} (UTC), as of {_when(pack.as_of)}.\n\nHeadline:\n{figures}\n\n"
+        f"Items:\n{lists}\n\nThe whole pack: GET {pack.path} on the metrics API (the console's Reviews page).",
+        None, pack.model_dump(mode="json"))
+
+
+def _figure(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[GateState]:

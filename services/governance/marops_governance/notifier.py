@@ -52,6 +52,15 @@ async def dispatch(conn: asyncpg.Connection, campaign: Campaign, now: dt.datetim
     return await repo.queue(conn, notifications.deliveries(notices, directory), now)
 
 
+async def tell_review_pack(conn: asyncpg.Connection, pack: c.ReviewPackPublished, now: dt.datetime) -> int:
+    """Queue the review pack's deliveries to the read-everything roles (once per pack)."""
+    directory = await repo.directory(conn)
+    notice = notifications.review_pack_notice(pack, directory)
+    if notice is None:
+        return 0
+    return await repo.queue(conn, notifications.deliveries([notice], directory), now)
+
+
 # --- the deadline timer -------------------------------------------------------------------
 
 
