@@ -118,6 +118,16 @@ async def on_change_requested(conn: asyncpg.Connection, event: Envelope[c.Change
             verdict = change_verdict(data.campaign_id, brief, outcome)
             await outbox.add(conn, new_event(verdict.event, source="marops/governance", time=event.time,
                                              correlation_id=event.correlationid, causation_id=str(event.id)))
+    campaign = await repository.load_campaign(conn, data.campaign_id)
+    if campaign is not None:  # the change's first gate's approvers hear of it, or the requester of its approval
+        await notifier.dispatch(conn, campaign, utcnow())
+
+
+@SUBSCRIPTIONS.on(c.ReviewPackPublished, live_only=True)
+@_storable
+async def on_review_pack_published(conn: asyncpg.Connection, event: Envelope[c.ReviewPackPublished]) -> None:
+    """metrics' weekly review pack goes to the directory's read-everything roles, once per pack."""
+    await notifier.tell_review_pack(conn, event.data, utcnow())
 
 
 @SUBSCRIPTIONS.on(c.CampaignPaused, live_only=True)

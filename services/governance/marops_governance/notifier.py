@@ -52,6 +52,15 @@ async def dispatch(conn: asyncpg.Connection, campaign: Campaign, now: dt.datetim
     return await repo.queue(conn, notifications.deliveries(notices, directory), now)
 
 
+async def tell_review_pack(conn: asyncpg.Connection, pack: c.ReviewPackPublished, now: dt.datetime) -> int:
+    """Queue the review pack's deliveries to the read-everything roles (once per pack)."""
+    directory = await repo.directory(conn)
+    notice = notifications.review_pack_notice(pack, directory)
+    if notice is None:
+        return 0
+    return await repo.queue(conn, notifications.deliveries([notice], directory), now)
+
+
 # --- the deadline timer -------------------------------------------------------------------
 
 
@@ -85,6 +94,14 @@ async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelt
             if gate.status is GateStatus.open and remind is not None and now >= remind and key not in announced:
                 due.append(campaign.campaign_id)
                 break
+        else:
+            # a change request's gates: reminded before their SLA runs out, like any gate
+            for gate in campaign.change_gates:
+                remind = notifications.warning_at(gate, warning)
+                if (gate.status is GateStatus.open and remind is not None and gate.due_at is not None
+                        and remind <= now <= gate.due_at):
+                    due.append(campaign.campaign_id)
+                    break
     breaches = 0
     for campaign_id in due:
         async def work(conn: asyncpg.Connection, cid: str = campaign_id) -> int:

@@ -37,7 +37,7 @@ from marops_events.envelope import Envelope
 from marops_service import db, logs
 
 from . import derive, projection, repository
-from .handlers import SWAP_LOCK_KEY
+from .handlers import CONSUMED_TYPES, SWAP_LOCK_KEY
 from .projection import LIVE_SCHEMA, REBUILD_SCHEMA, RETIRED_SCHEMA
 from .settings import MIGRATIONS_DIR, Settings
 
@@ -175,7 +175,7 @@ class Rebuild:
         admin = kafka.admin(self.settings.kafka_connection(), client_id=f"{self.settings.service_name}-rebuild")
         await admin.start()
         try:
-            described = await admin.describe_topics(registry.topics(self.settings.topic_prefix))
+            described = await admin.describe_topics(registry.topics(self.settings.topic_prefix, CONSUMED_TYPES))
         finally:
             await admin.close()
         partitions = sorted(
@@ -231,7 +231,7 @@ class Rebuild:
         dead letter re-driven for another consumer group is ignored as it ignores it."""
         prefix = self.settings.topic_prefix
         if self._topic_types is None:
-            self._topic_types = registry.topic_types(prefix)
+            self._topic_types = registry.topic_types(prefix, CONSUMED_TYPES)
         events, invalid = decode_records(list(records), group_id=group_id_for(self.settings.service_name, prefix),
                                          topic_types=self._topic_types)
         for record, reason in invalid:
