@@ -18,3 +18,7 @@ class Settings(ServiceSettings):
     # Larger than the chassis' default: a batch's statements are one per table whatever
     # its size, so the read model's fixed cost per batch is shared by more events.
     consumer_max_records: int = 2000
+    # A rebuild of at least this many records decodes them in worker processes (this many;
+    # 0: in the rebuild's own process) while its own process fetches and loads.
+    rebuild_decoders: int = 2
+    rebuild_parallel_from: int = 50_000
