@@ -42,7 +42,7 @@ def _quarter(day: str) -> str:
 # One row per id that any fact mentions. The laterals read each fact table through its
 # campaign index; ``x`` names the few values several columns share.
 _CAMPAIGNS_SQL = """
-INSERT INTO {s}.campaigns (
+INSERT INTO {s}.campaigns AS t (
     campaign_id, title, team, owner, authors, channels, status, submitted, latest_version, revisions,
     rejections, first_submitted_at, submitted_on, submission_quarter, target_launch_date, launched_at,
     launched_on, launch_quarter, on_time, cycle_time_hours, data_complete, cancelled_at, completed_at,
@@ -106,6 +106,22 @@ WHERE lb.campaign_id IS NOT NULL OR gd.n > 0 OR l.campaign_id IS NOT NULL OR ca.
    OR EXISTS (SELECT 1 FROM {s}.spends sp WHERE sp.campaign_id = i.id)
 """.replace("{submission_quarter}", _quarter("x.first_on")).replace("{launch_quarter}", _quarter("x.launched_on"))
 
+
+def _upsert(key: str, columns: str) -> str:
+    """``ON CONFLICT`` that rewrites a derived row only when it changed (as text, so a
+    number's written scale counts too): the totals' triggers then see just the changes."""
+    names = [c.strip() for c in columns.split(",")]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in key.split(", "))
+    return (f"ON CONFLICT ({key}) DO UPDATE SET {sets} "
+            f"WHERE ROW(t.*)::text IS DISTINCT FROM ROW(EXCLUDED.*)::text")
+
+
+_CAMPAIGN_COLUMNS = ("campaign_id, title, team, owner, authors, channels, status, submitted, latest_version, "
+                     "revisions, rejections, first_submitted_at, submitted_on, submission_quarter, "
+                     "target_launch_date, launched_at, launched_on, launch_quarter, on_time, cycle_time_hours, "
+                     "data_complete, cancelled_at, completed_at, budget_line_id, default_spend_line, "
+                     "committed_line_id, committed, committed_currency")
+
 # Per campaign and currency (``aggregates.campaign_variance``): what the latest commitment
 # still commits in its currency, and all spend (with its unreconciled part) per currency.
 _MONEY_SQL = """
@@ -113,7 +129,7 @@ INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreco
 SELECT c.campaign_id, k.currency,
        CASE WHEN k.currency = c.committed_currency THEN c.committed ELSE 0 END,
        coalesce(k.actual, 0), coalesce(k.unreconciled, 0), k.actual IS NOT NULL,
-       metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter)
+       metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
 FROM {s}.campaigns c
 CROSS JOIN LATERAL (
     SELECT sp.currency, sum(sp.amount) AS actual,
@@ -133,19 +149,23 @@ WHERE c.campaign_id = ANY($1::text[])
 
 _IDS = "campaign_id = ANY($1::text[])"
 # The campaign's decisions as derived: what the totals of gates hold for it.
-_DECISIONS_SQL = f"""INSERT INTO {{s}}.derived_decisions (campaign_id, brief_version, gate_id, outcome, decided_at,
-        gate_name, gate_position, hours_in_gate, micros_in_gate, breached_sla, groups)
+_DECISION_COLUMNS = ("campaign_id, brief_version, gate_id, outcome, decided_at, gate_name, gate_position, "
+                     "hours_in_gate, micros_in_gate, breached_sla, groups")
+_DECISIONS_SQL = f"""INSERT INTO {{s}}.derived_decisions AS t ({_DECISION_COLUMNS})
     SELECT d.campaign_id, d.brief_version, d.gate_id, d.outcome, d.decided_at, d.gate_name, d.gate_position,
            d.hours_in_gate, (extract(epoch FROM d.decided_at - d.actionable_at) * 1000000)::bigint, d.breached_sla,
-           metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter)
+           metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
     FROM {{s}}.gate_decisions d JOIN {{s}}.campaigns c ON c.campaign_id = d.campaign_id
-    WHERE d.{_IDS}"""  # a decision makes its campaign exist: each has its campaign row
+    WHERE d.{_IDS}
+    {_upsert("campaign_id, brief_version, gate_id, outcome", _DECISION_COLUMNS)}"""
+# (a decision makes its campaign exist: each has its campaign row)
 # Every derived row of the campaigns: their description and measures, money, decisions.
+# Campaign and decision rows never go away (facts only accumulate), so they are upserted,
+# rewritten only where they changed; a campaign's money rows can (a recommitment in another
+# currency), so they are replaced.
 _REPLACE = (
-    f"DELETE FROM {{s}}.campaigns WHERE {_IDS}",
     f"DELETE FROM {{s}}.campaign_money WHERE {_IDS}",
-    f"DELETE FROM {{s}}.derived_decisions WHERE {_IDS}",
-    _CAMPAIGNS_SQL,
+    _CAMPAIGNS_SQL + _upsert("campaign_id", _CAMPAIGN_COLUMNS),
     _MONEY_SQL,
     _DECISIONS_SQL,
 )
@@ -175,7 +195,7 @@ async def recompute_totals(conn: asyncpg.Connection, schema: str) -> None:
     # A money row counts under its campaign's groups as they are now (before the totals are
     # emptied: the update's trigger changes them).
     await conn.execute(f"UPDATE {s}.campaign_money m SET groups = metrics_groups(c.team, c.channels, "
-                       f"c.launch_quarter, c.submission_quarter) FROM {s}.campaigns c "
+                       f"NULL, c.submission_quarter) FROM {s}.campaigns c "
                        f"WHERE c.campaign_id = m.campaign_id")
     await conn.execute(f"TRUNCATE {s}.derived_decisions, {s}.summary_campaigns, {s}.summary_money, "
                        f"{s}.summary_gates, {s}.summary_buckets, {s}.group_campaigns, {s}.group_money, "

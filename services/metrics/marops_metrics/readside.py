@@ -590,9 +590,11 @@ async def campaign_table(pool: asyncpg.Pool, scope: Scope, *, limit: int, after:
         if after is not None:
             params.append(after)
             where += f" AND c.campaign_id > ${len(params)}::text"
-        params.append(limit + 1)
+        # The limit written into the statement, not a parameter: a generic plan with an
+        # unknown limit expects a tenth of the table and sorts it instead of reading the
+        # key's index (100 ms instead of 1 at 100k campaigns).
         rows = await conn.fetch(
-            f"SELECT c.* FROM {S}.campaigns c WHERE {where} ORDER BY c.campaign_id LIMIT ${len(params)}", *params)
+            f"SELECT c.* FROM {S}.campaigns c WHERE {where} ORDER BY c.campaign_id LIMIT {int(limit) + 1}", *params)
         money_rows = await conn.fetch(
             f"SELECT campaign_id, currency, actual FROM {S}.campaign_money "
             f"WHERE has_spend AND campaign_id = ANY($1::text[])", [r["campaign_id"] for r in rows[:limit]])
@@ -863,7 +865,7 @@ async def _group_percentiles(conn: asyncpg.Connection, wanted: list[tuple[str, s
                 SELECT c.cycle_time_hours AS x FROM {S}.campaigns c
                 WHERE c.cycle_time_hours IS NOT NULL AND c.cycle_time_hours >= w.bucket
                   AND c.cycle_time_hours < w.upto
-                  AND w.grp = ANY(metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter))
+                  AND w.grp = ANY(metrics_groups(c.team, c.channels, c.launch_quarter, NULL))
                 ORDER BY c.cycle_time_hours OFFSET w.skip LIMIT 2) v) AS pair
             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
                  AS w(i, grp, bucket, upto, skip)
@@ -908,7 +910,10 @@ async def _campaign_measures_from_totals(conn: asyncpg.Connection, group_by: Gro
     groups = await conn.fetch(f"SELECT * FROM {S}.group_campaigns WHERE starts_with(grp, $1) AND campaigns > 0",
                               prefix)
     pct = await _percentiles(conn, [("cycle", overall["cycle_n"] if overall else 0)])
-    group_pct = await _group_percentiles(conn, [(g["grp"], "cycle", g["cycle_n"]) for g in groups])
+    # Cycle times are bucketed by the groups the cycle-time report has (launch quarters);
+    # the other reports of submission quarters give no percentile.
+    group_pct = (await _group_percentiles(conn, [(g["grp"], "cycle", g["cycle_n"]) for g in groups])
+                 if prefix != "sq:" else {})
     out: dict[str | None, dict[str, Any] | None] = {}
     if overall is not None:
         out[None] = _measures_of(overall, pct.get("cycle"))

@@ -11,17 +11,20 @@
 -- The groups a campaign counts under, as the grouped reports group it (readside._keys):
 -- its team ('(unknown)' without one), each channel ('(unknown)' without any), its launch
 -- and submission quarters when it has them.
+-- A single expression (channels are enum identifiers, [a-z_]+), so the planner inlines it.
+-- Decisions and money rows are grouped by the submission quarter only (launch_quarter NULL).
 CREATE FUNCTION metrics_groups(team text, channels text[], launch_quarter text, submission_quarter text)
 RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ARRAY['t:' || coalesce(team, '(unknown)')]
-        || CASE WHEN cardinality(channels) > 0 THEN ARRAY(SELECT 'c:' || ch FROM unnest(channels) ch)
+        || CASE WHEN cardinality(channels) > 0 THEN string_to_array('c:' || array_to_string(channels, ',c:'), ',')
                 ELSE ARRAY['c:(unknown)'] END
         || CASE WHEN launch_quarter IS NOT NULL THEN ARRAY['lq:' || launch_quarter] ELSE '{}'::text[] END
         || CASE WHEN submission_quarter IS NOT NULL THEN ARRAY['sq:' || submission_quarter] ELSE '{}'::text[] END
 $$;
 
 -- A decision's and a money row's groups are their campaign's as they were derived together,
--- so what the totals subtract for a row is exactly what they added for it.
+-- so what the totals subtract for a row is exactly what they added for it. Cycle times are
+-- bucketed by launch quarter, approvals and money by submission quarter (as reported).
 ALTER TABLE readmodel.derived_decisions ADD COLUMN groups text[] NOT NULL DEFAULT '{}';
 ALTER TABLE readmodel.campaign_money ADD COLUMN groups text[] NOT NULL DEFAULT '{}';
 
@@ -140,11 +143,12 @@ BEGIN
         gbuckets AS (
             INSERT INTO %2$I.group_buckets AS t (grp, measure, bucket, n)
             SELECT grp, 'cycle', floor(cycle_time_hours)::bigint, sum(sign) FROM g
-            WHERE cycle_time_hours IS NOT NULL GROUP BY 1, 3 ORDER BY 1, 3
+            WHERE cycle_time_hours IS NOT NULL AND NOT starts_with(grp, 'sq:') GROUP BY 1, 3
+            HAVING sum(sign) <> 0 ORDER BY 1, 3
             ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n)
         INSERT INTO %2$I.summary_buckets AS t (measure, bucket, n)
         SELECT 'cycle', floor(cycle_time_hours)::bigint, sum(sign) FROM r
-        WHERE cycle_time_hours IS NOT NULL GROUP BY 2 ORDER BY 2
+        WHERE cycle_time_hours IS NOT NULL GROUP BY 2 HAVING sum(sign) <> 0 ORDER BY 2
         ON CONFLICT (measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n
     $q$, metrics_rows_of(TG_OP), TG_TABLE_SCHEMA);
     EXECUTE format($q$
@@ -245,11 +249,11 @@ BEGIN
         gbuckets AS (
             INSERT INTO %2$I.group_buckets AS t (grp, measure, bucket, n)
             SELECT grp, 'gate:' || gate_id, floor(hours_in_gate)::bigint, sum(sign) FROM g
-            WHERE outcome = 'approved' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            WHERE outcome = 'approved' GROUP BY 1, 2, 3 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3
             ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n)
         INSERT INTO %2$I.summary_buckets AS t (measure, bucket, n)
         SELECT 'gate:' || gate_id, floor(hours_in_gate)::bigint, sum(sign) FROM r
-        WHERE outcome = 'approved' GROUP BY 1, 2 ORDER BY 1, 2
+        WHERE outcome = 'approved' GROUP BY 1, 2 HAVING sum(sign) <> 0 ORDER BY 1, 2
         ON CONFLICT (measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n
     $q$, metrics_rows_of(TG_OP), TG_TABLE_SCHEMA);
     EXECUTE format($q$
@@ -277,10 +281,10 @@ $fn$;
 
 -- An existing read model: the groups of its rows, and their totals.
 UPDATE readmodel.derived_decisions d
-SET groups = metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter)
+SET groups = metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
 FROM readmodel.campaigns c WHERE c.campaign_id = d.campaign_id;
 UPDATE readmodel.campaign_money m
-SET groups = metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter)
+SET groups = metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
 FROM readmodel.campaigns c WHERE c.campaign_id = m.campaign_id;
 INSERT INTO readmodel.group_campaigns
 SELECT k.grp, count(*), count(*) FILTER (WHERE submitted), count(*) FILTER (WHERE submitted AND rejections > 0),
@@ -294,7 +298,7 @@ CROSS JOIN LATERAL unnest(metrics_groups(c.team, c.channels, c.launch_quarter, c
 GROUP BY k.grp;
 INSERT INTO readmodel.group_buckets
 SELECT k.grp, 'cycle', floor(cycle_time_hours)::bigint, count(*) FROM readmodel.campaigns c
-CROSS JOIN LATERAL unnest(metrics_groups(c.team, c.channels, c.launch_quarter, c.submission_quarter)) AS k(grp)
+CROSS JOIN LATERAL unnest(metrics_groups(c.team, c.channels, c.launch_quarter, NULL)) AS k(grp)
 WHERE cycle_time_hours IS NOT NULL GROUP BY 1, 3;
 INSERT INTO readmodel.group_gates
 SELECT k.grp, gate_id, outcome, count(*), count(*) FILTER (WHERE breached_sla), sum(micros_in_gate)
