@@ -111,11 +111,11 @@ class BulkLoad:
         if rows.event_log:
             await conn.copy_records_to_table("event_log", schema_name=REBUILD_SCHEMA,
                                              columns=list(EVENT_LOG_COLUMNS), records=rows.event_log)
-        for _, writer in _staged():
-            staged = rows.staged.get(writer.fact.table)
+        for _, staged_writer in _staged():
+            staged = rows.staged.get(staged_writer.fact.table)
             if staged:
-                await conn.copy_records_to_table(writer.fact.table, schema_name=STAGING_SCHEMA,
-                                                 columns=[c for c, _ in writer.fact.inputs], records=staged)
+                await conn.copy_records_to_table(staged_writer.fact.table, schema_name=STAGING_SCHEMA,
+                                                 columns=[c for c, _ in staged_writer.fact.inputs], records=staged)
         grouped = by_type(others)
         for types, writer in WRITERS:
             mine = [e for t in types for e in grouped.get(t, ())]
