@@ -30,7 +30,7 @@ CHUNK = 20_000  # campaigns derived per statement when deriving everything
 # Tables written by the derivation (and read by the reports), not by the projection.
 DERIVED_TABLES = frozenset({"campaigns", "campaign_money", "derived_decisions", "summary_campaigns",
                             "summary_money", "summary_gates", "summary_buckets", "group_campaigns", "group_money",
-                            "group_gates", "group_buckets"})
+                            "group_gates", "group_buckets", "value_counts"})
 
 
 def _quarter(day: str) -> str:
@@ -199,7 +199,7 @@ async def recompute_totals(conn: asyncpg.Connection, schema: str) -> None:
                        f"WHERE c.campaign_id = m.campaign_id")
     await conn.execute(f"TRUNCATE {s}.derived_decisions, {s}.summary_campaigns, {s}.summary_money, "
                        f"{s}.summary_gates, {s}.summary_buckets, {s}.group_campaigns, {s}.group_money, "
-                       f"{s}.group_gates, {s}.group_buckets")
+                       f"{s}.group_gates, {s}.group_buckets, {s}.value_counts")
     for table in ("campaigns", "campaign_money"):
         await conn.execute(f"CREATE TEMPORARY TABLE kept_{table} ON COMMIT DROP AS SELECT * FROM {s}.{table}")
         await conn.execute(f"TRUNCATE {s}.{table}")  # no trigger: nothing is subtracted

@@ -630,58 +630,51 @@ def _interpolated(n: int, rank: float, lo: int, pair: list[float]) -> float:
 
 
 async def _percentiles(conn: asyncpg.Connection, measures: list[tuple[str, int]]) -> dict[str, list[float]]:
-    """p50 and p90 of each (measure, count): the bucket holding each rank from the running
-    bucket counts, then the value and its successor read from the index inside it."""
-    wanted = [(m, lo) for m, n in measures if n for _, lo in _ranks(n)]
+    """p50 and p90 of each (measure, count) over all campaigns: the bucket holding each rank
+    from the running bucket counts, then the value and its successor from the counts of
+    exact values inside it (``_pairs``)."""
+    wanted = [(m, n, rank, lo) for m, n in measures if n for rank, lo in _ranks(n)]
     if not wanted:
         return {}
     located = await conn.fetch(
         f"""
-        SELECT w.i, x.bucket, w.k - x.before AS skip
+        SELECT w.i, x.bucket, x.upto, w.k - x.before AS skip
         FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS w(measure, k, i)
         CROSS JOIN LATERAL (
-            SELECT c.bucket, c.running - c.n AS before
-            FROM (SELECT b.bucket, b.n, sum(b.n) OVER (ORDER BY b.bucket) AS running
+            SELECT c.bucket, coalesce(c.next, c.bucket) + 1 AS upto, c.running - c.n AS before
+            FROM (SELECT b.bucket, b.n, sum(b.n) OVER (ORDER BY b.bucket) AS running,
+                         lead(b.bucket) OVER (ORDER BY b.bucket) AS next
                   FROM {S}.summary_buckets b WHERE b.measure = w.measure) c
             WHERE c.running > w.k ORDER BY c.bucket LIMIT 1) x
         ORDER BY w.i
-        """, [m for m, _ in wanted], [k for _, k in wanted])
-    at = {r["i"]: (r["bucket"], r["skip"]) for r in located}
-    gates = [(i, m.removeprefix("gate:")) for i, (m, _) in enumerate(wanted, start=1) if m != "cycle"]
-    cycles = [i for i, (m, _) in enumerate(wanted, start=1) if m == "cycle"]
-    pairs: dict[int, list[float]] = {}
-    if cycles:
-        rows = await conn.fetch(
-            f"""
-            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
-                SELECT c.cycle_time_hours AS x FROM {S}.campaigns c
-                WHERE c.cycle_time_hours IS NOT NULL AND c.cycle_time_hours >= w.bucket
-                ORDER BY c.cycle_time_hours OFFSET w.skip LIMIT 2) v) AS pair
-            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS w(i, bucket, skip)
-            """, cycles, [at[i][0] for i in cycles], [at[i][1] for i in cycles])
-        pairs.update((r["i"], r["pair"]) for r in rows)
-    if gates:
-        rows = await conn.fetch(
-            f"""
-            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
-                SELECT d.hours_in_gate AS x FROM {S}.derived_decisions d
-                WHERE d.gate_id = w.gate_id AND d.outcome = 'approved' AND d.hours_in_gate >= w.bucket
-                ORDER BY d.hours_in_gate OFFSET w.skip LIMIT 2) v) AS pair
-            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) AS w(i, gate_id, bucket, skip)
-            """, [i for i, _ in gates], [g for _, g in gates], [at[i][0] for i, _ in gates],
-            [at[i][1] for i, _ in gates])
-        pairs.update((r["i"], r["pair"]) for r in rows)
+        """, [m for m, _, _, _ in wanted], [lo for _, _, _, lo in wanted])
+    pairs = await _pairs(conn, [(r["i"], "", wanted[r["i"] - 1][0], r["bucket"], r["upto"], r["skip"])
+                                for r in located])
     out: dict[str, list[float]] = {}
-    i = 0
-    for m, n in measures:
-        if not n:
-            continue
-        values = []
-        for rank, lo in _ranks(n):
-            i += 1
-            values.append(_interpolated(n, rank, lo, pairs[i]))
-        out[m] = values
+    for i, (m, n, rank, lo) in enumerate(wanted, start=1):
+        out.setdefault(m, []).append(_interpolated(n, rank, lo, pairs[i]))
     return out
+
+
+async def _pairs(conn: asyncpg.Connection, located: list[tuple[int, str, str, int, int, int]]
+                 ) -> dict[int, list[float]]:
+    """For each (i, group, measure, bucket, upto, skip): the value at ``skip`` among the
+    group's values from ``bucket`` (below ``upto``) and the one after it, read from the
+    counts of exact values (``value_counts``; group '' is every campaign)."""
+    if not located:
+        return {}
+    rows = await conn.fetch(
+        f"""
+        SELECT w.i, x.v1, x.v2
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+             AS w(i, grp, measure, bucket, upto, skip)
+        CROSS JOIN LATERAL (
+            SELECT min(v.value) FILTER (WHERE v.running > w.skip) AS v1,
+                   min(v.value) FILTER (WHERE v.running > w.skip + 1) AS v2
+            FROM (SELECT c.value, sum(c.n) OVER (ORDER BY c.value) AS running FROM {S}.value_counts c
+                  WHERE c.grp = w.grp AND c.measure = w.measure AND c.value >= w.bucket AND c.value < w.upto) v) x
+        """, *(list(column) for column in zip(*located, strict=True)))
+    return {r["i"]: [r["v1"]] + ([r["v2"]] if r["v2"] is not None else []) for r in rows}
 
 
 def _mean_of_micros(micros: Decimal, n: int) -> float | None:
@@ -837,8 +830,8 @@ async def _group_percentiles(conn: asyncpg.Connection, wanted: list[tuple[str, s
                              ) -> dict[tuple[str, str], list[float]]:
     """p50 and p90 of each (group, measure, count), as ``_percentiles`` does overall: the
     group's bucket holding each rank from its running bucket counts, then the value and
-    its successor among the group's values from that bucket up to the group's next
-    non-empty bucket (an index range), filtered by group."""
+    its successor from the group's counts of exact values from that bucket up to the
+    group's next non-empty bucket."""
     ranks = [(grp, m, n, rank, lo) for grp, m, n in wanted if n for rank, lo in _ranks(n)]
     if not ranks:
         return {}
@@ -854,37 +847,8 @@ async def _group_percentiles(conn: asyncpg.Connection, wanted: list[tuple[str, s
             WHERE c.running > w.k ORDER BY c.bucket LIMIT 1) x
         ORDER BY w.i
         """, [r[0] for r in ranks], [r[1] for r in ranks], [r[4] for r in ranks])
-    at = {r["i"]: (r["bucket"], r["upto"], r["skip"]) for r in located}
-    cycles = [i for i, r in enumerate(ranks, start=1) if r[1] == "cycle"]
-    gates = [i for i, r in enumerate(ranks, start=1) if r[1] != "cycle"]
-    pairs: dict[int, list[float]] = {}
-    if cycles:
-        rows = await conn.fetch(
-            f"""
-            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
-                SELECT c.cycle_time_hours AS x FROM {S}.campaigns c
-                WHERE c.cycle_time_hours IS NOT NULL AND c.cycle_time_hours >= w.bucket
-                  AND c.cycle_time_hours < w.upto
-                  AND w.grp = ANY(metrics_groups(c.team, c.channels, c.launch_quarter, NULL))
-                ORDER BY c.cycle_time_hours OFFSET w.skip LIMIT 2) v) AS pair
-            FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
-                 AS w(i, grp, bucket, upto, skip)
-            """, cycles, [ranks[i - 1][0] for i in cycles], [at[i][0] for i in cycles],
-            [at[i][1] for i in cycles], [at[i][2] for i in cycles])
-        pairs.update((r["i"], r["pair"]) for r in rows)
-    if gates:
-        rows = await conn.fetch(
-            f"""
-            SELECT w.i, (SELECT array_agg(v.x ORDER BY v.x) FROM (
-                SELECT d.hours_in_gate AS x FROM {S}.derived_decisions d
-                WHERE d.gate_id = w.gate_id AND d.outcome = 'approved' AND d.hours_in_gate >= w.bucket
-                  AND d.hours_in_gate < w.upto AND w.grp = ANY(d.groups)
-                ORDER BY d.hours_in_gate OFFSET w.skip LIMIT 2) v) AS pair
-            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-                 AS w(i, grp, gate_id, bucket, upto, skip)
-            """, gates, [ranks[i - 1][0] for i in gates], [ranks[i - 1][1].removeprefix("gate:") for i in gates],
-            [at[i][0] for i in gates], [at[i][1] for i in gates], [at[i][2] for i in gates])
-        pairs.update((r["i"], r["pair"]) for r in rows)
+    pairs = await _pairs(conn, [(r["i"], ranks[r["i"] - 1][0], ranks[r["i"] - 1][1], r["bucket"], r["upto"],
+                                 r["skip"]) for r in located])
     out: dict[tuple[str, str], list[float]] = {}
     for i, (grp, m, n, rank, lo) in enumerate(ranks, start=1):
         out.setdefault((grp, m), []).append(_interpolated(n, rank, lo, pairs[i]))

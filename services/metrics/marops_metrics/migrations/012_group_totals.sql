@@ -74,6 +74,17 @@ CREATE TABLE readmodel.group_buckets (
     PRIMARY KEY (grp, measure, bucket)
 );
 
+-- How many values of a measure are exactly this value, overall (grp '') and per group: a
+-- percentile's rank is located in an hour bucket by the bucket counts, then in the bucket
+-- by these counts (no scan of the rows, however many values share an hour or are equal).
+CREATE TABLE readmodel.value_counts (
+    grp      text             NOT NULL,
+    measure  text             NOT NULL,
+    value    double precision NOT NULL,
+    n        bigint           NOT NULL,
+    PRIMARY KEY (grp, measure, value)
+);
+
 CREATE OR REPLACE FUNCTION metrics_campaign_totals() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -145,7 +156,14 @@ BEGIN
             SELECT grp, 'cycle', floor(cycle_time_hours)::bigint, sum(sign) FROM g
             WHERE cycle_time_hours IS NOT NULL AND NOT starts_with(grp, 'sq:') GROUP BY 1, 3
             HAVING sum(sign) <> 0 ORDER BY 1, 3
-            ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n)
+            ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n),
+        gvalues AS (
+            INSERT INTO %2$I.value_counts AS t (grp, measure, value, n)
+            SELECT grp, 'cycle', cycle_time_hours, sum(sign) FROM (
+                SELECT '' AS grp, sign, cycle_time_hours FROM r
+                UNION ALL SELECT grp, sign, cycle_time_hours FROM g WHERE NOT starts_with(grp, 'sq:')) v
+            WHERE cycle_time_hours IS NOT NULL GROUP BY 1, 3 HAVING sum(sign) <> 0 ORDER BY 1, 3
+            ON CONFLICT (grp, measure, value) DO UPDATE SET n = t.n + EXCLUDED.n)
         INSERT INTO %2$I.summary_buckets AS t (measure, bucket, n)
         SELECT 'cycle', floor(cycle_time_hours)::bigint, sum(sign) FROM r
         WHERE cycle_time_hours IS NOT NULL GROUP BY 2 HAVING sum(sign) <> 0 ORDER BY 2
@@ -163,7 +181,14 @@ BEGIN
             USING (SELECT DISTINCT k.grp FROM r
                    CROSS JOIN LATERAL unnest(metrics_groups(r.team, r.channels, r.launch_quarter,
                                                             r.submission_quarter)) AS k(grp)) x
-            WHERE c.grp = x.grp AND c.campaigns = 0)
+            WHERE c.grp = x.grp AND c.campaigns = 0),
+        novalue AS (
+            DELETE FROM %2$I.value_counts v
+            USING (SELECT DISTINCT k.grp, r.cycle_time_hours AS value FROM r
+                   CROSS JOIN LATERAL unnest(ARRAY[''] || metrics_groups(r.team, r.channels, r.launch_quarter,
+                                                                         NULL)) AS k(grp)
+                   WHERE r.cycle_time_hours IS NOT NULL) x
+            WHERE v.grp = x.grp AND v.measure = 'cycle' AND v.value = x.value AND v.n = 0)
         DELETE FROM %2$I.group_buckets b
         USING (SELECT DISTINCT k.grp, floor(r.cycle_time_hours)::bigint AS bucket FROM r
                CROSS JOIN LATERAL unnest(metrics_groups(r.team, r.channels, r.launch_quarter,
@@ -250,7 +275,14 @@ BEGIN
             INSERT INTO %2$I.group_buckets AS t (grp, measure, bucket, n)
             SELECT grp, 'gate:' || gate_id, floor(hours_in_gate)::bigint, sum(sign) FROM g
             WHERE outcome = 'approved' GROUP BY 1, 2, 3 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3
-            ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n)
+            ON CONFLICT (grp, measure, bucket) DO UPDATE SET n = t.n + EXCLUDED.n),
+        gvalues AS (
+            INSERT INTO %2$I.value_counts AS t (grp, measure, value, n)
+            SELECT grp, 'gate:' || gate_id, hours_in_gate, sum(sign) FROM (
+                SELECT '' AS grp, sign, gate_id, outcome, hours_in_gate FROM r
+                UNION ALL SELECT grp, sign, gate_id, outcome, hours_in_gate FROM g) v
+            WHERE outcome = 'approved' GROUP BY 1, 2, 3 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3
+            ON CONFLICT (grp, measure, value) DO UPDATE SET n = t.n + EXCLUDED.n)
         INSERT INTO %2$I.summary_buckets AS t (measure, bucket, n)
         SELECT 'gate:' || gate_id, floor(hours_in_gate)::bigint, sum(sign) FROM r
         WHERE outcome = 'approved' GROUP BY 1, 2 HAVING sum(sign) <> 0 ORDER BY 1, 2
@@ -269,7 +301,12 @@ BEGIN
             DELETE FROM %2$I.summary_buckets b
             USING (SELECT DISTINCT 'gate:' || gate_id AS measure, floor(hours_in_gate)::bigint AS bucket FROM r
                    WHERE outcome = 'approved') x
-            WHERE b.measure = x.measure AND b.bucket = x.bucket AND b.n = 0)
+            WHERE b.measure = x.measure AND b.bucket = x.bucket AND b.n = 0),
+        novalue AS (
+            DELETE FROM %2$I.value_counts v
+            USING (SELECT DISTINCT k.grp, 'gate:' || r.gate_id AS measure, r.hours_in_gate AS value
+                   FROM r CROSS JOIN LATERAL unnest(ARRAY[''] || r.groups) AS k(grp) WHERE r.outcome = 'approved') x
+            WHERE v.grp = x.grp AND v.measure = x.measure AND v.value = x.value AND v.n = 0)
         DELETE FROM %2$I.group_buckets b
         USING (SELECT DISTINCT k.grp, 'gate:' || r.gate_id AS measure, floor(r.hours_in_gate)::bigint AS bucket
                FROM r CROSS JOIN LATERAL unnest(r.groups) AS k(grp) WHERE r.outcome = 'approved') x
@@ -307,6 +344,13 @@ INSERT INTO readmodel.group_buckets
 SELECT k.grp, 'gate:' || gate_id, floor(hours_in_gate)::bigint, count(*)
 FROM readmodel.derived_decisions d CROSS JOIN LATERAL unnest(d.groups) AS k(grp)
 WHERE outcome = 'approved' GROUP BY 1, 2, 3;
+INSERT INTO readmodel.value_counts
+SELECT grp, 'cycle', cycle_time_hours, count(*) FROM readmodel.campaigns c
+CROSS JOIN LATERAL unnest(ARRAY[''] || metrics_groups(c.team, c.channels, c.launch_quarter, NULL)) AS k(grp)
+WHERE cycle_time_hours IS NOT NULL GROUP BY 1, 3;
+INSERT INTO readmodel.value_counts
+SELECT grp, 'gate:' || gate_id, hours_in_gate, count(*) FROM readmodel.derived_decisions d
+CROSS JOIN LATERAL unnest(ARRAY[''] || d.groups) AS k(grp) WHERE outcome = 'approved' GROUP BY 1, 2, 3;
 INSERT INTO readmodel.group_money
 SELECT k.grp, currency, count(*), trim_scale(sum(committed)), trim_scale(sum(actual)), trim_scale(sum(unreconciled))
 FROM readmodel.campaign_money m CROSS JOIN LATERAL unnest(m.groups) AS k(grp) GROUP BY 1, 2;

@@ -22,7 +22,8 @@ from marops_metrics.settings import MIGRATIONS_DIR
 from marops_service import db
 from marops_testkit.compare import same
 
-TOTALS = ["derived_decisions", "campaign_money", "group_campaigns", "group_money", "group_gates", "group_buckets"]
+TOTALS = ["derived_decisions", "campaign_money", "group_campaigns", "group_money", "group_gates", "group_buckets",
+          "value_counts"]
 
 
 async def _totals(conn: asyncpg.Connection) -> dict[str, list[str]]:
