@@ -22,3 +22,7 @@ class Settings(ServiceSettings):
     # The weekly review pack (review_packs): how often the worker looks for an ended week
     # whose pack is not published yet.
     review_pack_interval: float = Field(default=300.0, gt=0)
+    # A rebuild of at least this many records decodes them in worker processes (this many;
+    # 0: in the rebuild's own process) while its own process fetches and loads.
+    rebuild_decoders: int = 2
+    rebuild_parallel_from: int = 50_000
