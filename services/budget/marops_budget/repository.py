@@ -972,11 +972,13 @@ async def forecast_inputs(conn: asyncpg.Connection, line_id: str) -> tuple[Row |
 
 async def forecast_state(conn: asyncpg.Connection, line_id: str
                          ) -> tuple[Row | None, list[CampaignRun], Announcement | None]:
-    """``forecast_inputs`` and ``last_announcement`` in one round trip (the line's balance as
-    its view's row, each campaign's run as a row of values)."""
+    """The forecast's inputs and the last announcement in one round trip: the line's amount,
+    currency and spend (``line_spend``, kept by triggers: one row, not a sum over the line's
+    ledger), each campaign committed on it as a row of values."""
     row = await conn.fetchrow(
         """
-        SELECT (SELECT lb FROM line_balances lb WHERE lb.id = $1) AS line,
+        SELECT (SELECT row(l.amount, l.currency, ls.spent) FROM budget_lines l
+                JOIN line_spend ls ON ls.line_id = l.id WHERE l.id = $1) AS line,
                ARRAY(SELECT (h.campaign_id, h.amount,
                              coalesce((SELECT sum(s.amount) FROM spend_ledger s
                                        WHERE s.campaign_id = h.campaign_id AND s.line_id = h.budget_line_id
@@ -990,9 +992,10 @@ async def forecast_state(conn: asyncpg.Connection, line_id: str
         """,
         line_id,
     )
-    line, announced = row["line"], row["announced"]
-    if line is None:
+    found, announced = row["line"], row["announced"]
+    if found is None:
         return None, [], None
+    line = {"amount": found[0], "currency": found[1], "spent": found[2]}
     runs = [CampaignRun(campaign_id=r[0], committed=r[1], spent=r[2], flight_start=r[3], flight_end=r[4])
             for r in row["runs"]]
     last = None if announced is None else Announcement(revision=announced["revision"],
@@ -1037,14 +1040,16 @@ async def save_announcement(conn: asyncpg.Connection, line_id: str, revision: in
     )
 
 
-async def lines_of_campaigns(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
-    """The lines the campaigns hold money on or spend against (their forecasts may have moved)."""
+async def lock_forecasts_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
+    """The lines the campaigns hold money on or spend against (their forecasts may have moved),
+    each line's forecast lock taken, in line order, in the same round trip."""
     rows = await conn.fetch(
         """
-        SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
-        UNION
-        SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
-        ORDER BY 1
+        SELECT line_id, pg_advisory_xact_lock(hashtextextended('run-out:' || line_id, 0))
+        FROM (SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
+              UNION
+              SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
+              ORDER BY 1 OFFSET 0) lines
         """,
         campaign_ids,
     )
