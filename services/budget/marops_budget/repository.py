@@ -161,23 +161,40 @@ async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
     )
 
 
+def _parties_upsert(team: str = "$3", owner: str = "$4", authors: str = "$5") -> str:
+    """``record_parties``' statement (campaign id $1, version $2; the other parameters' numbers given)."""
+    return f"""
+    INSERT INTO campaign_parties AS p (campaign_id, brief_version, team, owner, authors)
+    VALUES ($1, $2, {team}, {owner}, {authors})
+    ON CONFLICT (campaign_id) DO UPDATE SET
+        brief_version = greatest(p.brief_version, EXCLUDED.brief_version),
+        team = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.team ELSE p.team END,
+        owner = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.owner ELSE p.owner END,
+        authors = ARRAY(SELECT DISTINCT a FROM unnest(p.authors || EXCLUDED.authors) AS a ORDER BY a)
+    """
+
+
 async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, team: str,
-                       submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
+                       submitted_at: dt.datetime, event_id: uuid.UUID,
+                       parties: tuple[str, list[str]] | None = None) -> None:
+    """Store a version (a known one is left as it is) and move the campaign row to its line if
+    it is the highest; with ``parties`` (owner, authors), ``record_parties`` in the same round trip."""
+    with_parties = "" if parties is None else f", parties AS ({_parties_upsert('$4', '$12', '$13')})"
     await conn.execute(
-        """
+        f"""
         WITH stored AS (
             INSERT INTO briefs (campaign_id, version, title, team, budget_line_id, amount, currency,
                                 flight_start, flight_end, submitted_at, event_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (campaign_id, version) DO NOTHING
-        )
+        ){with_parties}
         -- The campaign row carries its highest version's line, so reading a spend's line is a
         -- key lookup (the caller holds the campaign lock, so the row exists).
         UPDATE campaigns SET brief_version = $2, budget_line_id = $5
         WHERE campaign_id = $1 AND (brief_version IS NULL OR brief_version < $2)
         """,
         brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
-        brief.flight_start, brief.flight_end, submitted_at, event_id,
+        brief.flight_start, brief.flight_end, submitted_at, event_id, *(() if parties is None else parties),
     )
 
 
@@ -185,18 +202,7 @@ async def record_parties(conn: asyncpg.Connection, campaign_id: str, *, version:
                          authors: list[str]) -> None:
     """Team and owner follow the highest version (whatever order versions arrive in); the
     authors of every version are kept."""
-    await conn.execute(
-        """
-        INSERT INTO campaign_parties AS p (campaign_id, brief_version, team, owner, authors)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (campaign_id) DO UPDATE SET
-            brief_version = greatest(p.brief_version, EXCLUDED.brief_version),
-            team = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.team ELSE p.team END,
-            owner = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.owner ELSE p.owner END,
-            authors = ARRAY(SELECT DISTINCT a FROM unnest(p.authors || EXCLUDED.authors) AS a ORDER BY a)
-        """,
-        campaign_id, version, team, owner, authors,
-    )
+    await conn.execute(_parties_upsert(), campaign_id, version, team, owner, authors)
 
 
 async def parties_of(conn: asyncpg.Connection, campaign_id: str) -> CampaignParties | None:

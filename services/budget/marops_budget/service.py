@@ -405,11 +405,10 @@ async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmi
     if problem:
         raise RuleViolation(problem)
     await repo.lock_campaign(conn, d.campaign_id)
-    await repo.insert_brief(conn, brief, title=d.title, team=d.team, submitted_at=event.time, event_id=event.id)
+    await repo.insert_brief(conn, brief, title=d.title, team=d.team, submitted_at=event.time, event_id=event.id,
+                            parties=(d.owner, sorted({d.requester, *d.authors})))
     # The campaign's line is known (or changed) now: its spend may be bookable, or no longer.
     await sync_reconciliation(conn, [d.campaign_id], Cause.of(event))
-    await repo.record_parties(conn, d.campaign_id, version=d.version, team=d.team, owner=d.owner,
-                              authors=sorted({d.requester, *d.authors}))
     await reconcile(conn, d.campaign_id, Cause.of(event), rules)
 
 

@@ -76,9 +76,8 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
     recorded = await repository.insert_brief_version(conn, brief, Audit(
         "gates_opened", data.requester, event.time, policy_version=policy_version,
         details={"brief_version": data.version, "gates": [g.id for g in gates], "event_id": str(event.id)}))
-    campaign = await repository.load_campaign(conn, data.campaign_id) if recorded else None
-    if campaign is not None:  # the first gate's approvers hear of it (rights as of now: the system clock)
-        await notifier.dispatch(conn, campaign, utcnow())
+    if recorded:  # the first gate's approvers hear of it (rights as of now: the system clock)
+        await notifier.dispatch_for(conn, data.campaign_id, utcnow())
 
 
 @SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)
