@@ -42,10 +42,12 @@ DELIVERY_BATCH = 10
 
 
 async def dispatch(conn: asyncpg.Connection, campaign: Campaign, now: dt.datetime, *,
-                   warning: dt.timedelta | None = None, extra: list[Notice] | None = None) -> int:
+                   warning: dt.timedelta | None = None, extra: list[Notice] | None = None,
+                   directory: list[notifications.Recipient] | None = None) -> int:
     """Queue the deliveries of what ``campaign`` now has to tell (none twice); inside the caller's
-    transaction, under the campaign lock it holds."""
-    directory = await repo.directory(conn)
+    transaction, under the campaign lock it holds. ``directory``: the one the caller read."""
+    if directory is None:
+        directory = await repo.directory(conn)
     if not directory:
         return 0
     notices = [*notifications.campaign_notices(campaign, directory, now, warning=warning), *(extra or [])]
@@ -59,6 +61,16 @@ async def tell_review_pack(conn: asyncpg.Connection, pack: c.ReviewPackPublished
     if notice is None:
         return 0
     return await repo.queue(conn, notifications.deliveries([notice], directory), now)
+
+
+async def dispatch_for(conn: asyncpg.Connection, campaign_id: str, now: dt.datetime) -> int:
+    """``dispatch`` for a campaign the caller has not read: its facts (the heaviest read of a
+    consumed brief) are read only when the directory has anyone to tell."""
+    directory = await repo.directory(conn)
+    if not directory:
+        return 0
+    campaign = await repository.load_campaign(conn, campaign_id)
+    return 0 if campaign is None else await dispatch(conn, campaign, now, directory=directory)
 
 
 # --- the deadline timer -------------------------------------------------------------------
