@@ -224,6 +224,7 @@ class Result:
     bodies: list[bytes]
     codes: dict[int, int]
     cpu_ms: float = float("nan")  # CPU per request: the target's processes and PostgreSQL
+    cpu_all_ms: float = float("nan")  # CPU per request of every process of the run and PostgreSQL (downstream too)
     vegeta_cpu_ms: float = float("nan")  # CPU per request of the load generator (on the same cores)
     load: str = ""  # load average when the measurement started
 
@@ -234,6 +235,7 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
     settle()
     load = load_average()
     cpu_before = cpu_seconds(on) if on else 0.0
+    all_before = cpu_seconds(ALL)
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         for t in targets:
             f.write(json.dumps(t) + "\n")
@@ -252,6 +254,7 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
     # what the load generator gave up on is still being served: count its cost too
     settle()
     cpu = cpu_seconds(on) - cpu_before if on else float("nan")
+    cpu_all = cpu_seconds(ALL) - all_before if on else float("nan")
     latencies, bodies, codes, errors = [], [], {}, 0
     for line in encoded.stdout.splitlines():
         r = json.loads(line)
@@ -272,7 +275,8 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         return latencies[lo] + (latencies[hi] - latencies[lo]) * (rank - lo)
 
     per = (lambda seconds: seconds * 1000 / len(latencies)) if latencies else (lambda _: float("nan"))
-    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes, per(cpu), per(generator), load)
+    return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes, per(cpu), per(cpu_all),
+                  per(generator), load)
 
 
 def _children_cpu() -> float:
@@ -348,8 +352,8 @@ def line(name: str, r: Result, peer: Result | None = None, target_text: str = ""
     cpu_ratio = f" ({r.cpu_ms / peer.cpu_ms:.1f}x bare)" if peer and peer.cpu_ms > 0 else ""
     print(f"  {name:<34} {r.rate:>5}/s n={r.count:<6} err={r.errors:<5} p50={r.p50_ms:7.1f} ms "
           f"p99={r.p99_ms:7.1f} ms {ratio} {target_text}", flush=True)
-    print(f"  {'':<34} CPU {r.cpu_ms:.2f} ms/request{cpu_ratio} (vegeta {r.vegeta_cpu_ms:.2f}), "
-          f"load average {r.load} at the start", flush=True)
+    print(f"  {'':<34} CPU {r.cpu_ms:.2f} ms/request{cpu_ratio}, {r.cpu_all_ms:.2f} with everything it set off "
+          f"downstream (vegeta {r.vegeta_cpu_ms:.2f}), load average {r.load} at the start", flush=True)
     if r.errors:
         print(f"  {'':<34} status codes: {r.codes}", flush=True)
 

@@ -12,6 +12,9 @@ I=${INTAKE_URL:-http://127.0.0.1:8001}
 G=${GOVERNANCE_URL:-http://127.0.0.1:8002}
 B=${BUDGET_URL:-http://127.0.0.1:8003}
 M=${METRICS_URL:-http://127.0.0.1:8004}
+# the broker and topic prefix the services use (make run: the defaults)
+KAFKA=${MAROPS_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${MAROPS_KAFKA_PORT:-19092}}
+PREFIX=${MAROPS_TOPIC_PREFIX:-}
 token() { .venv/bin/marops-token "$@"; }
 ALICE=$(token --sub alice --role requester --team growth)   # requester and owner
 ALEX=$(token --sub alex --role approver)                    # marketing lead
@@ -100,12 +103,12 @@ SVC=$(token --sub ads-bridge --role service --source-system google-ads)
 as "$SVC" -X POST "$B/spend" -d '{"campaign_id": "'"$CID"'", "source_system": "google-ads",
   "source_reference": "gads-'"$RUN"'-1", "amount": {"amount": "5000.00", "currency": "EUR"},
   "incurred_on": "'"$(date -u +%F)"'"}' | jq -c '{status: (.status // "recorded")}'
-.venv/bin/python - "$CID" "$RUN" <<'PY'
+.venv/bin/python - "$CID" "$RUN" "$KAFKA" "$PREFIX" <<'PY'
 # Another enterprise system: a plain Kafka producer and the published contract, nothing else.
 import asyncio, datetime, json, sys, uuid
 from aiokafka import AIOKafkaProducer
 
-campaign, run = sys.argv[1], sys.argv[2]
+campaign, run, bootstrap, prefix = sys.argv[1:5]
 event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "erp/sap-fi", "type": "SpendRecorded",
          "time": datetime.datetime.now(datetime.UTC).isoformat(), "subject": campaign,
          "datacontenttype": "application/json", "correlationid": campaign,
@@ -114,11 +117,11 @@ event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "erp/sap-fi", 
                   "incurred_on": datetime.date.today().isoformat()}}
 
 async def main() -> None:
-    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:19092", acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for _ in range(2):  # sent twice: counted once
-            await producer.send_and_wait("marops.spend-recorded.v1", json.dumps(event).encode(),
+            await producer.send_and_wait(prefix + "marops.spend-recorded.v1", json.dumps(event).encode(),
                                          key=campaign.encode(),
                                          headers=[("content-type", b"application/cloudevents+json"),
                                                   ("ce_type", b"SpendRecorded")])
@@ -131,6 +134,18 @@ PY
 await "spend" "as '$VIEW' '$B/campaigns/$CID/budget' | jq -e '.spent.amount == \"8750.00\"'"
 as "$VIEW" "$B/campaigns/$CID/budget" | jq -c '{committed, spent, variance}'
 
+step "results as of today: alice reports them through intake (an analytics system may too, or straight onto Kafka)"
+TODAY=$(date -u +%F)
+as "$ALICE" -X POST "$I/campaigns/$CID/results" -d '{"source_reference": "week-'"$RUN"'", "as_of": "'"$TODAY"'",
+  "results": [{"metric": "reactivated_customers", "actual": "410"}]}' | jq -c '{source_system, source_reference, as_of}'
+
+step "metrics: attainment per KPI (actual / target) and the outcome numbers over every campaign"
+# (cost per result and return on spend need an outcome KPI from the metric catalogue: see the README)
+await "outcomes" "as '$VIEW' '$M/outcomes/campaigns?limit=1000' | jq -e --arg c '$CID' '.campaigns[] | select(.campaign_id == \$c) | .has_results'"
+as "$VIEW" "$M/outcomes/campaigns?limit=1000" | jq -c --arg c "$CID" '.campaigns[] | select(.campaign_id == $c)
+  | {has_results, met_targets, kpis: [.kpis[] | {metric, target, actual, attainment}]}'
+as "$VIEW" "$M/aggregates/outcomes" | jq -c '.overall | {campaigns, with_results, met_targets, attainment: .attainment.mean}'
+
 step "alice completes the campaign with results per KPI"
 as "$ALICE" -X POST "$I/campaigns/$CID/complete" -d '{"results": [{"metric": "reactivated_customers", "actual": "540"}]}' \
   | jq -c '{status}'
@@ -139,5 +154,11 @@ step "metrics: the campaign's timeline and the headline numbers"
 await "metrics" "as '$VIEW' '$M/campaigns/$CID/timeline' | jq -e '[.events[]?.type] | index(\"CampaignCompleted\")'"
 as "$VIEW" "$M/campaigns/$CID/timeline" | jq -r '.events[]? | "  \(.time)  \(.type)"'
 as "$VIEW" "$M/summary" | jq -c 'del(.filters?)' | cut -c1-600
+
+step "metrics: this week's review pack (the worker publishes each ended week's as ReviewPackPublished)"
+await "the launch in the review pack" "as '$VIEW' '$M/reviews?period=week&start=$TODAY' | jq -e '.launches.count > 0'"
+as "$VIEW" "$M/reviews?period=week&start=$TODAY" | jq -c '{period, start, "end": .end, launches: .launches.count,
+  spend, completed_without_retrospective: [.completed_without_retrospective[].campaign_id],
+  headline: [.headline[] | select(.metric == "launches" or .metric == "spend_EUR") | {metric, current, previous}]}'
 echo
 echo "done: campaign $CID"

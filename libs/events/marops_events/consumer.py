@@ -114,6 +114,8 @@ class _IsolationNeeded(Exception):
     """A handler refused an event in a batch applied without savepoints."""
 
 
+# Records decoded between two chances for a batch being applied to send its next statement.
+DECODE_SLICE = 100
 # A dead-letter copy whose value the producer refuses keeps this much of it.
 TRUNCATED_VALUE_BYTES = 64 * 1024
 TRUNCATED_KEY_BYTES = 1024
@@ -233,13 +235,22 @@ class ConsumerRunner:
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer = self._consumer_factory(self.group_id, *self.topics)
         self.lag.clear()  # what a dead loop measured is no longer true
+        # While a batch is applied (the database works in its own process), the next one is
+        # fetched and decoded, a slice at a time so the applying batch keeps its statements
+        # going. Batches are still applied and committed one after another, in fetch order:
+        # a next batch fetched before a failure is dropped uncommitted and redelivered.
+        ahead: _Batch | None = None
         try:
             await self.consumer.start()
             while not stop.is_set():
-                fetched = await self.consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
-                if records:
-                    await self.process(records, stop)
+                batch = ahead if ahead is not None else await self._fetch(yielding=False)
+                ahead = None
+                if batch is not None:
+                    applying = asyncio.ensure_future(self._finish(batch, stop))
+                    try:
+                        ahead = await self._fetch(yielding=True, timeout_ms=0)
+                    finally:
+                        await applying
                 await self._record_lag()
                 self.health.last_batch_at = datetime.now(UTC)
                 self.health.enter("consuming")
@@ -250,13 +261,33 @@ class ConsumerRunner:
             self.lag.clear()
             await self.consumer.stop()
 
+    async def _fetch(self, *, yielding: bool, timeout_ms: int = 500) -> _Batch | None:
+        """The next fetched batch, decoded (``yielding``: a slice of records at a time, letting
+        other tasks run between slices); None when nothing arrived within ``timeout_ms``."""
+        assert self.consumer is not None
+        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
+        if not records:
+            return None
+        if not yielding:
+            return self._decode(records)
+        batch = _Batch(records)
+        for i in range(0, len(records), DECODE_SLICE):
+            part = self._decode(records[i:i + DECODE_SLICE])
+            batch.events += part.events
+            batch.dead += part.dead
+            await asyncio.sleep(0)
+        return batch
+
     async def process(self, records: list[ConsumerRecord], stop: asyncio.Event | None = None) -> None:
         """Apply one fetched batch, dead-letter the rest, then commit offsets."""
-        batch = self._decode(records)
+        await self._finish(self._decode(records), stop)
+
+    async def _finish(self, batch: _Batch, stop: asyncio.Event | None = None) -> None:
         await self._apply_with_retries(batch, stop)
         await self._send_dead_letters(batch.dead, stop)
         await self._record_dead_letters(batch.dead, stop)
-        await self.commit(records)
+        await self.commit(batch.records)
 
     async def commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

@@ -502,6 +502,64 @@ class KpiResultsRecorded(Contract):
     recorded_by: UserId | None = Field(default=None, description="Who reported them through the API")
 
 
+# --- metrics -------------------------------------------------------------------------
+
+
+class ReviewPeriod(StrEnum):
+    """A review pack's period, in UTC: the ISO week (Monday to Sunday) or the calendar month."""
+
+    week = "week"
+    month = "month"
+
+
+class ReviewFigure(Contract):
+    """One headline number of a review pack beside the previous period's (none: not defined,
+    e.g. a rate over no launches)."""
+
+    metric: str = Field(min_length=1, max_length=100, examples=["launches", "on_time_rate", "spend_EUR"])
+    current: Decimal | None = Field(default=None, allow_inf_nan=False)
+    previous: Decimal | None = Field(default=None, allow_inf_nan=False)
+
+
+class ReviewSections(Contract):
+    """How many items each list of the review pack holds."""
+
+    gates_overdue: int = Field(ge=0)
+    sla_breaches: int = Field(ge=0)
+    launches: int = Field(ge=0)
+    late_launches: int = Field(ge=0)
+    off_pace: int = Field(ge=0)
+    blocking_risks: int = Field(ge=0)
+    completed_without_results: int = Field(ge=0)
+    completed_without_retrospective: int = Field(ge=0)
+    rejections: int = Field(ge=0)
+
+
+class ReviewPackPublished(Contract):
+    """metrics published the review pack of a period that has ended (weekly: the ISO week before).
+
+    Published once per period whatever the number of metrics replicas; ``pack_id``
+    (``week-2026-03-02``: period and first day) is the record key. The figures are over every
+    campaign; the whole pack is ``GET`` ``path`` on the metrics API, for callers whose
+    role reads every campaign.
+    """
+
+    pack_id: Identifier = Field(examples=["week-2026-03-02"])
+    period: ReviewPeriod
+    start: IsoDate = Field(description="The period's first day (UTC)")
+    end: IsoDate = Field(description="The period's last day (UTC)")
+    as_of: AwareDatetime = Field(description="When the pack was computed")
+    path: str = Field(min_length=1, max_length=500, examples=["/reviews?period=week&start=2026-03-02"],
+                      description="The metrics API request giving the whole pack")
+    headline: list[ReviewFigure] = Field(default_factory=list, max_length=100)
+    sections: ReviewSections
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return as_utc(value)
+
+
 # --- governance ----------------------------------------------------------------------
 
 

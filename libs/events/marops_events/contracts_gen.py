@@ -87,9 +87,10 @@ def consumers() -> dict[str, tuple[str, ...]]:
 # agree with ``EventSpec.key`` in the registry (the contract tests check it).
 PARTITION_KEY_FIELDS: dict[str, str] = {"BudgetReallocated": "from_line_id",
                                          "BudgetLineRunOutForecast": "budget_line_id",
-                                         "MetricCatalogueChanged": "catalogue_id"}
+                                         "MetricCatalogueChanged": "catalogue_id",
+                                         "ReviewPackPublished": "pack_id"}
 _KEY_NAMES: dict[str, str] = {"from_line_id": "budget line id", "budget_line_id": "budget line id",
-                              "catalogue_id": "catalogue id"}
+                              "catalogue_id": "catalogue id", "pack_id": "review pack id"}
 DEFAULT_PARTITION_KEY_FIELD = "campaign_id"
 
 # Producers besides the registry's one that publish straight onto the topic.

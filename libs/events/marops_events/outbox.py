@@ -111,13 +111,16 @@ class OutboxRelay:
             cleaned = 0.0
             loop = asyncio.get_running_loop()
             while not stop.is_set():
+                # Cleared before the rows are read: a row committed after this read wakes the
+                # wait below (its notification comes after its commit), so a batch smaller
+                # than a full one needs no second read to know the outbox was drained.
+                self._wakeup.clear()
                 published = await self.publish_batch(conn, producer)
-                if published:
+                if published >= self._batch_size:
                     continue
                 if loop.time() - cleaned > 3600:
                     await self._clean(conn)
                     cleaned = loop.time()
-                self._wakeup.clear()
                 waiter = asyncio.ensure_future(self._wakeup.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, timeout=self._poll_interval,

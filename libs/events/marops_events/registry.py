@@ -81,6 +81,7 @@ EVENTS: dict[str, EventSpec] = {
         _spec(c.BudgetThresholdExceeded, "budget"),
         _spec(c.SpendReconciliationChanged, "budget"),
         _spec(c.BudgetLineRunOutForecast, "budget", key=lambda d: d.budget_line_id),
+        _spec(c.ReviewPackPublished, "metrics", key=lambda d: d.pack_id),
     )
 }
 

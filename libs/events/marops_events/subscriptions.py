@@ -23,7 +23,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from . import registry
-from .consumer import Handler
+from .consumer import BatchHandler, Handler
 from .envelope import Envelope
 
 E = TypeVar("E", bound=BaseModel)
@@ -35,7 +35,17 @@ DependentHandler = Callable[[asyncpg.Connection, Envelope[E], D], Awaitable[None
 
 def live_only(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """Skip imported history (``event.is_historical``): the handler acts on live events only.
-    Historical events are still claimed in the inbox, so a re-import stays a no-op."""
+    Historical events are still claimed in the inbox, so a re-import stays a no-op. A
+    ``BatchHandler`` stays one (it is handed the batch's live events)."""
+    if isinstance(handler, BatchHandler):
+        apply = handler.apply
+
+        async def live_batch(conn: asyncpg.Connection, events: list[Envelope[Any]]) -> None:
+            live_events = [e for e in events if not e.is_historical]
+            if live_events:
+                await apply(conn, live_events)
+
+        return BatchHandler(live_batch)
 
     async def live(conn: asyncpg.Connection, event: Envelope[Any], *deps: Any) -> None:
         if not event.is_historical:
@@ -79,9 +89,11 @@ class Subscriptions(Generic[D]):
 
     def add(self, models: Iterable[type[BaseModel]], handler: Callable[..., Awaitable[None]], *,
             live_only: bool = False) -> None:
-        """One handler for several event types (metrics' batch projection of every event)."""
+        """One handler for several event types (metrics' batch projection of every event; a
+        ``BatchHandler`` is handed all of them in a batch at once)."""
+        wrapped = _live_only(handler) if live_only else handler
         for model in models:
-            self._add(model, handler, live_only=live_only)
+            self._add(model, wrapped, live_only=False)
 
     def _add(self, model: type[BaseModel], handler: Callable[..., Awaitable[None]], *, live_only: bool) -> None:
         event_type = registry.spec_for_model(model).type

@@ -19,6 +19,7 @@ the process: the outbox relay, one consumer runner and the housekeeping. With
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -130,6 +131,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, migrations, handlers or {}, on_started, workers)
         app.state.runtime = runtime
+        freeze_heap()
         log.info("%s started", settings.service_name)
         try:
             yield
@@ -166,6 +168,16 @@ def create_service_app(
         app.include_router(router)
     responses.install(app)
     return app
+
+
+def freeze_heap() -> None:
+    """Once started: move every object alive now (modules, the app, its routes and models,
+    pydantic's validators; most of a process's heap) out of the garbage collector's reach
+    (``gc.freeze``). They live as long as the process, yet the full collections that the
+    allocations of serving requests set off scanned them every time: pauses of tens of
+    milliseconds in the middle of requests. Collections then scan what was made since."""
+    gc.collect()
+    gc.freeze()
 
 
 async def start_runtime(settings: ServiceSettings, migrations: Path, handlers: Mapping[str, Handler],

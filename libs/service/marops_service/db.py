@@ -26,12 +26,17 @@ class MigrationSet:
     directory: Path
 
 
+class RawJson(str):
+    """JSON text already written (an event's payload as it is stored): a ``json``/``jsonb``
+    parameter or COPYd value of this type is sent as it is, not serialised again."""
+
+
 def _encode_json(value: object) -> bytes:
-    return json.dumps(value).encode()
+    return value.encode() if isinstance(value, RawJson) else json.dumps(value).encode()
 
 
 def _encode_jsonb(value: object) -> bytes:
-    return JSONB_VERSION + json.dumps(value).encode()
+    return JSONB_VERSION + (value.encode() if isinstance(value, RawJson) else json.dumps(value).encode())
 
 
 def _decode_jsonb(data: bytes) -> object:

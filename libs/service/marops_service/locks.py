@@ -17,3 +17,15 @@ CAMPAIGN_LOCK = "pg_advisory_xact_lock(hashtextextended('campaign:' || $1::text,
 
 async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
     await conn.execute(f"SELECT {CAMPAIGN_LOCK}", campaign_id)
+
+
+async def lock_campaigns(conn: asyncpg.Connection, campaign_ids: list[str]) -> None:
+    """Several campaigns' locks in one round trip (a consumer's batch), in id order, so two
+    transactions locking overlapping sets never wait for each other in a cycle."""
+    await conn.execute(
+        """
+        SELECT count(pg_advisory_xact_lock(hashtextextended('campaign:' || id, 0)))
+        FROM (SELECT DISTINCT unnest($1::text[]) AS id ORDER BY 1 OFFSET 0) ids
+        """,
+        campaign_ids,
+    )

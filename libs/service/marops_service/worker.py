@@ -19,7 +19,7 @@ import signal
 
 import uvloop
 
-from .app import ServiceSpec, start_runtime, stop_runtime
+from .app import ServiceSpec, freeze_heap, start_runtime, stop_runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def load_spec(service: str) -> ServiceSpec:
 
 async def run(spec: ServiceSpec, stop: asyncio.Event) -> None:
     runtime = await start_runtime(spec.settings, spec.migrations, spec.handlers, spec.on_started, spec.workers)
+    freeze_heap()
     log.info("%s worker started", spec.settings.service_name)
     try:
         await stop.wait()

@@ -161,23 +161,40 @@ async def lock_campaign(conn: asyncpg.Connection, campaign_id: str) -> None:
     )
 
 
+def _parties_upsert(team: str = "$3", owner: str = "$4", authors: str = "$5") -> str:
+    """``record_parties``' statement (campaign id $1, version $2; the other parameters' numbers given)."""
+    return f"""
+    INSERT INTO campaign_parties AS p (campaign_id, brief_version, team, owner, authors)
+    VALUES ($1, $2, {team}, {owner}, {authors})
+    ON CONFLICT (campaign_id) DO UPDATE SET
+        brief_version = greatest(p.brief_version, EXCLUDED.brief_version),
+        team = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.team ELSE p.team END,
+        owner = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.owner ELSE p.owner END,
+        authors = ARRAY(SELECT DISTINCT a FROM unnest(p.authors || EXCLUDED.authors) AS a ORDER BY a)
+    """
+
+
 async def insert_brief(conn: asyncpg.Connection, brief: Brief, *, title: str, team: str,
-                       submitted_at: dt.datetime, event_id: uuid.UUID) -> None:
+                       submitted_at: dt.datetime, event_id: uuid.UUID,
+                       parties: tuple[str, list[str]] | None = None) -> None:
+    """Store a version (a known one is left as it is) and move the campaign row to its line if
+    it is the highest; with ``parties`` (owner, authors), ``record_parties`` in the same round trip."""
+    with_parties = "" if parties is None else f", parties AS ({_parties_upsert('$4', '$12', '$13')})"
     await conn.execute(
-        """
+        f"""
         WITH stored AS (
             INSERT INTO briefs (campaign_id, version, title, team, budget_line_id, amount, currency,
                                 flight_start, flight_end, submitted_at, event_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (campaign_id, version) DO NOTHING
-        )
+        ){with_parties}
         -- The campaign row carries its highest version's line, so reading a spend's line is a
         -- key lookup (the caller holds the campaign lock, so the row exists).
         UPDATE campaigns SET brief_version = $2, budget_line_id = $5
         WHERE campaign_id = $1 AND (brief_version IS NULL OR brief_version < $2)
         """,
         brief.campaign_id, brief.version, title, team, brief.budget_line_id, brief.amount, brief.currency,
-        brief.flight_start, brief.flight_end, submitted_at, event_id,
+        brief.flight_start, brief.flight_end, submitted_at, event_id, *(() if parties is None else parties),
     )
 
 
@@ -185,18 +202,7 @@ async def record_parties(conn: asyncpg.Connection, campaign_id: str, *, version:
                          authors: list[str]) -> None:
     """Team and owner follow the highest version (whatever order versions arrive in); the
     authors of every version are kept."""
-    await conn.execute(
-        """
-        INSERT INTO campaign_parties AS p (campaign_id, brief_version, team, owner, authors)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (campaign_id) DO UPDATE SET
-            brief_version = greatest(p.brief_version, EXCLUDED.brief_version),
-            team = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.team ELSE p.team END,
-            owner = CASE WHEN EXCLUDED.brief_version >= p.brief_version THEN EXCLUDED.owner ELSE p.owner END,
-            authors = ARRAY(SELECT DISTINCT a FROM unnest(p.authors || EXCLUDED.authors) AS a ORDER BY a)
-        """,
-        campaign_id, version, team, owner, authors,
-    )
+    await conn.execute(_parties_upsert(), campaign_id, version, team, owner, authors)
 
 
 async def parties_of(conn: asyncpg.Connection, campaign_id: str) -> CampaignParties | None:
@@ -977,11 +983,13 @@ async def forecast_inputs(conn: asyncpg.Connection, line_id: str) -> tuple[Row |
 
 async def forecast_state(conn: asyncpg.Connection, line_id: str
                          ) -> tuple[Row | None, list[CampaignRun], Announcement | None]:
-    """``forecast_inputs`` and ``last_announcement`` in one round trip (the line's balance as
-    its view's row, each campaign's run as a row of values)."""
+    """The forecast's inputs and the last announcement in one round trip: the line's amount,
+    currency and spend (``line_spend``, kept by triggers: one row, not a sum over the line's
+    ledger), each campaign committed on it as a row of values."""
     row = await conn.fetchrow(
         """
-        SELECT (SELECT lb FROM line_balances lb WHERE lb.id = $1) AS line,
+        SELECT (SELECT row(l.amount, l.currency, ls.spent) FROM budget_lines l
+                JOIN line_spend ls ON ls.line_id = l.id WHERE l.id = $1) AS line,
                ARRAY(SELECT (h.campaign_id, h.amount,
                              coalesce((SELECT sum(s.amount) FROM spend_ledger s
                                        WHERE s.campaign_id = h.campaign_id AND s.line_id = h.budget_line_id
@@ -995,9 +1003,10 @@ async def forecast_state(conn: asyncpg.Connection, line_id: str
         """,
         line_id,
     )
-    line, announced = row["line"], row["announced"]
-    if line is None:
+    found, announced = row["line"], row["announced"]
+    if found is None:
         return None, [], None
+    line = {"amount": found[0], "currency": found[1], "spent": found[2]}
     runs = [CampaignRun(campaign_id=r[0], committed=r[1], spent=r[2], flight_start=r[3], flight_end=r[4])
             for r in row["runs"]]
     last = None if announced is None else Announcement(revision=announced["revision"],
@@ -1042,14 +1051,16 @@ async def save_announcement(conn: asyncpg.Connection, line_id: str, revision: in
     )
 
 
-async def lines_of_campaigns(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
-    """The lines the campaigns hold money on or spend against (their forecasts may have moved)."""
+async def lock_forecasts_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
+    """The lines the campaigns hold money on or spend against (their forecasts may have moved),
+    each line's forecast lock taken, in line order, in the same round trip."""
     rows = await conn.fetch(
         """
-        SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
-        UNION
-        SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
-        ORDER BY 1
+        SELECT line_id, pg_advisory_xact_lock(hashtextextended('run-out:' || line_id, 0))
+        FROM (SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
+              UNION
+              SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
+              ORDER BY 1 OFFSET 0) lines
         """,
         campaign_ids,
     )

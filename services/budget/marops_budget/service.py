@@ -258,7 +258,7 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
         await settle_changes(conn, campaign_id, cause)
         hold = await repo.load_hold(conn, campaign_id)
     await _evaluate_thresholds(conn, campaign_id, hold, cause, rules)
-    await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, [campaign_id]), cause, rules)
+    await evaluate_forecasts(conn, await repo.lock_forecasts_of(conn, [campaign_id]), cause, rules, locked=True)
 
 
 async def settle_changes(conn: asyncpg.Connection, campaign_id: str, cause: Cause) -> None:
@@ -405,11 +405,10 @@ async def brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSubmi
     if problem:
         raise RuleViolation(problem)
     await repo.lock_campaign(conn, d.campaign_id)
-    await repo.insert_brief(conn, brief, title=d.title, team=d.team, submitted_at=event.time, event_id=event.id)
+    await repo.insert_brief(conn, brief, title=d.title, team=d.team, submitted_at=event.time, event_id=event.id,
+                            parties=(d.owner, sorted({d.requester, *d.authors})))
     # The campaign's line is known (or changed) now: its spend may be bookable, or no longer.
     await sync_reconciliation(conn, [d.campaign_id], Cause.of(event))
-    await repo.record_parties(conn, d.campaign_id, version=d.version, team=d.team, owner=d.owner,
-                              authors=sorted({d.requester, *d.authors}))
     await reconcile(conn, d.campaign_id, Cause.of(event), rules)
 
 
@@ -525,7 +524,7 @@ async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str],
     if alerts:
         for campaign_id in campaign_ids:
             await evaluate_thresholds(conn, campaign_id, cause, rules)
-        await evaluate_forecasts(conn, await repo.lines_of_campaigns(conn, campaign_ids), cause, rules)
+        await evaluate_forecasts(conn, await repo.lock_forecasts_of(conn, campaign_ids), cause, rules, locked=True)
 
 
 async def record_api_spend(conn: asyncpg.Connection, spend: Spend, **recording: Any) -> SpendResult:
@@ -701,16 +700,19 @@ async def set_phasing(conn: asyncpg.Connection, line_id: str, months: dict[dt.da
 # ------------------------------------------------------------------- run-out forecast
 
 
-async def evaluate_forecasts(conn: asyncpg.Connection, line_ids: list[str], cause: Cause, rules: Rules) -> None:
+async def evaluate_forecasts(conn: asyncpg.Connection, line_ids: list[str], cause: Cause, rules: Rules, *,
+                             locked: bool = False) -> None:
     """Announce (BudgetLineRunOutForecast) each line whose run-out day came inside the horizon,
     left it, or moved materially inside it since budget last said.
 
     Each line's forecast lock makes two changes of one line announce in turn, each against
     what the other announced and on every fact committed before it. It is its own lock, not
     the line's row lock, and taken last: a use case that already holds one line's row must
-    not wait for another's here (a reservation and a reallocation would deadlock)."""
+    not wait for another's here (a reservation and a reallocation would deadlock).
+    ``locked``: the caller took the lines' forecast locks (``repo.lock_forecasts_of``)."""
     for line_id in sorted(set(line_ids)):
-        await repo.lock_forecast(conn, line_id)
+        if not locked:
+            await repo.lock_forecast(conn, line_id)
         line, runs, last = await repo.forecast_state(conn, line_id)
         if line is None:
             continue

@@ -179,3 +179,15 @@ def spend_recorded(campaign_id: str, reference: str, amount: str, currency: str 
         amount=c.Money(amount=Decimal(amount), currency=currency), incurred_on=incurred_on,
         budget_line_id=budget_line_id, corrects_reference=corrects_reference), source=source,
         time=time or dt.datetime.combine(incurred_on, dt.time(12), tzinfo=dt.UTC), event_id=event_id)
+
+
+async def line_spend_disagreements(db: asyncpg.Pool) -> list[tuple[str, Decimal, Decimal]]:
+    """Lines whose kept spend (``line_spend``, kept by triggers for the run-out forecast)
+    differs from what their ledger adds up to (``line_balances.spent``): should be none."""
+    rows = await db.fetch(
+        """
+        SELECT lb.id, lb.spent AS ledger, ls.spent AS kept
+        FROM line_balances lb LEFT JOIN line_spend ls ON ls.line_id = lb.id
+        WHERE ls.spent IS DISTINCT FROM lb.spent ORDER BY lb.id
+        """)
+    return [(r["id"], r["ledger"], r["kept"]) for r in rows]

@@ -8,17 +8,15 @@ history (``event.is_historical``) is ignored: governance must not open gates for
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from marops_events import contracts as c
 from marops_events import outbox
-from marops_events.consumer import Unprocessable
+from marops_events.consumer import BatchHandler, Unprocessable
 from marops_events.envelope import Envelope, utcnow
 from marops_events.registry import new_event
 from marops_events.subscriptions import E, Subscriptions, TypedHandler
-from marops_service.locks import lock_campaign
+from marops_service.locks import lock_campaign, lock_campaigns
 
 from . import notifier, repository
 from .domain import (
@@ -78,9 +76,8 @@ async def on_brief_submitted(conn: asyncpg.Connection, event: Envelope[c.BriefSu
     recorded = await repository.insert_brief_version(conn, brief, Audit(
         "gates_opened", data.requester, event.time, policy_version=policy_version,
         details={"brief_version": data.version, "gates": [g.id for g in gates], "event_id": str(event.id)}))
-    campaign = await repository.load_campaign(conn, data.campaign_id) if recorded else None
-    if campaign is not None:  # the first gate's approvers hear of it (rights as of now: the system clock)
-        await notifier.dispatch(conn, campaign, utcnow())
+    if recorded:  # the first gate's approvers hear of it (rights as of now: the system clock)
+        await notifier.dispatch_for(conn, data.campaign_id, utcnow())
 
 
 @SUBSCRIPTIONS.on(c.ChangeRequested, live_only=True)
@@ -118,6 +115,16 @@ async def on_change_requested(conn: asyncpg.Connection, event: Envelope[c.Change
             verdict = change_verdict(data.campaign_id, brief, outcome)
             await outbox.add(conn, new_event(verdict.event, source="marops/governance", time=event.time,
                                              correlation_id=event.correlationid, causation_id=str(event.id)))
+    campaign = await repository.load_campaign(conn, data.campaign_id)
+    if campaign is not None:  # the change's first gate's approvers hear of it, or the requester of its approval
+        await notifier.dispatch(conn, campaign, utcnow())
+
+
+@SUBSCRIPTIONS.on(c.ReviewPackPublished, live_only=True)
+@_storable
+async def on_review_pack_published(conn: asyncpg.Connection, event: Envelope[c.ReviewPackPublished]) -> None:
+    """metrics' weekly review pack goes to the directory's read-everything roles, once per pack."""
+    await notifier.tell_review_pack(conn, event.data, utcnow())
 
 
 @SUBSCRIPTIONS.on(c.CampaignPaused, live_only=True)
@@ -143,31 +150,49 @@ async def on_campaign_cancelled(conn: asyncpg.Connection, event: Envelope[c.Camp
 
 
 BudgetFactEvent = c.BudgetReserved | c.BudgetReservationRejected | c.BudgetCommitted
+BUDGET_FACT_KINDS = {"BudgetReserved": BudgetFactKind.reserved,
+                     "BudgetReservationRejected": BudgetFactKind.reservation_rejected,
+                     "BudgetCommitted": BudgetFactKind.committed}
 
 
-def _budget_handler(kind: BudgetFactKind) -> TypedHandler[Any]:
-    async def handle(conn: asyncpg.Connection, event: Envelope[BudgetFactEvent]) -> None:
-        data = event.data
-        amount = data.requested if isinstance(data, c.BudgetReservationRejected) else data.amount
-        fact = BudgetFact(
-            brief_version=data.brief_version, kind=kind, budget_line_id=data.budget_line_id, amount=_money(amount),
-            occurred_at=event.time, reason_code=getattr(data, "reason_code", None),
-            reason=getattr(data, "reason", None),
-        )
-        await lock_campaign(conn, data.campaign_id)
-        await repository.upsert_budget_fact(conn, data.campaign_id, fact, event.id, Audit(
-            f"budget_{kind.value}", BUDGET, event.time, reason=fact.reason,
-            details={"brief_version": data.brief_version, "budget_line_id": data.budget_line_id,
-                     "amount": amount.model_dump(mode="json"), "reason_code": fact.reason_code,
-                     "event_id": str(event.id)}))
-
-    return handle
+def _budget_fact(event: Envelope[BudgetFactEvent]) -> tuple[BudgetFact, Audit]:
+    if "\\u0000" in event.data.model_dump_json():
+        raise Unprocessable("text contains the NUL character, which cannot be stored")
+    data, kind = event.data, BUDGET_FACT_KINDS[event.type]
+    amount = data.requested if isinstance(data, c.BudgetReservationRejected) else data.amount
+    fact = BudgetFact(
+        brief_version=data.brief_version, kind=kind, budget_line_id=data.budget_line_id, amount=_money(amount),
+        occurred_at=event.time, reason_code=getattr(data, "reason_code", None),
+        reason=getattr(data, "reason", None),
+    )
+    return fact, Audit(
+        f"budget_{kind.value}", BUDGET, event.time, reason=fact.reason,
+        details={"brief_version": data.brief_version, "budget_line_id": data.budget_line_id,
+                 "amount": amount.model_dump(mode="json"), "reason_code": fact.reason_code,
+                 "event_id": str(event.id)})
 
 
-for _model, _kind in ((c.BudgetReserved, BudgetFactKind.reserved),
-                      (c.BudgetReservationRejected, BudgetFactKind.reservation_rejected),
-                      (c.BudgetCommitted, BudgetFactKind.committed)):
-    SUBSCRIPTIONS.on(_model, live_only=True)(_storable(_budget_handler(_kind)))
+async def record_budget_facts(conn: asyncpg.Connection, events: list[Envelope[BudgetFactEvent]]) -> None:
+    """Budget's answers of a fetched batch, set-wise: the campaigns locked (in id order), then
+    every fact stored with its audit entry in one statement (two statements a batch; they were
+    two an event). Of one campaign's version and kind the latest by business time is kept,
+    as one at a time would."""
+    latest: dict[tuple[str, int, BudgetFactKind], tuple[BudgetFact, Envelope[BudgetFactEvent], Audit]] = {}
+    for event in events:
+        fact, audit = _budget_fact(event)
+        key = (event.data.campaign_id, fact.brief_version, fact.kind)
+        kept = latest.get(key)
+        if kept is None or fact.occurred_at > kept[0].occurred_at:
+            latest[key] = (fact, event, audit)
+    if not latest:
+        return
+    await lock_campaigns(conn, sorted({campaign_id for campaign_id, _, _ in latest}))
+    await repository.upsert_budget_facts(conn, [(campaign_id, fact, event.id, audit)
+                                                for (campaign_id, _, _), (fact, event, audit) in latest.items()])
+
+
+SUBSCRIPTIONS.add((c.BudgetReserved, c.BudgetReservationRejected, c.BudgetCommitted),
+                  BatchHandler(record_budget_facts), live_only=True)
 
 
 @SUBSCRIPTIONS.on(c.BudgetReleased, live_only=True)

@@ -13,8 +13,11 @@ log stores each (key, recipient, channel) once. So a notification goes out at le
   actionable, and again before its SLA runs out;
 - the owner and the version's requester when a gate is approved or rejected;
 - holders of the gate's escalation role (ops) when its SLA has passed and the escalation
-  starts.
-(The weekly review pack is not sent yet: see docs/decisions.md, "Notifications".)
+  starts;
+- the same for the gates a change request opens (its proposal is the version they belong
+  to), and the change's owner and requester when the change is decided (``ChangeDecided``);
+- directory users whose roles read every campaign when metrics publishes the weekly review
+  pack (``ReviewPackPublished``): the pack aggregates every campaign.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from marops_events import contracts as c
+from marops_service.access import reads_everything
 from marops_service.auth import Principal, Role
 
-from .domain import Campaign, GateState, GateStatus, authority
+from .domain import Campaign, ChangeOutcome, GateState, GateStatus, authority
 
 
 class Kind(StrEnum):
@@ -35,6 +40,8 @@ class Kind(StrEnum):
     sla_warning = "sla_warning"
     gate_decided = "gate_decided"
     escalation_started = "escalation_started"
+    change_decided = "change_decided"
+    review_pack = "review_pack"
 
 
 class DeliveryChannel(StrEnum):
@@ -126,6 +133,16 @@ def campaign_notices(campaign: Campaign, directory: Sequence[Recipient], now: dt
     ``warning`` (the deadline timer passes it) adds the reminders of gates whose SLA runs
     out within that time; the event handlers and commands leave it out.
     """
+    notices = _gate_notices(campaign, directory, now, warning)
+    if campaign.pending_change is not None:  # its gates are decided on the proposal, launched or not
+        notices += _gate_notices(campaign.change_view(), directory, now, warning)
+    if campaign.outcomes:
+        notices.append(change_notice(campaign, max(campaign.outcomes, key=lambda o: (o.decided_at, o.brief_version))))
+    return notices
+
+
+def _gate_notices(campaign: Campaign, directory: Sequence[Recipient], now: dt.datetime,
+                  warning: dt.timedelta | None) -> list[Notice]:
     brief = campaign.brief
     cid, version = brief.campaign_id, brief.version
     notices: list[Notice] = []
@@ -167,6 +184,48 @@ def campaign_notices(campaign: Campaign, directory: Sequence[Recipient], now: dt
                  "kind": decision.kind.value if decision and decision.kind else None,
                  "reason": decision.reason if decision else None}))
     return notices
+
+
+def change_notice(campaign: Campaign, outcome: ChangeOutcome) -> Notice:
+    """The owner and the requester of a change request hear how it ended."""
+    proposal = next(v for v in campaign.everyone if v.change is not None and v.change.change_id == outcome.change_id)
+    assert proposal.change is not None
+    told = tuple(sorted({proposal.owner, proposal.requester}))
+    verdict = outcome.outcome.value
+    reason = f" ({outcome.reason})" if outcome.reason else ""
+    changes = ", ".join(proposal.change.changes) or "nothing"
+    return Notice(
+        f"change-decided:{proposal.campaign_id}:{outcome.change_id}", Kind.change_decided, told,
+        f"[marops] Change of \"{proposal.title}\" {verdict}",
+        f"The change request {outcome.change_id} of campaign \"{proposal.title}\" ({changes}; brief version "
+        f"{proposal.version}) was {verdict} by {outcome.decided_by} at {_when(outcome.decided_at)}{reason}.",
+        proposal.campaign_id,
+        {"campaign_id": proposal.campaign_id, "title": proposal.title, "team": proposal.team,
+         "change_id": outcome.change_id, "brief_version": proposal.version, "base_version": proposal.change.base_version,
+         "changes": list(proposal.change.changes), "gates": list(proposal.change.gates), "outcome": verdict,
+         "decided_by": outcome.decided_by, "decided_at": _iso(outcome.decided_at), "reason": outcome.reason})
+
+
+def review_pack_notice(pack: c.ReviewPackPublished, directory: Iterable[Recipient]) -> Notice | None:
+    """Who reads every campaign hears of the review pack (it aggregates every campaign)."""
+    told = tuple(sorted(r.subject for r in directory if reads_everything(r.principal)))
+    if not told:
+        return None
+    period = "Week" if pack.period is c.ReviewPeriod.week else "Month"
+    figures = "\n".join(f"  {f.metric}: {_figure(f.current)} (previous period: {_figure(f.previous)})"
+                        for f in pack.headline)
+    s = pack.sections
+    lists = "\n".join(f"  {name.replace('_', ' ')}: {count}" for name, count in s.model_dump().items())
+    return Notice(
+        f"review-pack:{pack.pack_id}", Kind.review_pack, told,
+        f"[marops] Review pack: {period.lower()} {pack.start} to {pack.end}",
+        f"{period} {pack.start} to {pack.end} (UTC), as of {_when(pack.as_of)}.\n\nHeadline:\n{figures}\n\n"
+        f"Items:\n{lists}\n\nThe whole pack: GET {pack.path} on the metrics API (the console's Reviews page).",
+        None, pack.model_dump(mode="json"))
+
+
+def _figure(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[GateState]:

@@ -42,14 +42,35 @@ DELIVERY_BATCH = 10
 
 
 async def dispatch(conn: asyncpg.Connection, campaign: Campaign, now: dt.datetime, *,
-                   warning: dt.timedelta | None = None, extra: list[Notice] | None = None) -> int:
+                   warning: dt.timedelta | None = None, extra: list[Notice] | None = None,
+                   directory: list[notifications.Recipient] | None = None) -> int:
     """Queue the deliveries of what ``campaign`` now has to tell (none twice); inside the caller's
-    transaction, under the campaign lock it holds."""
-    directory = await repo.directory(conn)
+    transaction, under the campaign lock it holds. ``directory``: the one the caller read."""
+    if directory is None:
+        directory = await repo.directory(conn)
     if not directory:
         return 0
     notices = [*notifications.campaign_notices(campaign, directory, now, warning=warning), *(extra or [])]
     return await repo.queue(conn, notifications.deliveries(notices, directory), now)
+
+
+async def tell_review_pack(conn: asyncpg.Connection, pack: c.ReviewPackPublished, now: dt.datetime) -> int:
+    """Queue the review pack's deliveries to the read-everything roles (once per pack)."""
+    directory = await repo.directory(conn)
+    notice = notifications.review_pack_notice(pack, directory)
+    if notice is None:
+        return 0
+    return await repo.queue(conn, notifications.deliveries([notice], directory), now)
+
+
+async def dispatch_for(conn: asyncpg.Connection, campaign_id: str, now: dt.datetime) -> int:
+    """``dispatch`` for a campaign the caller has not read: its facts (the heaviest read of a
+    consumed brief) are read only when the directory has anyone to tell."""
+    directory = await repo.directory(conn)
+    if not directory:
+        return 0
+    campaign = await repository.load_campaign(conn, campaign_id)
+    return 0 if campaign is None else await dispatch(conn, campaign, now, directory=directory)
 
 
 # --- the deadline timer -------------------------------------------------------------------
@@ -85,6 +106,14 @@ async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelt
             if gate.status is GateStatus.open and remind is not None and now >= remind and key not in announced:
                 due.append(campaign.campaign_id)
                 break
+        else:
+            # a change request's gates: reminded before their SLA runs out, like any gate
+            for gate in campaign.change_gates:
+                remind = notifications.warning_at(gate, warning)
+                if (gate.status is GateStatus.open and remind is not None and gate.due_at is not None
+                        and remind <= now <= gate.due_at):
+                    due.append(campaign.campaign_id)
+                    break
     breaches = 0
     for campaign_id in due:
         async def work(conn: asyncpg.Connection, cid: str = campaign_id) -> int:

@@ -228,6 +228,49 @@ async def upsert_budget_fact(conn: asyncpg.Connection, campaign_id: str, fact: B
     )
 
 
+async def upsert_budget_facts(conn: asyncpg.Connection,
+                              facts: Sequence[tuple[str, BudgetFact, uuid.UUID, Audit]]) -> int:
+    """``upsert_budget_fact`` of many facts (campaign id, fact, event id, its audit entry; one per
+    campaign, version and kind) in one round trip: each audit entry is written with the fact it
+    stored. Returns how many were stored."""
+    if not facts:
+        return 0
+    columns = list(zip(*[
+        (cid, f.brief_version, f.kind.value, f.budget_line_id, f.amount.amount, f.amount.currency, f.reason_code,
+         f.reason, f.occurred_at, event_id, a.action, a.actor, a.at, a.reason, a.policy_version,
+         json.dumps(_audit_details(a.details)))
+        for cid, f, event_id, a in facts], strict=True))
+    return int(await conn.fetchval(
+        """
+        WITH given AS (
+            SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::numeric[], $6::text[],
+                                 $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[], $12::text[],
+                                 $13::timestamptz[], $14::text[], $15::integer[], $16::text[])
+                AS g(campaign_id, brief_version, kind, budget_line_id, amount, currency, reason_code, reason,
+                     occurred_at, event_id, action, actor, at, audit_reason, policy_version, details)
+        ), stored AS (
+            INSERT INTO budget_facts (campaign_id, brief_version, kind, budget_line_id, amount, currency,
+                reason_code, reason, occurred_at, event_id)
+            SELECT campaign_id, brief_version, kind, budget_line_id, amount, currency, reason_code, reason,
+                   occurred_at, event_id FROM given
+            ON CONFLICT (campaign_id, brief_version, kind) DO UPDATE SET
+                budget_line_id = EXCLUDED.budget_line_id, amount = EXCLUDED.amount, currency = EXCLUDED.currency,
+                reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, occurred_at = EXCLUDED.occurred_at,
+                event_id = EXCLUDED.event_id
+            WHERE EXCLUDED.occurred_at > budget_facts.occurred_at
+            RETURNING campaign_id, brief_version, kind
+        ), audited AS (
+            INSERT INTO audit_log (campaign_id, action, actor, at, reason, policy_version, details)
+            SELECT g.campaign_id, g.action, g.actor, g.at, g.audit_reason, g.policy_version, g.details::jsonb
+            FROM given g JOIN stored s USING (campaign_id, brief_version, kind)
+            ORDER BY g.at, g.campaign_id
+        )
+        SELECT count(*) FROM stored
+        """,
+        *(list(column) for column in columns),
+    ))
+
+
 async def insert_release(conn: asyncpg.Connection, campaign_id: str, release: BudgetRelease,
                          budget_line_id: str, event_id: uuid.UUID, audit: Audit | None = None) -> bool:
     return await _store(

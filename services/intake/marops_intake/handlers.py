@@ -7,12 +7,15 @@ metric catalogue is kept (highest version) so submitted KPIs carry their definit
 """
 
 from marops_events import contracts as c
+from marops_events.consumer import BatchHandler
 from marops_events.subscriptions import Subscriptions
 
-from .service import record_catalogue, record_change_decision, record_governance_fact
+from .service import record_catalogue, record_change_decision, record_governance_facts
 
 SUBSCRIPTIONS = Subscriptions("intake")
-SUBSCRIPTIONS.add((c.GateApproved, c.GateRejected, c.CampaignLaunched), record_governance_fact, live_only=True)
+# A fetched batch of governance's facts is recorded set-wise (a few statements per batch).
+SUBSCRIPTIONS.add((c.GateApproved, c.GateRejected, c.CampaignLaunched), BatchHandler(record_governance_facts),
+                  live_only=True)
 # An approved change request becomes the campaign's current version (domain/changes.py).
 SUBSCRIPTIONS.add((c.ChangeDecided,), record_change_decision, live_only=True)
 SUBSCRIPTIONS.add((c.MetricCatalogueChanged,), record_catalogue)

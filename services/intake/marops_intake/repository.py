@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -186,6 +187,56 @@ async def add_governance_fact(conn: asyncpg.Connection, *, campaign_id: str, fac
         SELECT EXISTS (SELECT 1 FROM recorded)
         """,
         campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data,
+    )
+
+
+async def add_governance_facts(conn: asyncpg.Connection, facts: list[tuple[str, str, str, uuid.UUID, int,
+                                                                          dt.datetime, dict[str, Any]]]) -> set[str]:
+    """``add_governance_fact`` for many facts (campaign id, fact key, event type, event id, brief
+    version, time, data; one per business fact) in one round trip; returns the campaigns whose
+    facts changed. The caller holds their locks."""
+    rows = await conn.fetch(
+        """
+        WITH recorded AS (
+            INSERT INTO governance_facts (campaign_id, fact_key, event_type, event_id, brief_version, occurred_at,
+                                          data)
+            SELECT f.campaign_id, f.fact_key, f.event_type, f.event_id, f.brief_version, f.occurred_at,
+                   f.data::jsonb
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::integer[], $6::timestamptz[],
+                        $7::text[]) AS f(campaign_id, fact_key, event_type, event_id, brief_version, occurred_at, data)
+            ON CONFLICT (campaign_id, fact_key) DO UPDATE
+                SET event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, data = EXCLUDED.data
+                WHERE EXCLUDED.occurred_at < governance_facts.occurred_at
+            RETURNING campaign_id, occurred_at
+        ), touched AS (
+            UPDATE campaigns SET last_changed_at = greatest(last_changed_at, r.at)
+            FROM (SELECT campaign_id, max(occurred_at) AS at FROM recorded GROUP BY campaign_id) r
+            WHERE id = r.campaign_id
+        )
+        SELECT DISTINCT campaign_id FROM recorded
+        """,
+        *(list(column) for column in zip(*[(*f[:6], json.dumps(f[6])) for f in facts], strict=True)),
+    )
+    return {r["campaign_id"] for r in rows}
+
+
+async def get_campaigns_with_facts(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[asyncpg.Record]:
+    """``get_campaign_with_facts`` of many campaigns in one round trip."""
+    lists = _FACTS.replace("$1", "campaigns.id")
+    return await conn.fetch(f"SELECT {CAMPAIGN_COLUMNS}, {lists} FROM campaigns WHERE id = ANY($1::text[]) ORDER BY id",
+                            campaign_ids)
+
+
+async def set_statuses(conn: asyncpg.Connection, changes: list[tuple[str, StatusChange]]) -> None:
+    """``set_status`` of many campaigns in one round trip."""
+    await conn.execute(
+        """
+        UPDATE campaigns c SET status = s.status, status_reason = s.reason, status_since = s.since
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS s(id, status, reason, since)
+        WHERE c.id = s.id
+        """,
+        [cid for cid, _ in changes], [ch.status.value for _, ch in changes], [ch.reason for _, ch in changes],
+        [ch.at for _, ch in changes],
     )
 
 

@@ -23,7 +23,7 @@ from marops_events.envelope import Envelope
 from marops_events.registry import new_event
 from marops_service.auth import Principal
 from marops_service.clock import Clock
-from marops_service.locks import lock_campaign
+from marops_service.locks import lock_campaign, lock_campaigns
 from marops_service.refusals import Refusal
 from marops_service.transactions import in_transaction, snapshot
 
@@ -546,6 +546,29 @@ async def record_governance_fact(conn: asyncpg.Connection, event: Envelope[Gover
     campaign = await repo.get_campaign_with_facts(conn, campaign_id)
     if campaign is not None:
         await repo.set_status(conn, campaign_id, _facts_of(campaign).history[-1])
+
+
+async def record_governance_facts(conn: asyncpg.Connection, events: list[Envelope[GovernanceFact]]) -> None:
+    """``record_governance_fact`` for a fetched batch, set-wise: the campaigns locked (in id
+    order), every new fact recorded, the touched campaigns read with their facts and their
+    statuses stored: four statements for the batch, whatever its size (it was four per event).
+    Of two copies of one business fact in the batch the earliest is kept, as one at a time."""
+    earliest: dict[tuple[str, str], Envelope[GovernanceFact]] = {}
+    for event in events:
+        key = (event.data.campaign_id, _fact_key(event))
+        kept = earliest.get(key)
+        if kept is None or event.time < kept.time:
+            earliest[key] = event
+    if not earliest:
+        return
+    await lock_campaigns(conn, sorted({campaign_id for campaign_id, _ in earliest}))
+    touched = await repo.add_governance_facts(conn, [
+        (campaign_id, fact_key, e.type, e.id, e.data.brief_version, e.time, e.data.model_dump(mode="json"))
+        for (campaign_id, fact_key), e in earliest.items()])
+    if not touched:
+        return
+    rows = await repo.get_campaigns_with_facts(conn, sorted(touched))
+    await repo.set_statuses(conn, [(row["id"], _facts_of(row).history[-1]) for row in rows])
 
 
 def _brief(fields: dict[str, Any]) -> Brief:

@@ -23,10 +23,14 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from .projection import bump_revision, checked
+from .projection import Touched, bump_revision, checked
 
 CAMPAIGN_LOCK_SPACE = 0x6D65  # first key of the two-key advisory locks on campaigns
 CHUNK = 20_000  # campaigns derived per statement when deriving everything
+# Tables written by the derivation (and read by the reports), not by the projection.
+DERIVED_TABLES = frozenset({"campaigns", "campaign_money", "derived_decisions", "summary_campaigns",
+                            "summary_money", "summary_gates", "summary_buckets", "group_campaigns", "group_money",
+                            "group_gates", "group_buckets", "value_counts"})
 
 
 def _quarter(day: str) -> str:
@@ -38,7 +42,7 @@ def _quarter(day: str) -> str:
 # One row per id that any fact mentions. The laterals read each fact table through its
 # campaign index; ``x`` names the few values several columns share.
 _CAMPAIGNS_SQL = """
-INSERT INTO {s}.campaigns (
+INSERT INTO {s}.campaigns AS t (
     campaign_id, title, team, owner, authors, channels, status, submitted, latest_version, revisions,
     rejections, first_submitted_at, submitted_on, submission_quarter, target_launch_date, launched_at,
     launched_on, launch_quarter, on_time, cycle_time_hours, data_complete, cancelled_at, completed_at,
@@ -102,13 +106,30 @@ WHERE lb.campaign_id IS NOT NULL OR gd.n > 0 OR l.campaign_id IS NOT NULL OR ca.
    OR EXISTS (SELECT 1 FROM {s}.spends sp WHERE sp.campaign_id = i.id)
 """.replace("{submission_quarter}", _quarter("x.first_on")).replace("{launch_quarter}", _quarter("x.launched_on"))
 
+
+def _upsert(key: str, columns: str) -> str:
+    """``ON CONFLICT`` that rewrites a derived row only when it changed (as text, so a
+    number's written scale counts too): the totals' triggers then see just the changes."""
+    names = [c.strip() for c in columns.split(",")]
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in key.split(", "))
+    return (f"ON CONFLICT ({key}) DO UPDATE SET {sets} "
+            f"WHERE ROW(t.*)::text IS DISTINCT FROM ROW(EXCLUDED.*)::text")
+
+
+_CAMPAIGN_COLUMNS = ("campaign_id, title, team, owner, authors, channels, status, submitted, latest_version, "
+                     "revisions, rejections, first_submitted_at, submitted_on, submission_quarter, "
+                     "target_launch_date, launched_at, launched_on, launch_quarter, on_time, cycle_time_hours, "
+                     "data_complete, cancelled_at, completed_at, budget_line_id, default_spend_line, "
+                     "committed_line_id, committed, committed_currency")
+
 # Per campaign and currency (``aggregates.campaign_variance``): what the latest commitment
 # still commits in its currency, and all spend (with its unreconciled part) per currency.
 _MONEY_SQL = """
-INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreconciled, has_spend)
+INSERT INTO {s}.campaign_money (campaign_id, currency, committed, actual, unreconciled, has_spend, groups)
 SELECT c.campaign_id, k.currency,
        CASE WHEN k.currency = c.committed_currency THEN c.committed ELSE 0 END,
-       coalesce(k.actual, 0), coalesce(k.unreconciled, 0), k.actual IS NOT NULL
+       coalesce(k.actual, 0), coalesce(k.unreconciled, 0), k.actual IS NOT NULL,
+       metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
 FROM {s}.campaigns c
 CROSS JOIN LATERAL (
     SELECT sp.currency, sum(sp.amount) AS actual,
@@ -127,18 +148,38 @@ WHERE c.campaign_id = ANY($1::text[])
 
 
 _IDS = "campaign_id = ANY($1::text[])"
+# The campaign's decisions as derived: what the totals of gates hold for it.
+_DECISION_COLUMNS = ("campaign_id, brief_version, gate_id, outcome, decided_at, gate_name, gate_position, "
+                     "hours_in_gate, micros_in_gate, breached_sla, groups")
+_DECISIONS_SQL = f"""INSERT INTO {{s}}.derived_decisions AS t ({_DECISION_COLUMNS})
+    SELECT d.campaign_id, d.brief_version, d.gate_id, d.outcome, d.decided_at, d.gate_name, d.gate_position,
+           d.hours_in_gate, (extract(epoch FROM d.decided_at - d.actionable_at) * 1000000)::bigint, d.breached_sla,
+           metrics_groups(c.team, c.channels, NULL, c.submission_quarter)
+    FROM {{s}}.gate_decisions d JOIN {{s}}.campaigns c ON c.campaign_id = d.campaign_id
+    WHERE d.{_IDS}
+    {_upsert("campaign_id, brief_version, gate_id, outcome", _DECISION_COLUMNS)}"""
+# (a decision makes its campaign exist: each has its campaign row)
+# Every derived row of the campaigns: their description and measures, money, decisions.
+# Campaign and decision rows never go away (facts only accumulate), so they are upserted,
+# rewritten only where they changed; a campaign's money rows can (a recommitment in another
+# currency), so they are replaced.
 _REPLACE = (
-    f"DELETE FROM {{s}}.campaigns WHERE {_IDS}",
     f"DELETE FROM {{s}}.campaign_money WHERE {_IDS}",
-    f"DELETE FROM {{s}}.derived_decisions WHERE {_IDS}",
-    _CAMPAIGNS_SQL,
+    _CAMPAIGNS_SQL + _upsert("campaign_id", _CAMPAIGN_COLUMNS),
     _MONEY_SQL,
-    # The campaign's decisions as derived: what the totals of gates hold for it.
-    f"""INSERT INTO {{s}}.derived_decisions
-        SELECT d.campaign_id, d.brief_version, d.gate_id, d.outcome, d.decided_at, d.gate_name, d.gate_position,
-               d.hours_in_gate, (extract(epoch FROM d.decided_at - d.actionable_at) * 1000000)::bigint, d.breached_sla
-        FROM {{s}}.gate_decisions d
-        WHERE d.{_IDS}""",  # a decision makes its campaign exist: each has its campaign row
+    _DECISIONS_SQL,
+)
+# Campaigns whose spends alone changed: their money rows, and a campaign row only where
+# there is none (a spend makes its campaign exist; nothing else of the row reads spends).
+_NEW_CAMPAIGNS_SQL = _CAMPAIGNS_SQL.replace(
+    "FROM (SELECT DISTINCT unnest($1::text[]) AS id) i",
+    "FROM (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u(id) WHERE NOT EXISTS (\n"
+    "          SELECT 1 FROM {s}.campaigns e WHERE e.campaign_id = u.id)) i")
+assert _NEW_CAMPAIGNS_SQL != _CAMPAIGNS_SQL
+_REPLACE_MONEY = (
+    f"DELETE FROM {{s}}.campaign_money WHERE {_IDS}",
+    _NEW_CAMPAIGNS_SQL,
+    _MONEY_SQL,
 )
 # The lock the totals' triggers take (migrations/010_summary_rows.sql): taken here first,
 # after the campaign locks, so a derivation never waits for a campaign while holding it.
@@ -151,36 +192,52 @@ async def recompute_totals(conn: asyncpg.Connection, schema: str) -> None:
     benchmark). The rows are put back once, so the triggers add each up once."""
     s = checked(schema)
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", SUMMARY_LOCK_SPACE, s)
+    # A money row counts under its campaign's groups as they are now (before the totals are
+    # emptied: the update's trigger changes them).
+    await conn.execute(f"UPDATE {s}.campaign_money m SET groups = metrics_groups(c.team, c.channels, "
+                       f"NULL, c.submission_quarter) FROM {s}.campaigns c "
+                       f"WHERE c.campaign_id = m.campaign_id")
     await conn.execute(f"TRUNCATE {s}.derived_decisions, {s}.summary_campaigns, {s}.summary_money, "
-                       f"{s}.summary_gates, {s}.summary_buckets")
+                       f"{s}.summary_gates, {s}.summary_buckets, {s}.group_campaigns, {s}.group_money, "
+                       f"{s}.group_gates, {s}.group_buckets, {s}.value_counts")
     for table in ("campaigns", "campaign_money"):
         await conn.execute(f"CREATE TEMPORARY TABLE kept_{table} ON COMMIT DROP AS SELECT * FROM {s}.{table}")
         await conn.execute(f"TRUNCATE {s}.{table}")  # no trigger: nothing is subtracted
         await conn.execute(f"INSERT INTO {s}.{table} SELECT * FROM kept_{table}")
     ids = [r[0] for r in await conn.fetch(f"SELECT campaign_id FROM {s}.campaigns")]
-    await conn.execute(_REPLACE[-1].format(s=s), ids)
+    await conn.execute(_DECISIONS_SQL.format(s=s), ids)
 
 
-async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[str]) -> None:
-    """Derive ``campaign_ids`` again from their facts (inside the caller's transaction)."""
-    ids = sorted(set(campaign_ids))
-    if not ids:
+async def refresh(conn: asyncpg.Connection, schema: str, campaign_ids: Iterable[str] | Touched) -> None:
+    """Derive the campaigns again from their facts (inside the caller's transaction): every
+    derived row of ``campaign_ids`` (or of a batch's ``Touched.campaigns``), and the money
+    rows of ``Touched.money``."""
+    touched = campaign_ids if isinstance(campaign_ids, Touched) else Touched(set(campaign_ids))
+    everything = sorted(touched.campaigns)
+    money = sorted(touched.money - touched.campaigns)
+    if not everything and not money:
         return
     # In id order, so two transactions locking overlapping sets cannot deadlock.
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext(id)) FROM (SELECT unnest($2::text[]) AS id ORDER BY 1) ids",
-        CAMPAIGN_LOCK_SPACE, ids)
-    await write(conn, schema, ids)
+        CAMPAIGN_LOCK_SPACE, sorted([*everything, *money]))
+    await write(conn, schema, everything, money)
 
 
-async def write(conn: asyncpg.Connection, schema: str, ids: list[str]) -> None:
-    """Replace the derived rows of ``ids`` by what their facts give now; the totals follow
-    (triggers). The totals are shared by every campaign: one transaction at a time updates
-    them (a lock held to its commit), so their rows are never locked in two orders."""
+async def write(conn: asyncpg.Connection, schema: str, ids: list[str], money: list[str] | None = None) -> None:
+    """Replace the derived rows of ``ids`` (and the money rows of ``money``) by what their
+    facts give now; the totals follow (triggers). The totals are shared by every campaign:
+    one transaction at a time updates them (a lock held to its commit), so their rows are
+    never locked in two orders. No statement runs for an empty list (a statement trigger
+    fires even for no rows)."""
     s = checked(schema)
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", SUMMARY_LOCK_SPACE, s)
-    for statement in _REPLACE:
-        await conn.execute(statement.format(s=s), ids)
+    if ids:
+        for statement in _REPLACE:
+            await conn.execute(statement.format(s=s), ids)
+    if money:
+        for statement in _REPLACE_MONEY:
+            await conn.execute(statement.format(s=s), money)
 
 
 async def refresh_all(pool: asyncpg.Pool, schema: str) -> int:

@@ -1,8 +1,9 @@
 """Consumed events -> the live read model, a whole batch at a time inside the consumer's
 batch transaction: facts merged set-based, then the touched campaigns derived again.
 
-Metrics consumes every topic of the registry, historical (imported) events included:
-projecting them is the point of an import.
+Metrics consumes every topic of the registry but its own (``CONSUMED_TYPES``: a review
+pack it publishes is a view of the read model, not a fact for it), historical (imported)
+events included: projecting them is the point of an import.
 
 Before touching the read model, a handler takes the swap lock in shared mode (held to
 the end of the batch transaction), so a rebuild's swap, which takes it exclusively,
@@ -36,5 +37,6 @@ async def project_batch(conn: asyncpg.Connection, events: list[Envelope]) -> Non
 
 project = BatchHandler(project_batch)  # project(conn, event) applies one event the same way
 SUBSCRIPTIONS = Subscriptions("metrics")
-SUBSCRIPTIONS.add((spec.model for spec in EVENTS.values()), project)
+CONSUMED_TYPES: tuple[str, ...] = tuple(t for t, spec in EVENTS.items() if spec.producer != "metrics")
+SUBSCRIPTIONS.add((EVENTS[t].model for t in CONSUMED_TYPES), project)
 HANDLERS: dict[str, Handler] = SUBSCRIPTIONS.handlers()

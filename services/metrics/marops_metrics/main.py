@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from marops_service import refusals
 from marops_service.app import create_service_app
 
-from . import changes, operations, outcomes, overview, reviews
+from . import changes, operations, outcomes, overview, review_packs, reviews
 from .api import REFUSALS, router
 from .handlers import HANDLERS
 from .service import on_started
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS_DIR,
         handlers=HANDLERS,
         on_started=on_started,
+        workers=[review_packs.review_timer],
     )
     refusals.install(app, REFUSALS)
     return app

@@ -28,7 +28,7 @@ from .api import Filtered, Format, Reader, documented
 from .domain import QuarterBasis, Stats
 from .export import respond
 from .projection import LIVE_SCHEMA as S
-from .readside import Scope
+from .readside import Scope, _answered, _snapshot
 from .schemas import _Body
 
 router = APIRouter()
@@ -277,9 +277,12 @@ def aggregate_rows(group: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"group": group, **base, "currency": cur, **values} for cur, values in money.items()]
 
 
+# Both reports are remembered per read-model revision, like every report (readside._answered).
+
+
+@_answered
 async def campaign_report(pool: asyncpg.Pool, scope: Scope, *, limit: int, cursor: str | None) -> Report:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        subjects = await load(conn, scope, after=cursor, limit=limit + 1)
+    subjects: list[Subject] = await _snapshot(pool, lambda conn: load(conn, scope, after=cursor, limit=limit + 1))
     page, more = subjects[:limit], len(subjects) > limit
     campaigns = [campaign_body(s) for s in page]
     rows = [{**{k: c[k] for k in ("campaign_id", "title", "team", "status", "completed", "has_results",
@@ -288,9 +291,9 @@ async def campaign_report(pool: asyncpg.Pool, scope: Scope, *, limit: int, curso
     return Report(body, CAMPAIGN_COLUMNS, rows)
 
 
+@_answered
 async def aggregate_report(pool: asyncpg.Pool, scope: Scope, group_by: GroupBy | None) -> Report:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        subjects = await load(conn, scope)
+    subjects: list[Subject] = await _snapshot(pool, lambda conn: load(conn, scope))
     overall = summarise(subjects)
     body: dict[str, Any] = {"metric": "outcomes", "quarter_basis": QuarterBasis.submission.value, **scope.echo(),
                             "group_by": group_by.value if group_by else None, "overall": overall}

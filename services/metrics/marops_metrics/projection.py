@@ -54,29 +54,73 @@ def _campaign_of(event: Envelope) -> str | None:
     return getattr(event.data, "campaign_id", None)
 
 
-async def apply(conn: asyncpg.Connection, event: Envelope, schema: str = LIVE_SCHEMA) -> set[str]:
+@dataclass
+class Touched:
+    """The campaigns whose derived rows a batch's facts may have changed: ``campaigns``
+    (every derived row: a brief, a decision, a launch, a commitment...), ``money`` (only
+    their money rows, and a campaign row where there is none yet: a spend or a
+    reconciliation changes nothing else)."""
+
+    campaigns: set[str] = field(default_factory=set)
+    money: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.campaigns or self.money)
+
+    def add(self, event_type: type, campaign_ids: Iterable[str]) -> None:
+        effect = DERIVED_EFFECT.get(event_type, CAMPAIGN)
+        if effect == CAMPAIGN:
+            self.campaigns.update(campaign_ids)
+        elif effect == MONEY:
+            self.money.update(campaign_ids)
+
+    def update(self, other: Touched) -> None:
+        self.campaigns |= other.campaigns
+        self.money |= other.money
+
+
+CAMPAIGN, MONEY, NOTHING = "campaign", "money", "nothing"
+# What an event type's facts can change among the derived rows (``derive``); a type not
+# listed may change any of them. Spends and reconciliations only feed ``campaign_money``
+# (and a spend makes its campaign exist); the rest are read by their own reports only.
+DERIVED_EFFECT: dict[type, str] = {
+    c.SpendRecorded: MONEY, c.SpendReconciliationChanged: MONEY,
+    c.RetrospectiveRecorded: NOTHING, c.KpiResultsRecorded: NOTHING, c.RiskChanged: NOTHING,
+    c.SlaBreached: NOTHING, c.ChangeRequested: NOTHING, c.ChangeDecided: NOTHING,
+    c.CampaignPaused: NOTHING, c.CampaignResumed: NOTHING,
+}
+
+
+async def apply(conn: asyncpg.Connection, event: Envelope, schema: str = LIVE_SCHEMA) -> Touched:
     """Record one event's facts in ``schema``. Safe to call any number of times."""
     return await apply_batch(conn, [event], schema)
 
 
-async def apply_batch(conn: asyncpg.Connection, events: Sequence[Envelope], schema: str = LIVE_SCHEMA) -> set[str]:
+def by_type(events: Iterable[Envelope]) -> dict[type, list[Envelope]]:
+    grouped: dict[type, list[Envelope]] = {}
+    for e in events:
+        grouped.setdefault(type(e.data), []).append(e)
+    return grouped
+
+
+async def apply_batch(conn: asyncpg.Connection, events: Sequence[Envelope], schema: str = LIVE_SCHEMA) -> Touched:
     """Record the facts of ``events`` in ``schema`` with one statement per table touched.
 
-    Returns the campaigns whose facts may have changed (their derived rows are stale).
+    Returns the campaigns whose derived rows may be stale.
     """
     s = checked(schema)
+    touched = Touched()
     if not events:
-        return set()
+        return touched
     await _event_log(conn, s, events)
-    by_type: dict[type, list[Envelope]] = {}
-    for e in events:
-        by_type.setdefault(type(e.data), []).append(e)
-    touched: set[str] = set()
-    for writer_types, writer in _WRITERS:
-        mine = [e for t in writer_types for e in by_type.get(t, ())]
+    grouped = by_type(events)
+    for writer_types, writer in WRITERS:
+        mine = [e for t in writer_types for e in grouped.get(t, ())]
         if mine:
             await writer(conn, s, mine)
-            touched.update(e.data.campaign_id for e in mine)
+    for event_type, mine in grouped.items():
+        if event_type in _WRITTEN:
+            touched.add(event_type, (e.data.campaign_id for e in mine))
     return touched
 
 
@@ -116,14 +160,54 @@ class EarliestWins:
         rows = [row(e) for e in best.values()]
         await conn.execute(self.statement(schema), *_columns(rows, len(self.inputs)))
 
+    def staging_table(self, staging: str) -> str:
+        """An unlogged table of the inputs, for a bulk load (``bulk``)."""
+        return (f"CREATE UNLOGGED TABLE {staging}.{self.table} "
+                f"({', '.join(f'{c} {t}' for c, t in self.inputs)})")
+
+    def merge_staged(self, schema: str, staging: str) -> str:
+        """The same merge from a staging table of inputs: the earliest copy per key first
+        (``DISTINCT ON`` in (time, event id) order), then the same upsert."""
+        names = [c for c, _ in self.inputs]
+        columns = [*names, *(c for c, _ in self.derived)]
+        values = [self.stored.get(c, c) for c in names] + [e for _, e in self.derived]
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in self.key)
+        key = ", ".join(self.key)
+        return (f"INSERT INTO {checked(schema)}.{self.table} AS t ({', '.join(columns)}) "
+                f"SELECT {', '.join(values)} FROM (SELECT DISTINCT ON ({key}) * FROM {staging}.{self.table} "
+                f"ORDER BY {key}, {self.time}, event_id) AS x "
+                f"ON CONFLICT ({key}) DO UPDATE SET {updates} "
+                f"WHERE (EXCLUDED.{self.time}, EXCLUDED.event_id) < (t.{self.time}, t.event_id)")
+
+
+@dataclass(frozen=True)
+class Writer:
+    """An ``EarliestWins`` fact with how its events give the key and the inputs: a writer of
+    ``WRITERS`` that a bulk load can also stage (``bulk``)."""
+
+    fact: EarliestWins
+    key: Callable[[Envelope], Hashable]
+    row: Callable[[Envelope], tuple[Any, ...]]
+
+    async def __call__(self, conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
+        await self.fact.merge(conn, s, events, self.key, self.row)
+
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[r[i] for r in rows] for i in range(width)] if rows else [[] for _ in range(width)]
 
 
-async def _event_log(conn: asyncpg.Connection, s: str, events: Sequence[Envelope]) -> None:
-    rows = [(e.id, e.type, _campaign_of(e), e.subject, e.time, e.source, e.data.model_dump_json())
+EVENT_LOG_COLUMNS = ("event_id", "event_type", "campaign_id", "subject", "occurred_at", "source", "data")
+
+
+def event_log_rows(events: Iterable[Envelope], data: Callable[[str], Any] = str) -> list[tuple[Any, ...]]:
+    """``event_log`` rows of ``events``: the payload's JSON text, as ``data`` wraps it."""
+    return [(e.id, e.type, _campaign_of(e), e.subject, e.time, e.source, data(e.data.model_dump_json()))
             for e in events]
+
+
+async def _event_log(conn: asyncpg.Connection, s: str, events: Sequence[Envelope]) -> None:
+    rows = event_log_rows(events)
     await conn.execute(
         f"""
         INSERT INTO {s}.event_log (event_id, event_type, campaign_id, subject, occurred_at, source, data)
@@ -155,8 +239,7 @@ def _brief_row(e: Envelope) -> tuple[Any, ...]:
             d.budget_request.amount.currency, d.budget_request.budget_line_id, _UNIT.join(authors))
 
 
-async def _briefs(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _BRIEFS.merge(conn, s, events, lambda e: (e.data.campaign_id, e.data.version), _brief_row)
+_briefs = Writer(_BRIEFS, lambda e: (e.data.campaign_id, e.data.version), _brief_row)
 
 
 _GATE_DECISIONS = EarliestWins(
@@ -178,11 +261,10 @@ def _decision_row(e: Envelope) -> tuple[Any, ...]:
             hours(e.time - d.actionable_at))
 
 
-async def _gate_decisions(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _GATE_DECISIONS.merge(
-        conn, s, events,
-        lambda e: (e.data.campaign_id, e.data.brief_version, e.data.gate_id, isinstance(e.data, c.GateApproved)),
-        _decision_row)
+_gate_decisions = Writer(
+    _GATE_DECISIONS,
+    lambda e: (e.data.campaign_id, e.data.brief_version, e.data.gate_id, isinstance(e.data, c.GateApproved)),
+    _decision_row)
 
 
 _LAUNCHES = EarliestWins(
@@ -199,18 +281,13 @@ def _launch_row(e: Envelope) -> tuple[Any, ...]:
             r.tracking_plan_defined, r.budget_committed)
 
 
-async def _launches(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _LAUNCHES.merge(conn, s, events, lambda e: e.data.campaign_id, _launch_row)
+_launches = Writer(_LAUNCHES, lambda e: e.data.campaign_id, _launch_row)
 
 
-def _first_occurrence(table: str, time_column: str) -> Callable[..., Any]:
+def _first_occurrence(table: str, time_column: str) -> Writer:
     fact = EarliestWins(table, key=("campaign_id",), time=time_column,
                         inputs=(("campaign_id", "text"), (time_column, "timestamptz"), ("event_id", "uuid")))
-
-    async def write(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-        await fact.merge(conn, s, events, lambda e: e.data.campaign_id, lambda e: (e.data.campaign_id, e.time, e.id))
-
-    return write
+    return Writer(fact, lambda e: e.data.campaign_id, lambda e: (e.data.campaign_id, e.time, e.id))
 
 
 async def _commitments(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
@@ -256,8 +333,7 @@ def _spend_row(e: Envelope) -> tuple[Any, ...]:
             d.incurred_on, d.budget_line_id, d.corrects_reference, e.time)
 
 
-async def _spends(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _SPENDS.merge(conn, s, events, lambda e: (e.data.source_system, e.data.source_reference), _spend_row)
+_spends = Writer(_SPENDS, lambda e: (e.data.source_system, e.data.source_reference), _spend_row)
 
 
 async def _reconciliations(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
@@ -330,31 +406,21 @@ _PAUSE_ENDS = EarliestWins(
     inputs=(("campaign_id", "text"), ("pause", "integer"), ("resumed_at", "timestamptz"), ("event_id", "uuid")))
 
 
-async def _change_requests(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    # Changed fields are enum values ([a-z]+): joined with commas to pass through unnest.
-    await _CHANGE_REQUESTS.merge(conn, s, events, key=lambda e: e.data.change_id, row=lambda e: (
-        e.data.change_id, e.data.campaign_id, e.data.brief.version, ",".join(ch.value for ch in e.data.changes),
-        e.time, e.id))
-
-
-async def _change_decisions(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _CHANGE_DECISIONS.merge(conn, s, events, key=lambda e: e.data.change_id, row=lambda e: (
-        e.data.change_id, e.data.campaign_id, e.data.outcome.value, e.time, e.id))
-
-
-async def _pause_starts(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _PAUSE_STARTS.merge(conn, s, events, key=lambda e: (e.data.campaign_id, e.data.pause),
-                              row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
-
-
-async def _pause_ends(conn: asyncpg.Connection, s: str, events: list[Envelope]) -> None:
-    await _PAUSE_ENDS.merge(conn, s, events, key=lambda e: (e.data.campaign_id, e.data.pause),
-                            row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
+# Changed fields are enum values ([a-z]+): joined with commas to pass through unnest.
+_change_requests = Writer(_CHANGE_REQUESTS, key=lambda e: e.data.change_id, row=lambda e: (
+    e.data.change_id, e.data.campaign_id, e.data.brief.version, ",".join(ch.value for ch in e.data.changes),
+    e.time, e.id))
+_change_decisions = Writer(_CHANGE_DECISIONS, key=lambda e: e.data.change_id, row=lambda e: (
+    e.data.change_id, e.data.campaign_id, e.data.outcome.value, e.time, e.id))
+_pause_starts = Writer(_PAUSE_STARTS, key=lambda e: (e.data.campaign_id, e.data.pause),
+                       row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
+_pause_ends = Writer(_PAUSE_ENDS, key=lambda e: (e.data.campaign_id, e.data.pause),
+                     row=lambda e: (e.data.campaign_id, e.data.pause, e.time, e.id))
 
 
 # Events without a writer (reservations, reallocations, thresholds) live in event_log only:
 # they show on timelines and count for freshness, but no metric is defined on them.
-_WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
+WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.BriefSubmitted,), _briefs),
     ((c.GateApproved, c.GateRejected), _gate_decisions),
     ((c.CampaignLaunched,), _launches),
@@ -371,3 +437,4 @@ _WRITERS: tuple[tuple[tuple[type, ...], Callable[..., Any]], ...] = (
     ((c.CampaignPaused,), _pause_starts),
     ((c.CampaignResumed,), _pause_ends),
 )
+_WRITTEN = frozenset(t for types, _ in WRITERS for t in types)

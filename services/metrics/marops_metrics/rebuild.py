@@ -18,11 +18,14 @@ import asyncio
 import getpass
 import json
 import logging
+import multiprocessing
 import signal
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +39,8 @@ from marops_events.consumer import decode_records, group_id_for
 from marops_events.envelope import Envelope
 from marops_service import db, logs
 
-from . import derive, projection, repository
-from .handlers import SWAP_LOCK_KEY
+from . import bulk, derive, projection, repository
+from .handlers import CONSUMED_TYPES, SWAP_LOCK_KEY
 from .projection import LIVE_SCHEMA, REBUILD_SCHEMA, RETIRED_SCHEMA
 from .settings import MIGRATIONS_DIR, Settings
 
@@ -53,6 +56,10 @@ class RebuildRunning(Exception):
 
 class RebuildInterrupted(Exception):
     """The service is stopping; the live read model was left untouched."""
+
+
+class _BulkRefused(Exception):
+    """The database refused a value during the bulk load (the cause says which)."""
 
 
 MAX_LISTED_SKIPS = 10_000  # coordinates kept in the run record; the count is always exact
@@ -96,6 +103,8 @@ class Rebuild:
         self._lock_conn = lock_conn
         self._result = RebuildResult(run_id)
         self._topic_types: dict[str, str] | None = None
+        self._bulk: bulk.BulkLoad | None = None
+        self._decoders: ProcessPoolExecutor | None = None
 
     @classmethod
     async def begin(cls, settings: Settings, pool: asyncpg.Pool, *, trigger: str,
@@ -125,15 +134,28 @@ class Rebuild:
                      len(partitions))
             phases = self._result.phase_seconds
             started = time.monotonic()
-            await self._replay(consumer, end, stop)
-            phases["replay"] = time.monotonic() - started
+            try:
+                await self._bulk_replay(consumer, end, stop)
+            except _BulkRefused as exc:
+                # A value the database refuses somewhere in the log: replay again the slow
+                # way, which isolates and skips such events as the live consumer does.
+                log.warning("rebuild %s: bulk load refused (%s); replaying batch by batch", self.run_id,
+                            exc.__cause__)
+                self._result = RebuildResult(self.run_id, high_watermarks=self._result.high_watermarks,
+                                             phase_seconds=self._result.phase_seconds)
+                await self._prepare_schema()
+                await consumer.seek_to_beginning(*partitions)
+                await self._replay(consumer, end, stop)
+            phases["replay"] = time.monotonic() - started - phases.get("merge", 0.0)
             started = time.monotonic()
-            await create_indexes(self.pool)
+            await create_indexes(self.pool, derived=False)
             phases["index"] = time.monotonic() - started
             # Facts first, derived rows once at the end: each campaign is derived once, not
             # once per batch that touched it (the catch-up below derives what it touches).
+            # The derived tables' own indexes are built over their rows afterwards.
             started = time.monotonic()
             self._result.campaigns_derived = await derive.refresh_all(self.pool, REBUILD_SCHEMA)
+            await create_indexes(self.pool, derived=True)
             phases["derive"] = time.monotonic() - started
             started = time.monotonic()
             await self._catch_up_and_swap(consumer, partitions, stop)
@@ -163,6 +185,8 @@ class Rebuild:
 
     async def _prepare_schema(self) -> None:
         await prepare_schema(self.pool, indexes=False)
+        async with self.pool.acquire() as conn:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {bulk.STAGING_SCHEMA} CASCADE")
 
     def _consumer(self) -> AIOKafkaConsumer:
         make = kafka.consumer_factory(self.settings.kafka_connection(),
@@ -175,7 +199,7 @@ class Rebuild:
         admin = kafka.admin(self.settings.kafka_connection(), client_id=f"{self.settings.service_name}-rebuild")
         await admin.start()
         try:
-            described = await admin.describe_topics(registry.topics(self.settings.topic_prefix))
+            described = await admin.describe_topics(registry.topics(self.settings.topic_prefix, CONSUMED_TYPES))
         finally:
             await admin.close()
         partitions = sorted(
@@ -187,22 +211,57 @@ class Rebuild:
             await consumer.seek_to_beginning(*partitions)
         return partitions
 
+    async def _bulk_replay(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int],
+                           stop: asyncio.Event | None) -> None:
+        """Every record up to ``end`` through the bulk load (``bulk``), then its merge."""
+        self._bulk = bulk.BulkLoad()
+        async with self.pool.acquire() as conn:
+            await self._bulk.prepare(conn)
+        workers = self.settings.rebuild_decoders
+        if workers > 0 and sum(end.values()) >= self.settings.rebuild_parallel_from:
+            # Decoding (JSON, validation, rows) is most of the replay's CPU: worker processes
+            # do it while this one fetches and COPYs.
+            self._decoders = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            await self._replay(consumer, end, stop)
+            started = time.monotonic()
+            async with self.pool.acquire() as conn:
+                await self._bulk.finish(conn)
+            self._result.phase_seconds["merge"] = time.monotonic() - started
+        except (asyncpg.DataError, ValueError, OverflowError) as exc:
+            async with self.pool.acquire() as conn:
+                await self._bulk.abandon(conn)
+            raise _BulkRefused() from exc
+        finally:
+            self._bulk = None
+            if self._decoders is not None:
+                self._decoders.shutdown(wait=False, cancel_futures=True)
+                self._decoders = None
+
     async def _replay(self, consumer: AIOKafkaConsumer, end: dict[TopicPartition, int],
                       stop: asyncio.Event | None, conn: asyncpg.Connection | None = None) -> None:
-        """Apply records until every partition reached ``end``: a transaction per batch, or
-        all inside ``conn``'s open transaction when given."""
+        """Apply records until every partition reached ``end``: a transaction per batch (COPYd
+        during a bulk load), or all inside ``conn``'s open transaction when given."""
         pending = [tp for tp in end if await consumer.position(tp) < end[tp]]
         last_progress = time.monotonic()
         # Without ``conn``, a batch's statements run while the next batch is fetched and
         # decoded (the database works in its own process): one batch in flight at a time.
         in_flight: asyncio.Task[None] | None = None
+        decoding: deque[tuple[list[ConsumerRecord], asyncio.Future[bulk.Rows]]] = deque()
+        loop = asyncio.get_running_loop()
         try:
             while pending:
                 if stop is not None and stop.is_set():
                     raise RebuildInterrupted("the service is stopping")
                 fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=REPLAY_BATCH)
                 records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
-                if records:
+                if records and self._decoders is not None and conn is None:
+                    last_progress = time.monotonic()
+                    decoding.append((records, loop.run_in_executor(
+                        self._decoders, bulk.rows_of, records, self._group_id(), self.settings.topic_prefix)))
+                    while len(decoding) > self.settings.rebuild_decoders:
+                        await self._load_decoded(*decoding.popleft())
+                elif records:
                     last_progress = time.monotonic()
                     items = self._decode(records)
                     if conn is None:
@@ -214,6 +273,8 @@ class Rebuild:
                 elif time.monotonic() - last_progress > STALL_SECONDS:
                     raise RuntimeError(f"no progress towards the high watermarks for {STALL_SECONDS:.0f}s")
                 pending = [tp for tp in pending if await consumer.position(tp) < end[tp]]
+            while decoding:
+                await self._load_decoded(*decoding.popleft())
             if in_flight is not None:
                 await in_flight
         finally:
@@ -221,17 +282,44 @@ class Rebuild:
                 in_flight.cancel()
                 with suppress(asyncio.CancelledError, Exception):
                     await in_flight
+            for _, future in decoding:
+                future.cancel()
+
+    def _group_id(self) -> str:
+        return group_id_for(self.settings.service_name, self.settings.topic_prefix)
+
+    async def _load_decoded(self, records: list[ConsumerRecord], decoded: asyncio.Future[bulk.Rows]) -> None:
+        """Load a batch a worker decoded; the few events of writers that are not staged are
+        decoded again here (their rows need the events themselves)."""
+        assert self._bulk is not None
+        rows = await decoded
+        for i, reason in rows.invalid:
+            self._result.skip(records[i], reason)
+        others = [e for _, e in self._decode([records[i] for i in rows.others])] if rows.others else []
+        async with self.pool.acquire() as own, own.transaction():
+            await own.execute("SET LOCAL synchronous_commit = off")
+            await self._bulk.load_rows(own, rows, others)
+        self._result.applied += rows.events
 
     async def _apply_in_own_transaction(self, items: list[tuple[ConsumerRecord, Envelope]]) -> None:
         async with self.pool.acquire() as own:
-            await self._apply(own, items, derive_touched=False)
+            if self._bulk is None:
+                await self._apply(own, items, derive_touched=False)
+            elif items:
+                async with own.transaction():
+                    # Not waiting for each batch's WAL flush: the swap commits synchronously,
+                    # which flushes everything written before it; a crash before the swap
+                    # leaves the live read model as it was.
+                    await own.execute("SET LOCAL synchronous_commit = off")
+                    await self._bulk.load(own, [e for _, e in items])
+                self._result.applied += len(items)
 
     def _decode(self, records: Sequence[ConsumerRecord]) -> list[tuple[ConsumerRecord, Envelope]]:
         """The live consumer's decoder, record for record: what it dead-letters is skipped, a
         dead letter re-driven for another consumer group is ignored as it ignores it."""
         prefix = self.settings.topic_prefix
         if self._topic_types is None:
-            self._topic_types = registry.topic_types(prefix)
+            self._topic_types = registry.topic_types(prefix, CONSUMED_TYPES)
         events, invalid = decode_records(list(records), group_id=group_id_for(self.settings.service_name, prefix),
                                          topic_types=self._topic_types)
         for record, reason in invalid:
@@ -319,28 +407,31 @@ async def prepare_schema(pool: asyncpg.Pool, *, indexes: bool = True) -> None:
             await _create_indexes(conn)
 
 
-async def create_indexes(pool: asyncpg.Pool) -> None:
-    """The live schema's other indexes, on the rebuild's tables."""
+async def create_indexes(pool: asyncpg.Pool, *, derived: bool | None = None) -> None:
+    """The live schema's other indexes, on the rebuild's tables (only those of the derived
+    tables, or only the others, when ``derived`` says so), then their statistics."""
     async with pool.acquire() as conn, conn.transaction():
         # A sort per index over the whole table: let it sort in memory.
         await conn.execute("SELECT set_config('maintenance_work_mem', '256MB', true)")
-        await _create_indexes(conn)
+        await _create_indexes(conn, derived)
         # Statistics of the loaded tables, so deriving plans for their sizes, not for empty ones.
         for t in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", REBUILD_SCHEMA):
-            await conn.execute(f"ANALYZE {REBUILD_SCHEMA}.{t['tablename']}")
+            if derived is None or (t["tablename"] in derive.DERIVED_TABLES) == derived:
+                await conn.execute(f"ANALYZE {REBUILD_SCHEMA}.{t['tablename']}")
 
 
-async def _create_indexes(conn: asyncpg.Connection) -> None:
+async def _create_indexes(conn: asyncpg.Connection, derived: bool | None = None) -> None:
     indexes = await conn.fetch(
         """
-        SELECT indexdef FROM pg_indexes i
+        SELECT tablename, indexdef FROM pg_indexes i
         WHERE schemaname = $1 AND NOT EXISTS (
             SELECT 1 FROM pg_constraint con WHERE con.conname = i.indexname
               AND con.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1))
         ORDER BY indexname
         """, LIVE_SCHEMA)
     for i in indexes:
-        await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
+        if derived is None or (i["tablename"] in derive.DERIVED_TABLES) == derived:
+            await conn.execute(i["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1))
 
 
 # --- command line --------------------------------------------------------------------

@@ -39,7 +39,7 @@ from .api import Filtered, Format, Reader, documented
 from .domain import QuarterBasis
 from .export import respond
 from .projection import LIVE_SCHEMA as S
-from .readside import Scope
+from .readside import Scope, _answered, _snapshot
 from .schemas import _Body
 
 router = APIRouter()
@@ -157,6 +157,22 @@ async def spend_in(conn: asyncpg.Connection, scope: Scope, w: Window) -> list[di
 
 
 async def pack(conn: asyncpg.Connection, scope: Scope, period: Period, w: Window, now: dt.datetime) -> dict[str, Any]:
+    """The pack of ``w`` as of ``now``, read on ``conn``."""
+    return finish(await _read(conn, scope, period, w), now)
+
+
+def finish(read: Report, now: dt.datetime) -> dict[str, Any]:
+    """The pack as of ``now`` from what ``_read`` gave: everything but the gates overdue (the
+    breaches whose ``due_at`` has passed) and ``as_of`` depends on the read model alone."""
+    body = dict(read.body)
+    body["as_of"] = now
+    body["gates_overdue"] = [{**r, "hours_overdue": (now - r["due_at"]).total_seconds() / 3600}
+                             for r in read.rows if r["due_at"] <= now]
+    return body
+
+
+async def _read(conn: asyncpg.Connection, scope: Scope, period: Period, w: Window) -> Report:
+    """The pack without a 'now' (body) and the open breaches it picks the overdue gates from (rows)."""
     t0, t1 = w.times()
 
     async def rows(sql: str, *values: Any) -> list[asyncpg.Record]:
@@ -170,8 +186,8 @@ async def pack(conn: asyncpg.Connection, scope: Scope, period: Period, w: Window
            WHERE b.brief_version = c.latest_version AND c.launched_at IS NULL AND c.cancelled_at IS NULL
              AND NOT EXISTS (SELECT 1 FROM {S}.gate_decisions d WHERE d.campaign_id = b.campaign_id
                              AND d.brief_version = b.brief_version AND d.gate_id = b.gate_id)
-             AND b.due_at <= {0} AND {where}
-           ORDER BY b.due_at, b.campaign_id""", now)
+             AND {where}
+           ORDER BY b.due_at, b.campaign_id""")
     breaches = await rows(
         """SELECT d.campaign_id, c.title, d.gate_id, d.gate_name, d.brief_version, d.outcome, d.decided_at,
                   d.hours_in_gate - d.sla_hours AS hours_over
@@ -233,10 +249,10 @@ async def pack(conn: asyncpg.Connection, scope: Scope, period: Period, w: Window
         change = None if cur is None or old is None else cur - old
         headline.append({"metric": name, "current": _plain(cur), "previous": _plain(old), "change": _plain(change)})
 
-    return {
+    body = {
         **scope.echo(), "period": period.value, "start": w.first, "end": w.last,
-        "previous": {"start": prior.first, "end": prior.last}, "as_of": now,
-        "gates_overdue": [{**dict(r), "hours_overdue": (now - r["due_at"]).total_seconds() / 3600} for r in overdue],
+        "previous": {"start": prior.first, "end": prior.last}, "as_of": None,
+        "gates_overdue": [],
         "sla_breaches": [dict(r) for r in breaches],
         "launches": {"count": len(launches), "on_time": sum(1 for r in launches if r["on_time"]),
                      "late": [{"campaign_id": r["campaign_id"], "title": r["title"],
@@ -253,6 +269,16 @@ async def pack(conn: asyncpg.Connection, scope: Scope, period: Period, w: Window
                    "items": [dict(r) for r in rejections]},
         "headline": headline,
     }
+    return Report(body, [], [dict(r) for r in overdue])
+
+
+async def _remembered(pool: asyncpg.Pool, scope: Scope, period: Period, w: Window) -> Report:
+    return await _snapshot(pool, lambda conn: _read(conn, scope, period, w))
+
+
+# Remembered per read-model revision like every report (readside): the read is the same
+# until the next write; only the overdue gates and as_of follow the clock (``finish``).
+remembered_read = _answered(_remembered)
 
 
 def _done(r: asyncpg.Record) -> dict[str, Any]:
@@ -427,7 +453,5 @@ async def review_pack(
     start: Annotated[IsoDate | None, Query(description="a day of the period (UTC); today when absent")] = None,
 ) -> Response:
     w = window(period, start or now.astimezone(dt.UTC).date())
-    scope = Scope(f, who)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        body = await pack(conn, scope, period, w, now)
+    body = finish(await remembered_read(pool, Scope(f, who), period, w), now)
     return respond(request, Report(body, COLUMNS, csv_rows(body)), fmt, f"review-{period.value}-{w.first}")

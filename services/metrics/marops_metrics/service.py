@@ -21,6 +21,7 @@ from marops_service.refusals import Refusal
 from . import derive, readside, repository
 from .aggregates import GroupBy, Report
 from .domain import Campaign, build_campaigns
+from .handlers import CONSUMED_TYPES
 from .projection import LIVE_SCHEMA
 from .readside import Scope
 from .rebuild import Rebuild, RebuildRunning
@@ -119,7 +120,7 @@ async def freshness(runtime: Runtime) -> dict[str, Any]:
     prefix = runtime.settings.topic_prefix
     applied = await repository.applied_per_type(runtime.pool)
     topics = []
-    for spec in EVENTS.values():
+    for spec in (EVENTS[t] for t in CONSUMED_TYPES):
         topic = spec.topic(prefix)
         partition_lag = {str(p): lag for (t, p), lag in sorted((consumer.lag if consumer else {}).items())
                          if t == topic}

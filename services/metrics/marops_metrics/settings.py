@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from marops_service.settings import ServiceSettings
@@ -18,3 +19,10 @@ class Settings(ServiceSettings):
     # Larger than the chassis' default: a batch's statements are one per table whatever
     # its size, so the read model's fixed cost per batch is shared by more events.
     consumer_max_records: int = 2000
+    # The weekly review pack (review_packs): how often the worker looks for an ended week
+    # whose pack is not published yet.
+    review_pack_interval: float = Field(default=300.0, gt=0)
+    # A rebuild of at least this many records decodes them in worker processes (this many;
+    # 0: in the rebuild's own process) while its own process fetches and loads.
+    rebuild_decoders: int = 2
+    rebuild_parallel_from: int = 50_000

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaConnectionError
 from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
+from marops_metrics.handlers import CONSUMED_TYPES
 from marops_metrics.main import create_app
 from marops_metrics.projection import BOOKKEEPING_TABLES, LIVE_SCHEMA
 from marops_metrics.settings import Settings
@@ -400,7 +401,7 @@ class MetricsApp:
         """Until the consumer reports no lag on any partition of any topic."""
         async def caught_up() -> bool:
             lag = self.app.state.runtime.consumer.lag  # (topic, partition) -> records behind
-            return len(lag) == len(registry.EVENTS) * self.settings.topic_partitions and not any(lag.values())
+            return len(lag) == len(CONSUMED_TYPES) * self.settings.topic_partitions and not any(lag.values())
 
         await wait_for(caught_up, timeout=timeout, interval=0.2, message="consumer caught up")
 

@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from budget_harness import NOW, Harness, brief_submitted, gate_approved, gate_rejected, uid
+from budget_harness import NOW, Harness, brief_submitted, gate_approved, gate_rejected, line_spend_disagreements, uid
 
 from marops_events import contracts as c
 from marops_events.envelope import Envelope
@@ -125,3 +125,9 @@ async def test_a_rejected_change_drops_its_top_up_and_its_gate_rejection_release
     balance = await h.line(line["id"])
     assert (balance["committed"], balance["reserved"]) == (money("300.00"), money("0.00"))
     assert await h.outbox("BudgetReleased", campaign) == []
+
+
+async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harness: Harness) -> None:
+    # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
+    # every line this module's spends, corrections, resolutions and briefs touched
+    assert await line_spend_disagreements(harness.db) == []

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from budget_harness import Harness, brief_submitted, gate_approved, spend_recorded, uid
+from budget_harness import Harness, brief_submitted, gate_approved, line_spend_disagreements, spend_recorded, uid
 
 from marops_testkit.kafka import wait_for
 
@@ -225,3 +225,9 @@ async def test_a_refused_resubmission_keeps_the_commitment_and_releases_nothing(
     await h.recorder.wait("BudgetReservationRejected", campaign)
     assert await h.published_exactly("BudgetReleased", campaign) == []
     assert (await h.campaign(campaign))["committed"] == money("1000.00")
+
+
+async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harness: Harness) -> None:
+    # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
+    # every line this module's spends, corrections, resolutions and briefs touched
+    assert await line_spend_disagreements(harness.db) == []

@@ -1,7 +1,8 @@
 """Notifications end to end: e-mails received by a real local SMTP server process, webhooks by
 a real local HTTP receiver that checks the signature itself; retries with backoff, the
 delivery log and replay; the deadline timer publishing SlaBreached and GateEscalated once,
-even with two timers racing; no duplicates on redelivery of the triggering event.
+even with two timers racing; no duplicates on redelivery of the triggering event; the gates
+a change request opens told like a brief's, and its outcome told to its requester.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import asyncio
 import datetime as dt
 import email.utils
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from marops_events import contracts as c
 from marops_governance import notifier
 from marops_governance.settings import Settings
 from marops_service import db
@@ -229,3 +232,82 @@ async def test_failed_deliveries_stop_after_the_last_attempt_and_ops_admin_repla
     missing = await gov.client.post("/notifications/00000000-0000-0000-0000-000000000000/replay",
                                     headers=gov.as_("ada"))
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+async def _approved_and_committed(gov) -> str:
+    cid = gov.new_id()
+    await gov.submit(cid)
+    await gov.wait_campaign(cid)
+    assert (await gov.decide(cid, "brief_review", "alex")).status_code == 201
+    await gov.reserve(cid)
+    await gov.wait_campaign(cid, lambda v: v["budget"]["reservation"]["status"] == "reserved")
+    assert (await gov.decide(cid, "budget_approval", "finn")).status_code == 201
+    assert (await gov.decide(cid, "launch_readiness", "alex")).status_code == 201
+    await gov.commit(cid)
+    await gov.wait_campaign(cid, lambda v: v["budget"]["committed"] is not None)
+    return cid
+
+
+def _change(gov, cid: str, version: int, base_version: int) -> c.ChangeRequested:
+    return c.ChangeRequested(
+        campaign_id=cid, change_id=f"{cid}-chg-{version}", base_version=base_version, changes=[c.ChangeField.dates],
+        reason="Later start", requested_by="olga", brief=gov.brief(cid, version, requester="olga"),
+        base_amount=c.Money(amount=Decimal("25000.00"), currency="EUR"), base_channels=[c.Channel.email])
+
+
+async def test_the_gates_of_a_change_request_are_told_like_a_briefs_and_its_requester_hears_the_outcome(
+        gov, smtp: SmtpServer) -> None:
+    cid = await _approved_and_committed(gov)
+    launched = await gov.client.post(f"/campaigns/{cid}/launch", headers=gov.as_("olga"))
+    assert launched.status_code == 201, launched.text
+    request = _change(gov, cid, 2, base_version=1)  # new dates: the brief review again
+    event = await gov.publish(request, source="marops/intake")
+    await gov.send(event)  # redelivered: told once
+    view = await gov.wait_campaign(cid, lambda v: v["pending_change"] is not None)
+    [gate] = view["pending_change"]["gates"]
+    assert gate["gate_id"] == "brief_review"
+
+    def of_version(found: list[dict[str, Any]], version: int) -> list[dict[str, Any]]:
+        return [d for d in found if d["payload"]["data"]["brief_version"] == version]
+
+    actionable = of_version(await settled(gov, campaign_id=cid, kind="gate_actionable"), 2)
+    # alex, and amy (an approver whose webhook is dead since the test before)
+    assert sorted((d["recipient"], d["channel"]) for d in actionable) == [
+        ("alex", "email"), ("alex", "webhook"), ("amy", "webhook")]
+    mails = [m for m in mails_to(smtp, "alex@example.com")
+             if m["Subject"].strip() == f'[marops] Brief review of "Spring launch {cid}" awaits your decision']
+    assert len(mails) == 2 and sum("brief version 2," in m.get_content() for m in mails) == 1  # v1's, the change's
+
+    # the reminder before the change gate's SLA runs out, as for any gate
+    pool = await db.create_pool(gov.settings.database_url, min_size=1, max_size=1)
+    try:
+        due = dt.datetime.fromisoformat(gate["due_at"])
+        await notifier.sweep_deadlines(pool, lambda: due - dt.timedelta(hours=1), WARNING)
+    finally:
+        await pool.close()
+    reminders = of_version(await settled(gov, campaign_id=cid, kind="sla_warning"), 2)
+    assert sorted((d["recipient"], d["channel"]) for d in reminders) == [
+        ("alex", "email"), ("alex", "webhook"), ("amy", "webhook")]
+
+    approved = await gov.decide(cid, "brief_review", "alex", version=2)
+    assert approved.status_code == 201, approved.text
+    [told] = await settled(gov, campaign_id=cid, kind="change_decided")
+    assert (told["recipient"], told["channel"], told["payload"]["data"]["outcome"]) == ("olga", "email", "approved")
+    subject = f'[marops] Change of "Spring launch {cid}" approved'
+    [mail] = [m for m in mails_to(smtp, "olga@example.com") if m["Subject"].strip() == subject]
+    assert f"{request.change_id}" in mail.get_content() and "approved by alex" in mail.get_content()
+    decided = of_version(await settled(gov, campaign_id=cid, kind="gate_decided"), 2)
+    assert sorted(d["recipient"] for d in decided) == ["olga"]
+
+    # a rejected change: the requester hears why
+    await gov.publish(_change(gov, cid, 3, base_version=2), source="marops/intake")
+    await gov.wait_campaign(cid, lambda v: v["pending_change"] is not None)
+    rejected = await gov.decide(cid, "brief_review", "alex", version=3, reject="Not this quarter")
+    assert rejected.status_code == 201, rejected.text
+
+    async def both() -> list[dict[str, Any]] | None:
+        found = await settled(gov, campaign_id=cid, kind="change_decided")
+        return found if len(found) == 2 else None
+    outcomes = await wait_for(both, timeout=30, message="the rejected change told")
+    [no] = [d for d in outcomes if d["payload"]["data"]["outcome"] == "rejected"]
+    assert no["recipient"] == "olga" and "(Not this quarter)" in no["body"]

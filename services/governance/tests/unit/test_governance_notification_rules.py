@@ -16,6 +16,7 @@ from marops_governance.notifications import (
     deliveries,
     escalation_notice,
     overdue_gates,
+    review_pack_notice,
     warning_at,
 )
 from marops_governance.policy import DEFAULT_POLICY
@@ -82,3 +83,21 @@ def test_each_recipient_gets_the_channels_they_have_and_the_kinds_they_want() ->
         ("gate-actionable:c-1:v1:brief_review:alex:email", DeliveryChannel.email, "alex@example.com"),
         ("gate-actionable:c-1:v1:brief_review:alex:webhook", DeliveryChannel.webhook, "https://h.example/x")]
     # amy wants reminders only
+
+
+def test_the_review_pack_goes_to_the_roles_that_read_every_campaign() -> None:
+    pack = c.ReviewPackPublished(
+        pack_id="week-2027-01-04", period=c.ReviewPeriod.week, start=dt.date(2027, 1, 4), end=dt.date(2027, 1, 10),
+        as_of=T0, path="/reviews?period=week&start=2027-01-04",
+        headline=[c.ReviewFigure(metric="launches", current=Decimal(3), previous=None)],
+        sections=c.ReviewSections(gates_overdue=1, sla_breaches=0, launches=3, late_launches=1, off_pace=0,
+                                  blocking_risks=0, completed_without_results=0, completed_without_retrospective=0,
+                                  rejections=0))
+    notice = review_pack_notice(pack, DIRECTORY)
+    assert notice is not None and notice.kind is Kind.review_pack
+    # approvers, finance and ops_admin read everything; olga, only a requester, does not (rita holds approver)
+    assert (notice.key, notice.recipients) == ("review-pack:week-2027-01-04", ("ada", "alex", "amy", "finn", "rita"))
+    assert "launches: 3 (previous period: -)" in notice.text and "gates overdue: 1" in notice.text
+    # amy wants reminders only
+    assert sorted(d.recipient for d in deliveries([notice], DIRECTORY)) == ["ada", "alex", "alex", "finn", "rita"]
+    assert review_pack_notice(pack, [r for r in DIRECTORY if r.subject == "olga"]) is None

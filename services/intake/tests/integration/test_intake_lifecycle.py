@@ -8,6 +8,9 @@ import uuid
 
 import pytest
 
+from marops_intake import service
+from marops_service import db
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PROBLEM = "application/problem+json"
@@ -305,3 +308,29 @@ async def test_every_post_honours_idempotency_key(intake, gov) -> None:
     assert len(await intake.published("BriefSubmitted", cid, 1)) == 1
     assert len(await intake.published("CampaignCompleted", cid, 1)) == 1
     assert len(await intake.published("CampaignCancelled", cancel_campaign["id"], 1)) == 1
+
+
+async def test_a_batch_of_governance_facts_is_recorded_at_once_as_one_at_a_time_would(intake, gov) -> None:
+    # The consumer hands intake a fetched batch whole (a few statements for all of it): two
+    # campaigns, one fact twice under two times (the earliest is kept, whichever came first)
+    # and once more as an exact copy.
+    rita = intake.as_("rita", "requester", team=team())
+    first, second = await intake.submitted(rita), await intake.submitted(rita)
+    approved = gov("GateApproved", first["id"], 1, gate=1, at=at(first, 1, 50))
+    approved_later = gov("GateApproved", first["id"], 1, gate=1, at=at(first, 1, 90))
+    rejected = gov("GateRejected", second["id"], 1, gate=1, at=at(second, 1, 30), kind="rejected",
+                   reason="Not this year")
+    pool = await db.create_pool(intake.settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await service.record_governance_facts(conn, [approved_later, approved, rejected, approved])
+    finally:
+        await pool.close()
+
+    one = await intake.get(first["id"], rita)
+    assert (one["status"], [(d["type"], dt.datetime.fromisoformat(d["at"])) for d in one["decisions"]]) == (
+        "in_review", [("GateApproved", approved.time)])
+    assert one["status_since"] == one["status_history"][-1]["at"]
+    two = await intake.get(second["id"], rita)
+    assert (two["status"], [d["type"] for d in two["decisions"]]) == ("rejected", ["GateRejected"])
+    assert "Not this year" in two["status_reason"]

@@ -3,6 +3,9 @@ in a random delivery order, with redeliveries and duplicate business facts), the
 path (other batch sizes, derived rows once at the end) and the domain's pure computation
 over the same events give the same reports.
 
+The rebuild path is the rebuild's own: a bulk load (facts COPYd into staging tables,
+merged by natural key at the end), indexes built after, then every campaign derived once.
+
 The database side aggregates in SQL; the pure side folds the events in memory
 (``facts.facts_of``) and aggregates with ``aggregates``: two independent computations.
 """
@@ -21,13 +24,14 @@ from hypothesis import strategies as st
 
 from marops_events import contracts as c
 from marops_events.envelope import Envelope
-from marops_metrics import aggregates, derive, handlers, projection, readside
+from marops_metrics import aggregates, derive, handlers, readside
 from marops_metrics.aggregates import Filters, GroupBy
+from marops_metrics.bulk import BulkLoad
 from marops_metrics.domain import build_campaigns
 from marops_metrics.facts import facts_of
 from marops_metrics.projection import BOOKKEEPING_TABLES, LIVE_SCHEMA, REBUILD_SCHEMA
 from marops_metrics.readside import Scope
-from marops_metrics.rebuild import prepare_schema
+from marops_metrics.rebuild import create_indexes, prepare_schema
 from marops_metrics.settings import MIGRATIONS_DIR
 from marops_service import db
 from marops_testkit.compare import same
@@ -193,12 +197,17 @@ async def live_and_rebuild(dsn: str, events: list[Envelope], live_sizes: list[in
             for batch in batches(events, live_sizes):  # the live consumer's path
                 async with conn.transaction():
                     await handlers.project_batch(conn, batch)
-        await prepare_schema(pool)
+        await prepare_schema(pool, indexes=False)  # the rebuild's path: a bulk load, merged at the end
+        load = BulkLoad()
         async with pool.acquire() as conn:
-            for batch in batches(list(reversed(events)), rebuild_sizes):  # the rebuild's path
+            await load.prepare(conn)
+            for batch in batches(list(reversed(events)), rebuild_sizes):
                 async with conn.transaction():
-                    await projection.apply_batch(conn, batch, REBUILD_SCHEMA)
+                    await load.load(conn, batch)
+            await load.finish(conn)
+        await create_indexes(pool, derived=False)
         await derive.refresh_all(pool, REBUILD_SCHEMA)
+        await create_indexes(pool, derived=True)
         async with pool.acquire() as conn:
             live, rebuilt = await tables(conn, LIVE_SCHEMA), await tables(conn, REBUILD_SCHEMA)
         return live, rebuilt, await database_reports(pool)

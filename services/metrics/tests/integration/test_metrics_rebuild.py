@@ -4,6 +4,7 @@ from the command line, and while events keep arriving."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from datetime import date, timedelta
@@ -74,8 +75,8 @@ async def run_rebuild(app, key: str) -> dict:
     return await wait_for(finished, timeout=60, interval=0.1, message="rebuild succeeded")
 
 
-async def run_cli(app) -> tuple[int, str, str]:
-    env = {**os.environ, "METRICS_DATABASE_URL": app.settings.database_url,
+async def run_cli(app, **extra: str) -> tuple[int, str, str]:
+    env = {**os.environ, **extra, "METRICS_DATABASE_URL": app.settings.database_url,
            "METRICS_KAFKA_BOOTSTRAP_SERVERS": app.settings.kafka_bootstrap_servers,
            "METRICS_TOPIC_PREFIX": app.prefix, "METRICS_LOG_JSON": "false", "METRICS_LOG_LEVEL": "WARNING"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "marops_metrics.rebuild", env=env,
@@ -149,6 +150,22 @@ async def test_rebuild_while_events_keep_arriving_loses_nothing(dozen_loaded, do
     assert code == 0, err
     assert '"status": "succeeded"' in out
     assert await dump_read_model(app.settings.database_url) == live
+
+
+async def test_rebuild_decoding_in_worker_processes_finds_the_same_read_model(dozen_loaded, dump_read_model) -> None:
+    """A large log is decoded by worker processes while the rebuild loads (here forced for
+    a small one): the same read model, every record counted."""
+    app = dozen_loaded
+    await app.wait_caught_up()
+    live = await dump_read_model(app.settings.database_url)
+    outcomes = []
+    for parallel_from in ("1000000", "0"):  # in this process, then in workers
+        code, out, err = await run_cli(app, METRICS_REBUILD_PARALLEL_FROM=parallel_from, METRICS_REBUILD_DECODERS="2")
+        assert code == 0, err
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+        assert await dump_read_model(app.settings.database_url) == live
+    serial, parallel = outcomes
+    assert (parallel["events_applied"], parallel["records_skipped"]) == (serial["events_applied"], 0)
 
 
 async def test_one_rebuild_at_a_time(dozen_loaded) -> None:

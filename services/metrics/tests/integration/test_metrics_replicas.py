@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.encoders import jsonable_encoder
 
-from marops_events import registry
 from marops_metrics import aggregates
 from marops_metrics.aggregates import Filters, GroupBy
 from marops_metrics.domain import build_campaigns
 from marops_metrics.facts import facts_of
+from marops_metrics.handlers import CONSUMED_TYPES
 from marops_metrics.main import create_app
 from marops_testkit.apps import auth, running
 from marops_testkit.compare import same
@@ -36,7 +36,7 @@ async def test_two_replicas_in_one_group_give_the_numbers_of_one(metrics, dozen)
     second = create_app(one.settings)  # another replica: same database, consumer group and topics
     async with running(second) as other_client:
         runners = [one.app.state.runtime.consumer, second.state.runtime.consumer]
-        total = len(registry.EVENTS) * one.settings.topic_partitions
+        total = len(CONSUMED_TYPES) * one.settings.topic_partitions
 
         async def split() -> bool:  # both replicas own partitions before anything is published
             owned = [r.consumer.assignment() if r.consumer else set() for r in runners]

@@ -1,0 +1,76 @@
+"""A line's spend is kept as it happens (``line_spend``, read by the run-out forecast after
+every spend): whatever moves a spend onto a line or off it keeps it equal to what the
+ledger adds up to, which the line's balance still derives."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from budget_harness import Harness, brief_submitted, line_spend_disagreements, spend_recorded, uid
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def spend(campaign: str, reference: str, amount: str, currency: str = "EUR", **extra: Any) -> dict[str, Any]:
+    return {"campaign_id": campaign, "source_system": "erp", "source_reference": reference,
+            "amount": {"amount": amount, "currency": currency}, "incurred_on": "2026-03-05", **extra}
+
+
+async def kept(h: Harness, *line_ids: str) -> list[Decimal]:
+    rows = {r["line_id"]: r["spent"] for r in await h.db.fetch(
+        "SELECT line_id, spent FROM line_spend WHERE line_id = ANY($1::text[])", list(line_ids))}
+    return [rows[line_id] for line_id in line_ids]
+
+
+async def test_a_lines_kept_spend_follows_every_move_of_its_ledger(harness: Harness) -> None:
+    h = harness
+    l1, l2 = (await h.create_line("1000.00"))["id"], (await h.create_line("1000.00"))["id"]
+    usd = (await h.create_line("1000.00", "USD"))["id"]
+    campaign = uid("cmp")
+    brief = brief_submitted(campaign, l1, "100.00")
+    await h.publish(brief)
+    await h.processed(brief)
+
+    async def record(body: dict[str, Any]) -> dict[str, Any]:
+        response = await h.client.post("/spend", json=body, headers=h.finance)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def unreconciled(reference: str, amount: str) -> int:
+        # from Kafka: spend the API would refuse is kept for finance to resolve
+        event = spend_recorded(campaign, reference, amount, "USD", source_system="erp")
+        await h.publish(event)
+        await h.processed(event)
+        return await h.db.fetchval("SELECT id FROM spends WHERE source_system = 'erp' AND source_reference = $1",
+                                   reference)
+
+    await record(spend(campaign, "inv-1", "10.00"))  # on its campaign's line
+    await record(spend(campaign, "inv-2", "5.00", budget_line_id=l2))  # naming a line of its own
+    in_usd = await unreconciled("inv-3", "7.00")  # the campaign's line is in EUR: not counted
+    assert await kept(h, l1, l2, usd) == [Decimal("10.00"), Decimal("5.00"), 0]
+
+    # spend naming a line that does not exist yet counts once the line is created
+    later = f"line-{uid('later')}"
+    await record(spend(uid("cmp"), "inv-4", "50.00", budget_line_id=later))
+    await h.create_line("1000.00", id=later)
+    assert await kept(h, later) == [Decimal("50.00")]
+
+    # the campaign moves to another line: its spend that names no line moves with it
+    moved = brief_submitted(campaign, l2, "100.00", version=2)
+    await h.publish(moved)
+    await h.processed(moved)
+    assert await kept(h, l1, l2) == [0, Decimal("15.00")]
+
+    # finance books the dollar spend on the dollar line, and excludes another
+    booked = await h.client.post(f"/spend/{in_usd}/resolution", headers=h.finance,
+                                 json={"resolution": "booked", "budget_line_id": usd, "reason": "US invoice"})
+    assert booked.status_code == 200, booked.text
+    other = await unreconciled("inv-5", "3.00")
+    excluded = await h.client.post(f"/spend/{other}/resolution", headers=h.finance,
+                                   json={"resolution": "excluded", "reason": "not marketing's"})
+    assert excluded.status_code == 200, excluded.text
+    assert await kept(h, l1, l2, usd) == [0, Decimal("15.00"), Decimal("7.00")]
+    assert (await h.line(usd))["spent"] == {"amount": "7.00", "currency": "USD"}
+    assert await line_spend_disagreements(h.db) == []
