@@ -182,3 +182,56 @@ async def test_the_weekly_pack_is_published_once_and_reaches_the_read_everything
     hooked = call.json()["data"]
     assert hooked["pack_id"] == PACK and hooked["sections"] == data["sections"]
     assert [{k: v for k, v in f.items() if v is not None} for f in hooked["headline"]] == data["headline"]
+
+
+async def test_weeks_the_worker_missed_are_published_oldest_first_once_each(
+        apps, kafka_bootstrap: str, topic_prefix: str) -> None:
+    metrics, _gov, settings = apps
+    producer = kafka.producer(kafka_bootstrap, client_id="review-pack-catch-up")
+    await producer.start()
+    try:
+        await harness.publish(producer, topic_prefix, history())
+    finally:
+        await producer.stop()
+    viewer = auth(settings, "vic", "viewer")
+
+    async def projected() -> bool | None:
+        body = (await metrics.get("/reviews?period=week&start=2026-03-09", headers=viewer)).json()
+        return True if body["launches"]["count"] == 2 and body["spend"] else None
+    await wait_for(projected, timeout=60, interval=0.2, message="the history in metrics")
+
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        # the last pack went out three weeks ago (the week of 2026-02-16, sent on 2026-02-23);
+        # the worker was down since
+        assert await review_packs.publish(pool, review_packs.Period.week,
+                                          review_packs.window(review_packs.Period.week, dt.date(2026, 2, 16)),
+                                          at(2, 23)) is True
+        due = ["week-2026-02-23", "week-2026-03-02", PACK]
+        assert await review_packs.publish_due(pool, lambda: MONDAY) == due
+        assert await review_packs.publish_due(pool, lambda: MONDAY + dt.timedelta(hours=1)) == []
+        async with pool.acquire() as conn:
+            keys = [r["partition_key"] for r in await conn.fetch(
+                "SELECT partition_key FROM outbox WHERE event_type = 'ReviewPackPublished'"
+                " AND partition_key LIKE 'week-2026-0%' ORDER BY id")]  # not the timer's own, this week's
+    finally:
+        await pool.close()
+    assert keys == ["week-2026-02-16", *due]
+    events = [await harness.published(kafka_bootstrap, topic_prefix, "ReviewPackPublished", key, 1) for key in due]
+    assert [e["data"]["start"] for [e] in events] == ["2026-02-23", "2026-03-02", "2026-03-09"]
+
+
+async def test_catching_up_is_bounded_by_eight_weeks_and_the_first_event() -> None:
+    last = review_packs.window(review_packs.Period.week, dt.date(2026, 3, 9))
+    first = dt.date
+
+    def due(published: dt.date | None, first_event: dt.date | None) -> list[dt.date]:
+        return [w.first for w in review_packs.due_weeks(last, published, first_event)]
+    assert due(None, None) == [first(2026, 3, 9)]  # nothing sent yet: only the last ended week
+    assert due(first(2026, 3, 9), first(2026, 1, 1)) == []
+    assert due(first(2026, 2, 23), first(2026, 1, 1)) == [first(2026, 3, 2), first(2026, 3, 9)]
+    # down for months: the last eight weeks only
+    assert due(first(2025, 10, 6), first(2025, 1, 1))[0] == first(2026, 1, 19)
+    assert len(due(first(2025, 10, 6), first(2025, 1, 1))) == 8
+    # never a week before the first event the read model holds (its week is the first)
+    assert due(first(2025, 10, 6), first(2026, 2, 25)) == [first(2026, 2, 23), first(2026, 3, 2), first(2026, 3, 9)]

@@ -6,8 +6,10 @@ published already, computes its pack over every campaign (``reviews.pack``, no c
 pack goes to the read-everything roles) and publishes its headline through the outbox.
 A row of ``review_pack_publications`` keyed by the pack id decides which transaction
 publishes: with two replicas (or two timers) racing, the second insert finds the first's
-row and publishes nothing. Weeks the service was not running for are not caught up: only
-the last ended week is published.
+row and publishes nothing. Weeks the worker was down across are caught up: each pass
+publishes every ended week after the last one published, oldest first (``due_weeks``), at
+most the last ``CATCH_UP_WEEKS`` and none before the week of the read model's first event.
+With nothing published yet (a fresh install) only the last ended week goes out.
 
 Governance consumes the event and sends it to its directory's users whose roles read every
 campaign (e-mail and signed webhook), like any notice.
@@ -97,11 +99,41 @@ async def publish(pool: asyncpg.Pool, period: Period, w: Window, now: dt.datetim
     return await in_transaction(pool, work)
 
 
+CATCH_UP_WEEKS = 8
+
+
+def due_weeks(last: Window, published: dt.date | None, first_event: dt.date | None) -> list[Window]:
+    """The weeks to publish, oldest first, up to ``last`` (the last ended one): those after
+    ``published`` (the first day of the last week published; none: only ``last``), at most
+    ``CATCH_UP_WEEKS`` of them and none before the week holding ``first_event``."""
+    if published is None:
+        return [last]
+    floor = last.first - dt.timedelta(weeks=CATCH_UP_WEEKS - 1)
+    if first_event is not None:
+        floor = max(floor, window(Period.week, first_event).first)
+    weeks: list[Window] = []
+    w = last
+    while w.first > published and w.first >= floor:
+        weeks.append(w)
+        w = previous(Period.week, w)
+    return weeks[::-1]
+
+
 async def publish_due(pool: asyncpg.Pool, clock: Clock) -> list[str]:
-    """One pass of the timer: the ids of the packs this pass published (none or the last week's)."""
+    """One pass of the timer: the ids of the packs this pass published, oldest first."""
     now = clock()
-    w = last_ended(Period.week, now)
-    return [pack_id(Period.week, w)] if await publish(pool, Period.week, w, now) else []
+    last = last_ended(Period.week, now)
+    async with pool.acquire() as conn:
+        published = await conn.fetchval(
+            "SELECT max(start_on) FROM review_pack_publications WHERE period = 'week' AND start_on <= $1",
+            last.first)
+        first_event = await conn.fetchval("SELECT min(occurred_at) FROM readmodel.event_log")
+    first_day = first_event.astimezone(dt.UTC).date() if first_event is not None else None
+    done = []
+    for w in due_weeks(last, published, first_day):
+        if await publish(pool, Period.week, w, now):
+            done.append(pack_id(Period.week, w))
+    return done
 
 
 async def review_timer(runtime: Runtime) -> None:
