@@ -35,7 +35,9 @@ COUNT = int(os.environ.get("BENCH_STATEMENTS_COUNT", "100"))
 RATE = 20
 LOG = hb.INFRA / "postgres" / "postgres.log"
 # log_line_prefix '%m [%p] %q%u@%d ': a statement logged by log_statement = all
-STATEMENT = re.compile(r"\] \S+@(\S+) LOG:  (?:statement|execute [^:]*):")
+STATEMENT = re.compile(r"\] \S+@(\S+) LOG:  (?:statement|execute [^:]*): *(.*)")
+# BENCH_STATEMENTS_DETAIL=1: also the most frequent statements of each command, per database
+DETAIL = os.environ.get("BENCH_STATEMENTS_DETAIL", "") not in ("", "0")
 
 
 async def _log_statements(databases: list[str], on: bool) -> None:
@@ -48,11 +50,20 @@ async def _log_statements(databases: list[str], on: bool) -> None:
         await admin.close()
 
 
-def _counts(since: int) -> Counter[str]:
+def _statements(since: int) -> list[tuple[str, str]]:
+    """(database, the statement's first line) of every statement logged since the offset."""
     with LOG.open("rb") as f:
         f.seek(since)
         text = f.read().decode("utf-8", errors="replace")
-    return Counter(m.group(1) for m in STATEMENT.finditer(text))
+    found = []
+    for m in STATEMENT.finditer(text):
+        first = m.group(2).strip() or text[m.end():m.end() + 400].strip().split("\n", 1)[0]
+        found.append((m.group(1), " ".join(first.split())[:100]))
+    return found
+
+
+def _counts(since: int) -> Counter[str]:
+    return Counter(db for db, _ in _statements(since))
 
 
 def measure(what: str, targets: list[dict], ok: set[int], dbs: dict[str, str]) -> dict[str, float]:
@@ -74,6 +85,11 @@ def measure(what: str, targets: list[dict], ok: set[int], dbs: dict[str, str]) -
     detail = " + ".join(f"{service} {n:.1f}" for service, n in per.items())
     print(f"  {what:<36} {sum(per.values()):6.1f} statements per command ({detail}; n={result.count}{errors})",
           flush=True)
+    if DETAIL:
+        names = {db: service for service, db in dbs.items()}
+        texts = Counter((names.get(db, db), text) for db, text in _statements(start)[: sum(counted.values())])
+        for (service, text), n in texts.most_common(25):
+            print(f"      {n / max(result.count, 1):5.2f}  {service:<10} {text}", flush=True)
     return per
 
 
