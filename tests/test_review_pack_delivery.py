@@ -104,17 +104,11 @@ async def apps(make_pg_dsn: Callable[[str], str], kafka_bootstrap: str, topic_pr
         yield metrics, gov, metrics_settings
 
 
-async def test_the_weekly_pack_is_published_once_and_reaches_the_read_everything_roles(
-        apps, kafka_bootstrap: str, topic_prefix: str, smtp: SmtpServer, hooks: WebhookReceiver) -> None:
-    metrics, gov, settings = apps
-    ops = auth(settings, "ada", "ops_admin")
-    for subject, body in (("ada", {"email": "ada@example.com", "roles": ["ops_admin"]}),
-                          ("vic", {"email": "vic@example.com", "roles": ["viewer"],
-                                   "webhook": {"url": hooks.url, "secret": SECRET}}),
-                          ("rita", {"email": "rita@example.com", "roles": ["requester"]})):
-        assert (await gov.put(f"/directory/users/{subject}", json=body, headers=ops)).status_code == 200
-
-    producer = kafka.producer(kafka_bootstrap, client_id="review-pack-test")
+async def project_history(metrics, settings, kafka_bootstrap: str, topic_prefix: str,
+                          client_id: str) -> dict[str, Any]:
+    """Publish the seeded history as its producers would; the week of 2026-03-09's pack once
+    metrics has projected it."""
+    producer = kafka.producer(kafka_bootstrap, client_id=client_id)
     await producer.start()
     try:
         await harness.publish(producer, topic_prefix, history())
@@ -125,7 +119,21 @@ async def test_the_weekly_pack_is_published_once_and_reaches_the_read_everything
     async def projected() -> dict[str, Any] | None:
         body = (await metrics.get("/reviews?period=week&start=2026-03-09", headers=viewer)).json()
         return body if body["launches"]["count"] == 2 and body["spend"] else None
-    pack = await wait_for(projected, timeout=60, interval=0.2, message="the history in metrics")
+    pack: dict[str, Any] = await wait_for(projected, timeout=60, interval=0.2, message="the history in metrics")
+    return pack
+
+
+async def test_the_weekly_pack_is_published_once_and_reaches_the_read_everything_roles(
+        apps, kafka_bootstrap: str, topic_prefix: str, smtp: SmtpServer, hooks: WebhookReceiver) -> None:
+    metrics, gov, settings = apps
+    ops = auth(settings, "ada", "ops_admin")
+    for subject, body in (("ada", {"email": "ada@example.com", "roles": ["ops_admin"]}),
+                          ("vic", {"email": "vic@example.com", "roles": ["viewer"],
+                                   "webhook": {"url": hooks.url, "secret": SECRET}}),
+                          ("rita", {"email": "rita@example.com", "roles": ["requester"]})):
+        assert (await gov.put(f"/directory/users/{subject}", json=body, headers=ops)).status_code == 200
+
+    pack = await project_history(metrics, settings, kafka_bootstrap, topic_prefix, "review-pack-test")
 
     # two replicas' timers at once, then one more pass (a restart): one publication
     pools = [await db.create_pool(settings.database_url, min_size=1, max_size=2) for _ in range(2)]
@@ -187,18 +195,7 @@ async def test_the_weekly_pack_is_published_once_and_reaches_the_read_everything
 async def test_weeks_the_worker_missed_are_published_oldest_first_once_each(
         apps, kafka_bootstrap: str, topic_prefix: str) -> None:
     metrics, _gov, settings = apps
-    producer = kafka.producer(kafka_bootstrap, client_id="review-pack-catch-up")
-    await producer.start()
-    try:
-        await harness.publish(producer, topic_prefix, history())
-    finally:
-        await producer.stop()
-    viewer = auth(settings, "vic", "viewer")
-
-    async def projected() -> bool | None:
-        body = (await metrics.get("/reviews?period=week&start=2026-03-09", headers=viewer)).json()
-        return True if body["launches"]["count"] == 2 and body["spend"] else None
-    await wait_for(projected, timeout=60, interval=0.2, message="the history in metrics")
+    await project_history(metrics, settings, kafka_bootstrap, topic_prefix, "review-pack-catch-up")
 
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
