@@ -619,6 +619,9 @@ class _GateDeadline(Contract):
     actionable_at: AwareDatetime = Field(description="When this gate became actionable for this version")
     sla_hours: int = Field(ge=1)
     due_at: AwareDatetime = Field(description="actionable_at + sla_hours: when the SLA ran out")
+    change_id: Identifier | None = Field(
+        default=None, description="The change request whose gate it is (``brief_version`` is its proposed "
+                                  "version); absent for a submitted version's gate")
 
     @field_validator("actionable_at", "due_at")
     @classmethod
@@ -628,6 +631,8 @@ class _GateDeadline(Contract):
 
 class SlaBreached(_GateDeadline):
     """A gate was still undecided when its SLA ran out; once per gate and brief version.
+
+    A change request's gates count too, a running campaign's included (``change_id`` set).
 
     The envelope ``time`` is ``due_at`` (when the breach happened), whenever governance
     noticed it. A decision made later still counts as an SLA breach in metrics (SPEC section 4).

@@ -228,11 +228,19 @@ def _figure(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[GateState]:
-    """Open gates of a campaign still in review whose SLA has run out."""
-    if campaign.cancellation is not None or campaign.launch is not None:
+def decision_views(campaign: Campaign) -> list[Campaign]:
+    """The campaign as each set of its gates is decided on: its current version (while in
+    review) and the pending change's proposal (launched or not)."""
+    if campaign.cancellation is not None:
         return []
-    return [g for g in campaign.gates if g.overdue(now)]
+    views = [] if campaign.launch is not None else [campaign]
+    return views + ([campaign.change_view()] if campaign.pending_change is not None else [])
+
+
+def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[tuple[Campaign, GateState]]:
+    """Open gates whose SLA has run out, each with the view it is decided on: the current
+    version's while in review, a pending change's even after launch."""
+    return [(view, g) for view in decision_views(campaign) for g in view.gates if g.overdue(now)]
 
 
 def escalation_notice(campaign: Campaign, gate: GateState, directory: Iterable[Recipient]) -> Notice | None:
@@ -244,13 +252,15 @@ def escalation_notice(campaign: Campaign, gate: GateState, directory: Iterable[R
         return None
     brief = campaign.brief
     name = gate.definition.name
+    change = brief.change.change_id if brief.change else None
+    of_what = f"brief version {brief.version}" + (f", change request {change}" if change else "")
     return Notice(
         f"escalation:{brief.campaign_id}:v{brief.version}:{gate.id}", Kind.escalation_started, told,
         f"[marops] Escalation: {name} of \"{brief.title}\" passed its SLA",
-        f"The gate {name} of campaign \"{brief.title}\" ({brief.team}, brief version {brief.version}) was not "
+        f"The gate {name} of campaign \"{brief.title}\" ({brief.team}, {of_what}) was not "
         f"decided within its {gate.definition.sla_hours}h SLA (due {_when(gate.due_at)}). It is escalated to "
         f"{role.value}: holders of that role may now decide it.", brief.campaign_id,
-        {**_gate_data(campaign, gate), "escalation_role": role.value})
+        {**_gate_data(campaign, gate), "escalation_role": role.value, "change_id": change})
 
 
 def deliveries(notices: Iterable[Notice], directory: Iterable[Recipient]) -> list[Delivery]:

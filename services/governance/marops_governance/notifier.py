@@ -76,14 +76,27 @@ async def dispatch_for(conn: asyncpg.Connection, campaign_id: str, now: dt.datet
 # --- the deadline timer -------------------------------------------------------------------
 
 
-def _deadline_events(campaign: Campaign, gate: GateState) -> list[Any]:
+def _deadline_events(view: Campaign, gate: GateState) -> list[Any]:
     assert gate.actionable_at is not None and gate.due_at is not None
-    brief = campaign.brief
-    common = dict(campaign_id=brief.campaign_id, brief_version=brief.version, policy_version=campaign.policy_version,
+    brief = view.brief
+    common = dict(campaign_id=brief.campaign_id, brief_version=brief.version, policy_version=view.policy_version,
                   gate_id=gate.id, gate_name=gate.definition.name, gate_kind=gate.definition.kind,
                   gate_position=gate.position, actionable_at=gate.actionable_at, sla_hours=gate.definition.sla_hours,
-                  due_at=gate.due_at)
+                  due_at=gate.due_at, change_id=brief.change.change_id if brief.change else None)
     return [c.SlaBreached(**common), c.GateEscalated(**common, escalation_role=gate.definition.escalation_role.value)]
+
+
+def _needs_pass(campaign: Campaign, announced: set[tuple[str, int, str]], now: dt.datetime,
+                warning: dt.timedelta) -> bool:
+    """Whether a gate of the campaign or of its pending change is due a reminder or an
+    announcement: open, past its reminder time, and its breach not announced yet."""
+    for view in notifications.decision_views(campaign):
+        for gate in view.gates:
+            remind = notifications.warning_at(gate, warning)
+            if (gate.status is GateStatus.open and remind is not None and now >= remind
+                    and (view.campaign_id, view.brief.version, gate.id) not in announced):
+                return True
+    return False
 
 
 async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelta) -> int:
@@ -98,22 +111,7 @@ async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelt
     async with pool.acquire() as conn:
         campaigns = await repository.campaigns_in_review(conn)
         announced = await repo.announced_breaches(conn)
-    due = []
-    for campaign in campaigns.values():
-        for gate in campaign.gates:
-            key = (campaign.campaign_id, campaign.brief.version, gate.id)
-            remind = notifications.warning_at(gate, warning)
-            if gate.status is GateStatus.open and remind is not None and now >= remind and key not in announced:
-                due.append(campaign.campaign_id)
-                break
-        else:
-            # a change request's gates: reminded before their SLA runs out, like any gate
-            for gate in campaign.change_gates:
-                remind = notifications.warning_at(gate, warning)
-                if (gate.status is GateStatus.open and remind is not None and gate.due_at is not None
-                        and remind <= now <= gate.due_at):
-                    due.append(campaign.campaign_id)
-                    break
+    due = [cid for cid, campaign in campaigns.items() if _needs_pass(campaign, announced, now, warning)]
     breaches = 0
     for campaign_id in due:
         async def work(conn: asyncpg.Connection, cid: str = campaign_id) -> int:
@@ -130,24 +128,25 @@ async def _sweep_one(conn: asyncpg.Connection, campaign_id: str, clock: Clock, w
         return 0
     escalations: list[Notice] = []
     announced = 0
-    for gate in notifications.overdue_gates(campaign, now):
+    for view, gate in notifications.overdue_gates(campaign, now):
         assert gate.due_at is not None
-        if not await repo.mark_breach(conn, campaign_id, campaign.brief.version, gate.id, gate.due_at, now):
+        brief = view.brief
+        if not await repo.mark_breach(conn, campaign_id, brief.version, gate.id, gate.due_at, now):
             continue
         announced += 1
-        brief = campaign.brief
-        for payload in _deadline_events(campaign, gate):
+        for payload in _deadline_events(view, gate):
             # business time: when the SLA ran out, whenever the timer noticed
             await outbox.add(conn, registry.new_event(payload, source=SOURCE, time=gate.due_at,
                                                       correlation_id=brief.correlation_id,
                                                       causation_id=str(brief.event_id)))
         await repository.audit(conn, campaign_id=campaign_id, action="gate_escalated", actor="governance", at=now,
-                               policy_version=campaign.policy_version,
+                               policy_version=view.policy_version,
                                details={"gate_id": gate.id, "brief_version": brief.version,
+                                        "change_id": brief.change.change_id if brief.change else None,
                                         "due_at": gate.due_at.isoformat(),
                                         "escalation_role": gate.definition.escalation_role.value})
         directory = await repo.directory(conn)
-        notice = notifications.escalation_notice(campaign, gate, directory)
+        notice = notifications.escalation_notice(view, gate, directory)
         if notice is not None:
             escalations.append(notice)
     await dispatch(conn, campaign, now, warning=warning, extra=escalations)

@@ -311,3 +311,39 @@ async def test_the_gates_of_a_change_request_are_told_like_a_briefs_and_its_requ
     outcomes = await wait_for(both, timeout=30, message="the rejected change told")
     [no] = [d for d in outcomes if d["payload"]["data"]["outcome"] == "rejected"]
     assert no["recipient"] == "olga" and "(Not this quarter)" in no["body"]
+
+
+async def test_a_running_campaigns_change_past_its_sla_is_announced_once_and_ops_hear_of_the_escalation(
+        gov, smtp: SmtpServer) -> None:
+    cid = await _approved_and_committed(gov)
+    launched = await gov.client.post(f"/campaigns/{cid}/launch", headers=gov.as_("olga"))
+    assert launched.status_code == 201, launched.text
+    request = _change(gov, cid, 2, base_version=1)
+    await gov.publish(request, source="marops/intake")
+    view = await gov.wait_campaign(cid, lambda v: v["pending_change"] is not None)
+    [gate] = view["pending_change"]["gates"]
+    due = dt.datetime.fromisoformat(gate["due_at"])
+
+    pool = await db.create_pool(gov.settings.database_url, min_size=1, max_size=2)
+    try:
+        late = lambda: due + dt.timedelta(minutes=5)  # noqa: E731
+        await notifier.sweep_deadlines(pool, late, WARNING)
+        assert await notifier.sweep_deadlines(pool, late, WARNING) == 0  # a restart announces nothing again
+    finally:
+        await pool.close()
+    breaches = await gov.fetch("SELECT brief_version, gate_id FROM sla_breaches WHERE campaign_id = $1", cid)
+    assert [(r["brief_version"], r["gate_id"]) for r in breaches] == [(2, "brief_review")]
+
+    [breach] = await gov.published("SlaBreached", cid, 1)
+    [escalation] = await gov.published("GateEscalated", cid, 1)
+    assert dt.datetime.fromisoformat(breach["time"]) == due
+    for event in (breach, escalation):  # the proposal's gate, named by its change request
+        assert (event["data"]["brief_version"], event["data"]["gate_id"], event["data"]["change_id"]) == (
+            2, "brief_review", request.change_id)
+    [ops] = await settled(gov, campaign_id=cid, kind="escalation_started")
+    assert ops["recipient"] == "ada" and ops["payload"]["data"]["change_id"] == request.change_id
+    [mail] = [m for m in mails_to(smtp, "ada@example.com")
+              if m["Subject"].strip() == f'[marops] Escalation: Brief review of "Spring launch {cid}" passed its SLA']
+    assert f"brief version 2, change request {request.change_id}" in mail.get_content()
+    # the launched version's own gates were decided long ago: nothing of version 1 escalates
+    assert {e["data"]["brief_version"] for e in await gov.published("SlaBreached", cid, 1)} == {2}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 from marops_events import contracts as c
-from marops_governance.domain import BriefVersion, Decision, build_campaign
+from marops_governance.domain import BriefVersion, ChangeInfo, Decision, Launch, build_campaign
 from marops_governance.notifications import (
     DeliveryChannel,
     Kind,
@@ -72,9 +73,31 @@ def test_reminders_come_before_the_sla_runs_out_and_the_escalation_after_it() ->
     at_44 = campaign_notices(found, DIRECTORY, T0 + dt.timedelta(hours=44), warning=WARNING)
     assert keys(at_44)[1] == ("sla-warning:c-1:v1:brief_review", ("alex", "amy"))
     assert overdue_gates(found, T0 + dt.timedelta(hours=48)) == []
-    [late] = overdue_gates(found, T0 + dt.timedelta(hours=48, seconds=1))
-    notice = escalation_notice(found, late, DIRECTORY)
+    [(view, late)] = overdue_gates(found, T0 + dt.timedelta(hours=48, seconds=1))
+    notice = escalation_notice(view, late, DIRECTORY)
     assert notice is not None and (notice.key, notice.recipients) == ("escalation:c-1:v1:brief_review", ("ada",))
+    assert notice.data["change_id"] is None and "change request" not in notice.text
+
+
+def test_the_gate_of_a_running_campaigns_change_escalates_on_the_proposal_and_names_the_change() -> None:
+    approvals = [Decision("c-1", 1, gate, 1, True, who, T0 + dt.timedelta(hours=n))
+                 for n, (gate, who) in enumerate([("brief_review", "alex"), ("budget_approval", "finn")], start=1)]
+    readiness = c.ReadinessSnapshot(all_gates_approved=True, kpis_with_targets=True, tracking_plan_defined=True,
+                                    budget_committed=True, policy_version=1)
+    launch = Launch(1, "olga", T0 + dt.timedelta(days=3), readiness)
+    asked = T0 + dt.timedelta(days=10)
+    proposal = replace(brief(), version=2, submitted_at=asked, event_id=uuid.uuid4(),
+                       change=ChangeInfo("chg-1", 1, ("dates",), "Later start", ("brief_review",)))
+    found = build_campaign([brief(), proposal], {1: DEFAULT_POLICY}, approvals, launch=launch)
+    assert found is not None and found.launch is not None and found.pending_change is not None
+    [gate] = found.change_gates
+    assert gate.due_at == asked + dt.timedelta(hours=48)
+    assert overdue_gates(found, gate.due_at) == []
+    [(view, late)] = overdue_gates(found, gate.due_at + dt.timedelta(seconds=1))
+    assert (view.brief.version, late.id) == (2, "brief_review")
+    notice = escalation_notice(view, late, DIRECTORY)
+    assert notice is not None and (notice.key, notice.recipients) == ("escalation:c-1:v2:brief_review", ("ada",))
+    assert notice.data["change_id"] == "chg-1" and "brief version 2, change request chg-1" in notice.text
 
 
 def test_each_recipient_gets_the_channels_they_have_and_the_kinds_they_want() -> None:
