@@ -58,8 +58,11 @@ SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "10"))
 WORKERS = int(os.environ.get("BENCH_HTTP_WORKERS", "2"))
 STEPS = [int(s) for s in os.environ.get("BENCH_HTTP_STEPS", "250,500,750,1000,1250,1500,2000").split(",")]
 BASE_PORT = int(os.environ.get("BENCH_HTTP_PORT", "8151"))
+# "create": only POST /campaigns beside its peer (a short run to study its tail), no saturation
+ONLY = os.environ.get("BENCH_HTTP_ONLY", "")
 SECRET = "bench-only-secret-0123456789abcdef0123456789"
 SATURATION_P99_MS = 100.0
+SLOW_MS = 50.0
 
 
 def vegeta() -> str:
@@ -227,6 +230,12 @@ class Result:
     cpu_all_ms: float = float("nan")  # CPU per request of every process of the run and PostgreSQL (downstream too)
     vegeta_cpu_ms: float = float("nan")  # CPU per request of the load generator (on the same cores)
     load: str = ""  # load average when the measurement started
+    p999_ms: float = float("nan")
+    max_ms: float = float("nan")
+    # where the tail sits in time: how many requests took over SLOW_MS and the 100 ms windows
+    # (by send time) holding most of them (clustered: a pause of the server; spread: queueing)
+    slow: int = 0
+    slow_in_worst_windows: str = ""
 
 
 def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int],
@@ -256,12 +265,14 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
     cpu = cpu_seconds(on) - cpu_before if on else float("nan")
     cpu_all = cpu_seconds(ALL) - all_before if on else float("nan")
     latencies, bodies, codes, errors = [], [], {}, 0
+    sent: list[tuple[float, float]] = []  # (seconds since the first request, latency ms)
     for line in encoded.stdout.splitlines():
         r = json.loads(line)
         codes[r["code"]] = codes.get(r["code"], 0) + 1
         if r["code"] not in ok:
             errors += 1
         latencies.append(r["latency"] / 1e6)
+        sent.append((_epoch(r["timestamp"]), r["latency"] / 1e6))
         if keep_bodies and r.get("body"):
             bodies.append(base64.b64decode(r["body"]))
     latencies.sort()
@@ -275,8 +286,35 @@ def attack(targets: list[dict[str, Any]], rate: int, seconds: float, ok: set[int
         return latencies[lo] + (latencies[hi] - latencies[lo]) * (rank - lo)
 
     per = (lambda seconds: seconds * 1000 / len(latencies)) if latencies else (lambda _: float("nan"))
+    slow, windows = _tail_in_time(sent, SLOW_MS)
     return Result(rate, len(latencies), errors, pct(0.5), pct(0.99), bodies, codes, per(cpu), per(cpu_all),
-                  per(generator), load)
+                  per(generator), load, pct(0.999), latencies[-1] if latencies else float("nan"), slow, windows)
+
+
+def _epoch(stamp: str) -> float:
+    """vegeta's RFC 3339 timestamp (nanoseconds, a zone offset) as seconds since the epoch."""
+    import datetime as dt
+
+    head, _, rest = stamp.partition(".")
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    zone = rest[len(digits):] or "+00:00"
+    base = dt.datetime.fromisoformat(head + ("Z" if zone == "Z" else zone).replace("Z", "+00:00"))
+    return base.timestamp() + (int(digits) / 10 ** len(digits) if digits else 0.0)
+
+
+def _tail_in_time(sent: list[tuple[float, float]], above_ms: float) -> tuple[int, str]:
+    """How many requests took longer than ``above_ms``, and the worst three 100 ms windows
+    (by send time) with how many of those each holds and its worst latency."""
+    if not sent:
+        return 0, ""
+    start = min(t for t, _ in sent)
+    windows: dict[int, list[float]] = {}
+    for t, ms in sent:
+        if ms > above_ms:
+            windows.setdefault(int((t - start) * 10), []).append(ms)
+    slow = sum(len(v) for v in windows.values())
+    worst = sorted(windows.items(), key=lambda kv: -len(kv[1]))[:3]
+    return slow, ", ".join(f"t={w / 10:.1f}s: {len(v)} (max {max(v):.0f} ms)" for w, v in worst)
 
 
 def _children_cpu() -> float:
@@ -356,6 +394,8 @@ def line(name: str, r: Result, peer: Result | None = None, target_text: str = ""
           f"downstream (vegeta {r.vegeta_cpu_ms:.2f}), load average {r.load} at the start", flush=True)
     if r.errors:
         print(f"  {'':<34} status codes: {r.codes}", flush=True)
+    print(f"  {'':<34} p99.9 {r.p999_ms:.1f} ms, max {r.max_ms:.1f} ms; {r.slow} above {SLOW_MS:.0f} ms, the most "
+          f"in {r.slow_in_worst_windows or '-'}", flush=True)
 
 
 def saturation(make_targets: Any, ok: set[int], on: list[Proc]) -> tuple[int, list[Result]]:
@@ -435,6 +475,10 @@ def main() -> None:
         sampler.done.set()
         loaded = {"intake": sampler.peak}
         results.append(("intake POST /campaigns", created, peer))
+        if ONLY == "create":
+            line("bare POST /items (peer)", peer)
+            line("intake POST /campaigns", created, peer)
+            return
         ids = [json.loads(b)["id"] for b in created.bodies if b.startswith(b"{") and b'"id"' in b]
 
         peer = attack(bare_targets(n), RATE, SECONDS, {201}, on=procs["bare"])
