@@ -5,6 +5,7 @@ intake (overload of its team, an unrealistic launch date). Warnings never refuse
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -86,16 +87,26 @@ async def report(pool: asyncpg.Pool, who: Principal, team: str, first_week: dt.d
     }
 
 
+def needs_cycle_samples(brief: Brief) -> bool:
+    """Whether ``warnings`` reads the cycle samples for this brief (its deadline check)."""
+    return bool(brief.team) and brief.target_launch_date is not None
+
+
 async def warnings(conn: asyncpg.Connection, campaign_id: str, brief: Brief, now: dt.datetime, *,
-                   created: bool = False) -> list[dict[str, Any]]:
+                   created: bool = False, first_submitted: dt.datetime | None = None,
+                   cycle_samples: Sequence[Sequence[Any]] | None = None) -> list[dict[str, Any]]:
     """What intake warns of for this brief (never a refusal): weeks of its team it would
     overload, and a launch date sooner than the team's (or channels') median cycle allows.
     A brief with neither an effort nor a target date costs no query (``created``: a campaign
-    just created, never submitted)."""
+    just created, never submitted; ``first_submitted``: its first submission, known to the
+    caller; ``cycle_samples``: the rows of ``repo.cycle_samples`` for the brief, read already,
+    e.g. by the create's insert)."""
     if not brief.team or (brief.effort is None and brief.target_launch_date is None):
         return []
     found: list[dict[str, Any]] = []
-    first = None if created else await repo.first_submission(conn, campaign_id)
+    first = first_submitted
+    if first is None and not created:
+        first = await repo.first_submission(conn, campaign_id)
     start = first or now
     if brief.effort is not None and brief.effort > 0:
         row, weeks = await repo.capacity(conn, brief.team)
@@ -114,8 +125,10 @@ async def warnings(conn: asyncpg.Connection, campaign_id: str, brief: Brief, now
     if brief.target_launch_date is None:
         return found
     channels = [ch.value for ch in brief.channels or []]
-    samples = [CycleSample(r["team"], tuple(r["channels"]), Fraction(r["seconds"]) / 86400)
-               for r in await repo.cycle_samples(conn, brief.team, channels)]
+    if cycle_samples is None:
+        cycle_samples = await repo.cycle_samples(conn, brief.team, channels)
+    # by position: the create's samples are anonymous records (team, channels, seconds)
+    samples = [CycleSample(r[0], tuple(r[1]), Fraction(r[2]) / 86400) for r in cycle_samples]
     realism = realistic_launch(brief.team, channels, start, samples, MIN_CYCLE_SAMPLES)
     if realism is not None and unrealistic(brief.target_launch_date, realism):
         basis = f"team {brief.team!r}" if realism.basis == "team" else realism.basis.replace(":", " ")

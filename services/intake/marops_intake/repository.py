@@ -28,18 +28,43 @@ def _searchable(brief: Brief) -> tuple[Any, ...]:
             [ch.value for ch in brief.channels or []])
 
 
-async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, created_by: str,
-                          now: dt.datetime) -> asyncpg.Record:
-    """The new campaign's row, as ``get_campaign`` reads it (one round trip)."""
-    return await conn.fetchrow(
-        f"""
+# First launch - first submission of the launched campaigns of the team or sharing a channel.
+_CYCLE_SAMPLES = """
+        SELECT c.team, c.channels, extract(epoch FROM min(f.occurred_at) - v1.submitted_at) AS seconds
+        FROM governance_facts f
+        JOIN brief_versions v1 ON v1.campaign_id = f.campaign_id AND v1.version = 1
+        JOIN campaigns c ON c.id = f.campaign_id
+        WHERE f.event_type = 'CampaignLaunched' AND (c.team = {team} OR c.channels && {channels}::text[])
+        GROUP BY c.id, c.team, c.channels, v1.submitted_at
+"""
+
+
+_INSERT_CAMPAIGN = f"""
         INSERT INTO campaigns (id, created_by, authors, created_at, brief, title, team, owner, target_launch_date,
                                channels, status, status_since, last_changed_at)
         VALUES ($1, $2, ARRAY[$2], $3, $4, $5, $6, $7, $8, $9, 'draft', $3, $3)
         RETURNING {CAMPAIGN_COLUMNS}
-        """,
-        campaign_id, created_by, now, brief.to_json(), *_searchable(brief),
-    )
+"""
+# $6 is the team, $9 the channels
+_INSERT_CAMPAIGN_WITH_SAMPLES = f"""
+        WITH new AS ({_INSERT_CAMPAIGN}),
+             samples AS ({_CYCLE_SAMPLES.format(team="$6", channels="$9")})
+        SELECT new.*, ARRAY(SELECT ROW(s.team, s.channels, s.seconds) FROM samples s) AS cycle_samples
+        FROM new
+"""
+
+
+async def insert_campaign(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *, created_by: str,
+                          now: dt.datetime, with_cycle_samples: bool = False) -> asyncpg.Record:
+    """The new campaign's row, as ``get_campaign`` reads it (one round trip).
+
+    ``with_cycle_samples``: also ``cycle_samples``, what ``cycle_samples`` reads for the
+    brief's team and channels (records of team, channels, seconds), in the same statement: a
+    draft with a target date is checked for an unrealistic one, and that read was a second
+    round trip on every such create. It sees the tables as they were before the insert,
+    which changes nothing: a new campaign has not launched."""
+    sql = _INSERT_CAMPAIGN_WITH_SAMPLES if with_cycle_samples else _INSERT_CAMPAIGN
+    return await conn.fetchrow(sql, campaign_id, created_by, now, brief.to_json(), *_searchable(brief))
 
 
 async def get_campaign(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
@@ -59,9 +84,15 @@ _FACTS = """
 """
 
 
-async def get_campaign_with_facts(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
-    """The campaign's row (``get_campaign``'s columns) with ``campaign_facts``' lists."""
-    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS}, {_FACTS} FROM campaigns WHERE id = $1", campaign_id)
+async def get_campaign_with_facts(conn: asyncpg.Connection, campaign_id: str, *,
+                                  with_catalogue: bool = False) -> asyncpg.Record | None:
+    """The campaign's row (``get_campaign``'s columns) with ``campaign_facts``' lists;
+    ``with_catalogue``: also ``latest_catalogue``, the newest metric_catalogue row (or
+    None), for ``catalogue_of`` (a submit checks the brief's KPIs against it)."""
+    catalogue = ", (SELECT m FROM metric_catalogue m ORDER BY m.version DESC LIMIT 1) AS latest_catalogue" \
+        if with_catalogue else ""
+    return await conn.fetchrow(f"SELECT {CAMPAIGN_COLUMNS}, {_FACTS}{catalogue} FROM campaigns WHERE id = $1",
+                               campaign_id)
 
 
 async def campaign_facts(conn: asyncpg.Connection, campaign_id: str) -> asyncpg.Record:
@@ -86,10 +117,17 @@ async def save_brief(conn: asyncpg.Connection, campaign_id: str, brief: Brief, *
 
 async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, brief: Brief, *,
                       submitted_by: str, submitted_at: dt.datetime, event_id: uuid.UUID,
-                      latest: StatusChange) -> asyncpg.Record:
+                      latest: StatusChange, with_cycle_samples: bool = False) -> asyncpg.Record:
     """Store the submitted version and move the campaign to it and to ``latest``, the status
     its facts then imply; return the updated campaign with the version's stored brief
-    (``submitted_brief``). One round trip: the version's INSERT runs in the WITH."""
+    (``submitted_brief``). One round trip: the version's INSERT runs in the WITH.
+    ``with_cycle_samples``: also ``cycle_samples``, as ``insert_campaign`` reads them (the
+    campaign itself, submitted and not launched, is none of them)."""
+    samples = ""
+    if with_cycle_samples:
+        samples = (", ARRAY(SELECT ROW(s.team, s.channels, s.seconds) FROM ("
+                   + _CYCLE_SAMPLES.format(team="$10", channels="$11") + ") s) AS cycle_samples")
+    extra = (brief.team, [ch.value for ch in brief.channels or []]) if with_cycle_samples else ()
     return await conn.fetchrow(
         f"""
         WITH submitted AS (
@@ -101,10 +139,10 @@ async def add_version(conn: asyncpg.Connection, campaign_id: str, version: int, 
                              authors = CASE WHEN $5 = ANY(authors) THEN authors ELSE authors || $5 END,
                              status = $7, status_reason = $8, status_since = $9
         WHERE id = $1
-        RETURNING {CAMPAIGN_COLUMNS}, (SELECT brief FROM submitted) AS submitted_brief
+        RETURNING {CAMPAIGN_COLUMNS}, (SELECT brief FROM submitted) AS submitted_brief{samples}
         """,
         campaign_id, version, brief.to_json(), submitted_at, submitted_by, event_id,
-        latest.status.value, latest.reason, latest.at,
+        latest.status.value, latest.reason, latest.at, *extra,
     )
 
 
@@ -489,7 +527,12 @@ async def apply_change(conn: asyncpg.Connection, change: asyncpg.Record, *, at: 
 
 
 async def catalogue(conn: asyncpg.Connection) -> Catalogue | None:
-    row = await conn.fetchrow("SELECT version, definitions FROM metric_catalogue ORDER BY version DESC LIMIT 1")
+    return catalogue_of(
+        await conn.fetchrow("SELECT version, definitions FROM metric_catalogue ORDER BY version DESC LIMIT 1"))
+
+
+def catalogue_of(row: asyncpg.Record | None) -> Catalogue | None:
+    """The catalogue of a metric_catalogue row (None: no catalogue yet)."""
     if row is None:
         return None
     definitions = [c.KpiDefinition.model_validate(d) for d in row["definitions"]]
@@ -578,16 +621,7 @@ async def team_demands(conn: asyncpg.Connection, team: str) -> list[asyncpg.Reco
 
 async def cycle_samples(conn: asyncpg.Connection, team: str, channels: list[str]) -> list[asyncpg.Record]:
     """First launch - first submission of the launched campaigns of the team or sharing a channel."""
-    return await conn.fetch(
-        """
-        SELECT c.team, c.channels, extract(epoch FROM min(f.occurred_at) - v1.submitted_at) AS seconds
-        FROM governance_facts f
-        JOIN brief_versions v1 ON v1.campaign_id = f.campaign_id AND v1.version = 1
-        JOIN campaigns c ON c.id = f.campaign_id
-        WHERE f.event_type = 'CampaignLaunched' AND (c.team = $1 OR c.channels && $2::text[])
-        GROUP BY c.id, c.team, c.channels, v1.submitted_at
-        """,
-        team, channels)
+    return await conn.fetch(_CYCLE_SAMPLES.format(team="$1", channels="$2"), team, channels)
 
 
 async def first_submission(conn: asyncpg.Connection, campaign_id: str) -> dt.datetime | None:

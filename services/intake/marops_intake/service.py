@@ -54,12 +54,15 @@ async def create(pool: asyncpg.Pool, clock: Clock, who: Principal, fields: dict[
     brief = _brief({**fields, "team": team, "owner": fields.get("owner") or who.subject})
     campaign_id = str(uuid.uuid4())
     # One statement, so no explicit transaction; a new campaign has no versions, decisions or
-    # transfers to read back (the hot path of the request: one round trip, and the warnings'
-    # reads only for a draft with an effort or a target date).
+    # transfers to read back (the hot path of the request: one round trip, with the cycle
+    # samples a target date is checked against; the capacity reads only for a draft with an effort).
+    samples = capacity_service.needs_cycle_samples(brief)
     async with pool.acquire() as conn:
         now = clock()
-        row = await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=now)
-        found = await capacity_service.warnings(conn, campaign_id, brief, now, created=True)
+        row = await repo.insert_campaign(conn, campaign_id, brief, created_by=who.subject, now=now,
+                                         with_cycle_samples=samples)
+        found = await capacity_service.warnings(conn, campaign_id, brief, now, created=True,
+                                                cycle_samples=row["cycle_samples"] if samples else None)
     return {**_detail(row, _Facts([], [], status.history(repo.facts(row, [], [])), [])), "warnings": found}
 
 
@@ -94,12 +97,12 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
     async def work(conn: asyncpg.Connection) -> dict[str, Any]:
         # The hot command: its facts are read with the campaign, and the status they imply
         # with the new version is stored by the same UPDATE that adds it.
-        row = await _load(conn, who, campaign_id, locked=True, with_facts=True)
+        row = await _load(conn, who, campaign_id, locked=True, with_facts=True, with_catalogue=True)
         known = _facts_of(row)
         _require_editable(who, row)
         brief = Brief.model_validate(row["brief"]).with_defaults()
         now = clock()
-        catalogue = await repo.catalogue(conn)
+        catalogue = repo.catalogue_of(row["latest_catalogue"])
         findings = completeness.check(brief, today=now.date()) + completeness.against_catalogue(brief, catalogue)
         if findings:
             raise _incomplete(findings)
@@ -117,12 +120,17 @@ async def submit(pool: asyncpg.Pool, clock: Clock, who: Principal, campaign_id: 
         versions = [*known.versions, submitted]
         # The facts a submit adds to (cancellation, completion, creation) are the row's as read.
         history = status.history(repo.facts(row, versions, known.governance))
+        samples = capacity_service.needs_cycle_samples(brief)
         updated = await repo.add_version(conn, campaign_id, version, brief, submitted_by=who.subject,
-                                         submitted_at=now, event_id=event.id, latest=history[-1])
+                                         submitted_at=now, event_id=event.id, latest=history[-1],
+                                         with_cycle_samples=samples)
         submitted["brief"] = updated["submitted_brief"]  # as stored, like every version read back
         await outbox.add(conn, event)
+        # the warnings' start is the first submission: known from the versions read, this one if none
         return {**_detail(updated, replace(known, versions=versions, history=history)),
-                "warnings": await capacity_service.warnings(conn, campaign_id, brief, now)}
+                "warnings": await capacity_service.warnings(
+                    conn, campaign_id, brief, now, first_submitted=versions[0]["submitted_at"],
+                    cycle_samples=updated["cycle_samples"] if samples else None)}
 
     return await in_transaction(pool, work)
 
@@ -411,11 +419,15 @@ async def diff_versions(pool: asyncpg.Pool, who: Principal, campaign_id: str, to
 
 
 async def _load(conn: asyncpg.Connection, who: Principal, campaign_id: str, *,
-                locked: bool = False, with_facts: bool = False) -> asyncpg.Record:
-    """The campaign's row if ``who`` may read it; ``with_facts``: with its facts (``_facts_of``)."""
+                locked: bool = False, with_facts: bool = False, with_catalogue: bool = False) -> asyncpg.Record:
+    """The campaign's row if ``who`` may read it; ``with_facts``: with its facts (``_facts_of``)
+    and, ``with_catalogue``, the newest metric catalogue's row (``repo.catalogue_of``)."""
     if locked:
         await lock_campaign(conn, campaign_id)
-    row = await (repo.get_campaign_with_facts if with_facts else repo.get_campaign)(conn, campaign_id)
+    if with_facts:
+        row = await repo.get_campaign_with_facts(conn, campaign_id, with_catalogue=with_catalogue)
+    else:
+        row = await repo.get_campaign(conn, campaign_id)
     if row is None or not access.can_read_campaign(who, _ref(row)):
         raise Refusal(IntakeRefusal.not_found, f"campaign {campaign_id} does not exist or is not visible to you")
     return row
