@@ -512,19 +512,28 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
             incurred_on=spend.incurred_on, budget_line_id=spend.budget_line_id,
             corrects_reference=spend.corrects_reference, description=spend.description), cause,
             event_id=event_id, time=copy.occurred_at)
-    await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical)
-    row = await _kept_copy(conn, spend)
+    read = await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical)
+    # The answer is the spend's ledger row as the reconciliation read it, after the insert: what
+    # follows changes no column of it (thresholds, forecasts and the published reconciliation
+    # state are other tables), so it is not read again.
+    pair = (spend.source_system, spend.source_reference)
+    row = next((r.row for r in read if (r.source_system, r.source_reference) == pair), None)
+    if row is None:
+        row = await _kept_copy(conn, spend)
     assert row is not None
     return SpendResult(row, recorded=True)
 
 
 async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause, rules: Rules,
-                              *, alerts: bool) -> None:
-    await sync_reconciliation(conn, campaign_ids, cause)
+                              *, alerts: bool) -> list[repo.ReconciliationRow]:
+    """Reconciliation, thresholds and forecasts after the campaigns' spend changed; returns
+    the campaigns' spends as ``sync_reconciliation`` read them."""
+    read = await sync_reconciliation(conn, campaign_ids, cause)
     if alerts:
         for campaign_id in campaign_ids:
             await evaluate_thresholds(conn, campaign_id, cause, rules)
         await evaluate_forecasts(conn, await repo.lock_forecasts_of(conn, campaign_ids), cause, rules, locked=True)
+    return read
 
 
 async def record_api_spend(conn: asyncpg.Connection, spend: Spend, **recording: Any) -> SpendResult:
@@ -548,6 +557,14 @@ async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecord
     """
     spend = spend_of(event.data)
     incoming = SpendCopy(spend, event.time, event.id)
+    if event.source == SOURCE:
+        # Budget's own copy of a spend its API recorded: the spend was inserted in the
+        # transaction that published it, so it is almost always the kept copy already, and
+        # then a duplicate whatever else happens to the pair; that needs no lock (seeing it
+        # before a concurrent replacement commits is the order in which this copy came first).
+        existing = await _kept_copy(conn, spend)
+        if existing is not None and existing["event_id"] == event.id:
+            return
     await repo.lock_campaign(conn, spend.campaign_id)
     existing = await _kept_copy(conn, spend)
     kept = repo.as_copy(existing) if existing is not None else None
@@ -584,10 +601,13 @@ async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecord
 # ------------------------------------------------------------------- reconciliation
 
 
-async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause) -> None:
+async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str],
+                              cause: Cause) -> list[repo.ReconciliationRow]:
     """Tell others (SpendReconciliationChanged) about every spend of the campaigns whose
-    bookability changed since budget last said. Needs the campaigns' locks."""
-    for r in await repo.reconciliations_of(conn, campaign_ids):
+    bookability changed since budget last said; returns the spends as read. Needs the
+    campaigns' locks."""
+    read = await repo.reconciliations_of(conn, campaign_ids)
+    for r in read:
         if not reconciliation_to_publish(r.now, r.published):
             continue
         row, now = r.row, r.now
@@ -604,6 +624,7 @@ async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str],
             budget_line_id=now.budget_line_id, resolved_by=row["resolved_by"] if finance else None,
             note=row["resolution_note"] if finance else None), cause)
         await repo.save_published_reconciliation(conn, r.source_system, r.source_reference, revision, now)
+    return read
 
 
 async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.ReconciliationResolution,
