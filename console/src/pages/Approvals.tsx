@@ -34,6 +34,9 @@ export function Approvals({ me }: { me: Me }) {
           </li>
         ))}
       </ul>
+      {q.data?.next_cursor && (
+        <p className="muted" data-testid="queue-more">The {items.length} most urgent gates; more wait behind them.</p>
+      )}
     </>
   );
 }

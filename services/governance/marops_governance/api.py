@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from marops_service.app import Pool
 from marops_service.auth import CurrentPrincipal, Principal, Role, require
@@ -80,6 +80,7 @@ REFUSALS: dict[str, Answer] = {
     RefusalCode.risk_status: Answer(409, "Risk status does not allow this"),
     RefusalCode.team_forbidden: Answer(403, "Forbidden"),
     RefusalCode.reason_required: Answer(422, "Reason required"),
+    RefusalCode.invalid_cursor: Answer(400, "Invalid cursor"),
 }
 
 
@@ -209,9 +210,14 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
 
 @router.get("/queue", response_model=QueueOut,
             tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
-async def approval_queue(pool: Pool, now: Now, actor: CurrentPrincipal) -> dict[str, Any]:
-    items = await service.queue(pool, actor, now)
-    return {"as_of": now, "items": [queue_view(i, now) for i in items]}
+async def approval_queue(pool: Pool, now: Now, actor: CurrentPrincipal,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                         cursor: Annotated[str | None, Query(max_length=500, description=(
+                             "next_cursor of the page before: the next page, as of the first page's as_of"))] = None,
+                         ) -> dict[str, Any]:
+    page = await service.queue(pool, actor, now, limit=limit, cursor=cursor)
+    return {"as_of": page.as_of, "items": [queue_view(i, page.as_of) for i in page.items],
+            "next_cursor": page.next_cursor}
 
 
 # --- readiness and launch ----------------------------------------------------------------

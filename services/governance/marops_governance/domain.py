@@ -40,6 +40,7 @@ class RefusalCode(StrEnum):
     risk_status = "risk-status"
     team_forbidden = "team-forbidden"
     reason_required = "reason-required"
+    invalid_cursor = "invalid-cursor"
 
 
 __all__ = ["Refusal", "RefusalCode"]  # raised as Refusal(RefusalCode.x, detail, **extra)
@@ -415,6 +416,15 @@ class Campaign:
                 return None
             return commit
         return None
+
+
+def decision_views(campaign: Campaign) -> list[Campaign]:
+    """The campaign as each set of its open gates is decided on: its current version (while
+    in review) and, last, the pending change's proposal (launched or not)."""
+    if campaign.cancellation is not None:
+        return []
+    views = [] if campaign.launch is not None else [campaign]
+    return views + ([campaign.change_view()] if campaign.pending_change is not None else [])
 
 
 def build_campaign(versions: Sequence[BriefVersion], policies: dict[int, PolicyDocument],

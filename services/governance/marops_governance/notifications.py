@@ -32,7 +32,7 @@ from marops_events import contracts as c
 from marops_service.access import reads_everything
 from marops_service.auth import Principal, Role
 
-from .domain import Campaign, ChangeOutcome, GateState, GateStatus, authority
+from .domain import Campaign, ChangeOutcome, GateState, GateStatus, authority, decision_views
 
 
 class Kind(StrEnum):
@@ -226,15 +226,6 @@ def review_pack_notice(pack: c.ReviewPackPublished, directory: Iterable[Recipien
 
 def _figure(value: object) -> str:
     return "-" if value is None else str(value)
-
-
-def decision_views(campaign: Campaign) -> list[Campaign]:
-    """The campaign as each set of its gates is decided on: its current version (while in
-    review) and the pending change's proposal (launched or not)."""
-    if campaign.cancellation is not None:
-        return []
-    views = [] if campaign.launch is not None else [campaign]
-    return views + ([campaign.change_view()] if campaign.pending_change is not None else [])
 
 
 def overdue_gates(campaign: Campaign, now: dt.datetime) -> list[tuple[Campaign, GateState]]:

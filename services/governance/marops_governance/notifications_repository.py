@@ -77,11 +77,6 @@ async def webhook_secret(conn: asyncpg.Connection, subject: str) -> str | None:
 # --- SLA breaches --------------------------------------------------------------------
 
 
-async def announced_breaches(conn: asyncpg.Connection) -> set[tuple[str, int, str]]:
-    rows = await conn.fetch("SELECT campaign_id, brief_version, gate_id FROM sla_breaches")
-    return {(r["campaign_id"], r["brief_version"], r["gate_id"]) for r in rows}
-
-
 async def mark_breach(conn: asyncpg.Connection, campaign_id: str, brief_version: int, gate_id: str,
                       due_at: dt.datetime, noticed_at: dt.datetime) -> bool:
     """True for the one transaction that records the breach first (it publishes the events)."""

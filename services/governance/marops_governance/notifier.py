@@ -30,9 +30,9 @@ from marops_service.notify import DeliveryFailed, backoff_seconds, email_message
 from marops_service.problems import NotFound
 from marops_service.transactions import in_transaction
 
-from . import notifications, repository
+from . import gate_index, notifications, repository
 from . import notifications_repository as repo
-from .domain import Campaign, GateState, GateStatus
+from .domain import Campaign, GateState
 from .notifications import DeliveryChannel, Notice
 from .settings import Settings
 
@@ -86,19 +86,6 @@ def _deadline_events(view: Campaign, gate: GateState) -> list[Any]:
     return [c.SlaBreached(**common), c.GateEscalated(**common, escalation_role=gate.definition.escalation_role.value)]
 
 
-def _needs_pass(campaign: Campaign, announced: set[tuple[str, int, str]], now: dt.datetime,
-                warning: dt.timedelta) -> bool:
-    """Whether a gate of the campaign or of its pending change is due a reminder or an
-    announcement: open, past its reminder time, and its breach not announced yet."""
-    for view in notifications.decision_views(campaign):
-        for gate in view.gates:
-            remind = notifications.warning_at(gate, warning)
-            if (gate.status is GateStatus.open and remind is not None and now >= remind
-                    and (view.campaign_id, view.brief.version, gate.id) not in announced):
-                return True
-    return False
-
-
 async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelta) -> int:
     """One pass of the timer: remind approvers of SLAs about to run out, and announce each SLA
     that ran out (SlaBreached, GateEscalated, ops told) once per gate and brief version.
@@ -108,10 +95,7 @@ async def sweep_deadlines(pool: asyncpg.Pool, clock: Clock, warning: dt.timedelt
     breaches this pass announced.
     """
     now = clock()
-    async with pool.acquire() as conn:
-        campaigns = await repository.campaigns_in_review(conn)
-        announced = await repo.announced_breaches(conn)
-    due = [cid for cid, campaign in campaigns.items() if _needs_pass(campaign, announced, now, warning)]
+    due = await gate_index.due_for_sweep(pool, now, warning)
     breaches = 0
     for campaign_id in due:
         async def work(conn: asyncpg.Connection, cid: str = campaign_id) -> int:

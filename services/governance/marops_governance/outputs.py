@@ -220,6 +220,7 @@ class QueueItemOut(_Out):
 class QueueOut(_Out):
     as_of: dt.datetime
     items: list[QueueItemOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
 
 
 # --- readiness and launch ----------------------------------------------------------------

@@ -384,20 +384,6 @@ async def load_campaign(conn: asyncpg.Connection, campaign_id: str) -> Campaign 
     return (await load_campaigns(conn, [campaign_id])).get(campaign_id)
 
 
-async def campaigns_in_review(conn: asyncpg.Connection) -> dict[str, Campaign]:
-    """Campaigns that may have an open gate: submitted, neither cancelled nor launched."""
-    ids = await conn.fetch(
-        """
-        SELECT DISTINCT b.campaign_id FROM brief_versions b
-        WHERE NOT EXISTS (SELECT 1 FROM cancellations x WHERE x.campaign_id = b.campaign_id)
-          AND (NOT EXISTS (SELECT 1 FROM launches l WHERE l.campaign_id = b.campaign_id)
-               OR (b.change_id IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM change_outcomes o WHERE o.change_id = b.change_id)))
-        """
-    )
-    return await load_campaigns(conn, [r["campaign_id"] for r in ids])
-
-
 async def insert_decision(conn: asyncpg.Connection, decision: Decision, *, action: str, actor: str,
                           at: dt.datetime, details: dict[str, Any]) -> None:
     """The decision and its audit entry (``audit``'s row) in one round trip."""

@@ -23,7 +23,7 @@ from marops_service.locks import lock_campaign
 from marops_service.problems import NotFound
 from marops_service.transactions import in_transaction, snapshot
 
-from . import domain, notifier, repository
+from . import domain, gate_index, notifier, repository
 from .catalogue import CatalogueDocument
 from .domain import Campaign, DecisionOutcome, DecisionRequest, Readiness
 from .policy import PolicyDocument
@@ -128,11 +128,13 @@ async def decide(pool: asyncpg.Pool, campaign_id: str, request: DecisionRequest,
     return await in_transaction(pool, work)
 
 
-async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime) -> list[domain.QueueItem]:
-    async with snapshot(pool) as conn:
-        campaigns = await repository.campaigns_in_review(conn)
-    readable = (found for found in campaigns.values() if can_read_campaign(actor, found.parties))
-    return domain.approval_queue(readable, actor, now)
+async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime, *, limit: int,
+                cursor: str | None = None) -> gate_index.QueuePage:
+    try:
+        after = gate_index.QueueCursor.decode(cursor) if cursor else None
+    except gate_index.InvalidCursor as exc:
+        raise domain.Refusal(domain.RefusalCode.invalid_cursor, str(exc)) from None
+    return await gate_index.queue(pool, actor, now, limit=limit, after=after)
 
 
 async def campaign(pool: asyncpg.Pool, campaign_id: str, who: Principal) -> Campaign:

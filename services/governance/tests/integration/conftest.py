@@ -24,8 +24,12 @@ from pydantic import BaseModel
 from marops_events import contracts as c
 from marops_events import kafka, registry
 from marops_events.envelope import Envelope
+from marops_governance import domain, repository
 from marops_governance.main import create_app
 from marops_governance.settings import Settings
+from marops_service import db
+from marops_service.access import can_read_campaign
+from marops_service.auth import Principal, Role
 from marops_testkit import events as harness
 from marops_testkit import wait_for
 from marops_testkit.apps import auth, running, service_settings
@@ -142,6 +146,43 @@ class Gov:
             body = {"decision": "reject", "brief_version": version, "kind": kind, "reason": reject}
         return await self.client.post(f"/campaigns/{campaign_id}/gates/{gate_id}/decisions", json=body,
                                       headers={**self.as_(who), **(headers or {})})
+
+    async def queue_pages(self, who: str, *roles: str, limit: int) -> tuple[dt.datetime, list[tuple[str, str]]]:
+        """The whole approval queue of ``who`` read page by page: its as_of and (campaign, gate)s."""
+        items: list[tuple[str, str]] = []
+        cursor: str | None = None
+        as_of: dt.datetime | None = None
+        while True:
+            params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+            response = await self.client.get("/queue", params=params, headers=self.as_(who, *roles))
+            assert response.status_code == 200, response.text
+            page = response.json()
+            as_of = as_of or dt.datetime.fromisoformat(page["as_of"])
+            assert dt.datetime.fromisoformat(page["as_of"]) == as_of  # later pages keep the first one's
+            assert len(page["items"]) <= limit
+            items += [(i["campaign_id"], i["gate_id"]) for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return as_of, items
+
+    async def queue_derived(self, who: str, *roles: str, as_of: dt.datetime) -> list[tuple[str, str]]:
+        """The approval queue as deriving every campaign of the database gives it (the index's peer)."""
+        principal = Principal(who, frozenset(Role(r) for r in roles or ROLES[who]), team="growth")
+        pool = await db.create_pool(self.settings.database_url, min_size=1, max_size=1)  # the service's codecs
+        try:
+            async with pool.acquire() as conn:
+                ids = [r["campaign_id"] for r in await conn.fetch("SELECT DISTINCT campaign_id FROM brief_versions")]
+                campaigns = await repository.load_campaigns(conn, ids)
+        finally:
+            await pool.close()
+        readable = [found for found in campaigns.values() if can_read_campaign(principal, found.parties)]
+        return [(i.campaign.campaign_id, i.gate.id) for i in domain.approval_queue(readable, principal, as_of)]
+
+    async def assert_queues_agree(self) -> None:
+        """Everyone's queue, paged through the index, is the queue deriving every campaign gives."""
+        for who in ROLES:
+            as_of, paged = await self.queue_pages(who, limit=2)
+            assert paged == await self.queue_derived(who, as_of=as_of), who
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.settings.database_url)

@@ -105,3 +105,7 @@ async def test_the_campaigns_own_people_cannot_clear_a_blocking_risk(gov) -> Non
     audit = (await gov.get(f"/campaigns/{cid}/audit")).json()["items"]
     [closing] = [e for e in audit if e["action"] == "risk_updated" and "status" in e["details"]["changes"]]
     assert (closing["actor"], closing["reason"]) == (APPROVER, "Pixel removed from the page")
+
+
+async def test_everyones_queue_agrees_with_deriving_every_campaign(gov) -> None:
+    await gov.assert_queues_agree()

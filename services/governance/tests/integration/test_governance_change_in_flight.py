@@ -134,3 +134,7 @@ async def test_a_change_request_before_its_campaigns_brief_waits_for_it(gov) -> 
     await gov.submit(cid)
     view = await gov.wait_campaign(cid, lambda v: v["pending_change"] is not None)
     assert view["brief_version"] == 1 and view["pending_change"]["gates"][0]["gate_id"] == "budget_approval"
+
+
+async def test_everyones_queue_agrees_with_deriving_every_campaign(gov) -> None:
+    await gov.assert_queues_agree()

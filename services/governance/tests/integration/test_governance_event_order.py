@@ -158,3 +158,7 @@ async def test_events_governance_can_never_store_are_dead_lettered_and_the_rest_
     assert "amount must be between" in reasons[huge]
     for cid in (nul, huge):
         assert (await gov.get(f"/campaigns/{cid}")).status_code == 404
+
+
+async def test_everyones_queue_agrees_with_deriving_every_campaign(gov) -> None:
+    await gov.assert_queues_agree()

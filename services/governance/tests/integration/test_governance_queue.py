@@ -71,3 +71,29 @@ async def test_queue_leaves_out_own_campaigns_and_flags_amounts_over_the_limit(g
     [item] = [i for i in await queue_of(gov, FINANCE) if i["campaign_id"] == big]
     assert item["can_approve"] is False and item["requested"] == {"amount": "500000.00", "currency": "EUR"}
     assert big not in {i["campaign_id"] for i in await queue_of(gov, "vic", "viewer")}
+
+
+async def test_the_queue_pages_through_a_cursor_in_its_order(gov) -> None:
+    t = gov.now().replace(microsecond=0)
+    ids = [gov.new_id("page") for _ in range(7)]
+    for n, cid in enumerate(ids):  # one overdue, the rest due one hour apart
+        await gov.submit(cid, time=t - dt.timedelta(hours=60 if n == 0 else 40 - n))
+    for cid in ids:
+        await gov.wait_campaign(cid)
+    as_of, whole = await gov.queue_pages(APPROVER, limit=500)
+    as_of_paged, paged = await gov.queue_pages(APPROVER, limit=3)
+    assert paged == whole and len(whole) == len(set(whole))
+    assert [cid for cid, _ in whole if cid in ids] == ids
+    assert paged == await gov.queue_derived(APPROVER, as_of=as_of_paged)
+
+    for cursor in ("not-a-cursor", "W10", "eyJ4Ijox"):
+        refused = await gov.client.get("/queue", params={"cursor": cursor}, headers=gov.as_(APPROVER))
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] == "/problems/invalid-cursor"
+    for limit in ("0", "501", "x"):
+        assert (await gov.client.get("/queue", params={"limit": limit}, headers=gov.as_(APPROVER))).status_code == 422
+
+
+async def test_everyones_queue_agrees_with_deriving_every_campaign(gov) -> None:
+    await gov.assert_queues_agree()
