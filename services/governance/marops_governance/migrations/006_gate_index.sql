@@ -44,5 +44,12 @@ CREATE TRIGGER launches_gate_index AFTER INSERT OR UPDATE OR DELETE ON launches
 CREATE TRIGGER change_outcomes_gate_index AFTER INSERT OR UPDATE OR DELETE ON change_outcomes
     FOR EACH ROW EXECUTE FUNCTION mark_gate_index_stale();
 
--- Campaigns from before the index: derived by the first reader.
-INSERT INTO gate_index_stale (campaign_id) SELECT DISTINCT campaign_id FROM brief_versions;
+-- Campaigns from before the index that may have an open gate (neither cancelled nor
+-- launched, or with a change not decided yet): derived by the first reader, usually the
+-- worker's first timer pass. The others have none, and any new fact of theirs marks them.
+INSERT INTO gate_index_stale (campaign_id)
+SELECT DISTINCT b.campaign_id FROM brief_versions b
+WHERE NOT EXISTS (SELECT 1 FROM cancellations x WHERE x.campaign_id = b.campaign_id)
+  AND (NOT EXISTS (SELECT 1 FROM launches l WHERE l.campaign_id = b.campaign_id)
+       OR (b.change_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM change_outcomes o WHERE o.change_id = b.change_id)));
