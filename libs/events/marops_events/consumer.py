@@ -116,6 +116,8 @@ class _IsolationNeeded(Exception):
 
 # Records decoded between two chances for a batch being applied to send its next statement.
 DECODE_SLICE = 100
+# While a batch is applied, how long one look for the next batch's records waits (ms).
+AHEAD_POLL_MS = 5
 # A dead-letter copy whose value the producer refuses keeps this much of it.
 TRUNCATED_VALUE_BYTES = 64 * 1024
 TRUNCATED_KEY_BYTES = 1024
@@ -239,18 +241,25 @@ class ConsumerRunner:
         # fetched and decoded, a slice at a time so the applying batch keeps its statements
         # going. Batches are still applied and committed one after another, in fetch order:
         # a next batch fetched before a failure is dropped uncommitted and redelivered.
+        # A batch's offsets are committed while the next batch is applied (its database
+        # work is done; the offsets only say so to Kafka): commits still go one at a time,
+        # in order, and a failed commit stops the loop before another one is sent.
         ahead: _Batch | None = None
+        committing: asyncio.Future[None] | None = None
         try:
             await self.consumer.start()
             while not stop.is_set():
                 batch = ahead if ahead is not None else await self._fetch(yielding=False)
                 ahead = None
                 if batch is not None:
-                    applying = asyncio.ensure_future(self._finish(batch, stop))
+                    applying = asyncio.ensure_future(self._settle(batch, stop))
                     try:
-                        ahead = await self._fetch(yielding=True, timeout_ms=0)
+                        ahead = await self._fetch_while(applying)
                     finally:
                         await applying
+                    if committing is not None:
+                        await committing
+                    committing = asyncio.ensure_future(self.commit(batch.records))
                 await self._record_lag()
                 self.health.last_batch_at = datetime.now(UTC)
                 self.health.enter("consuming")
@@ -258,14 +267,18 @@ class ConsumerRunner:
         except BatchAbandoned as exc:
             log.info("consumer %s: %s", self.group_id, exc)
         finally:
-            self.lag.clear()
-            await self.consumer.stop()
+            try:
+                if committing is not None:
+                    await committing
+            finally:
+                self.lag.clear()
+                await self.consumer.stop()
 
-    async def _fetch(self, *, yielding: bool, timeout_ms: int = 500) -> _Batch | None:
+    async def _fetch(self, *, yielding: bool, timeout_ms: int = 500, max_records: int | None = None) -> _Batch | None:
         """The next fetched batch, decoded (``yielding``: a slice of records at a time, letting
         other tasks run between slices); None when nothing arrived within ``timeout_ms``."""
         assert self.consumer is not None
-        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records or self._max_records)
         records = [r for tp in sorted(fetched, key=lambda t: (t.topic, t.partition)) for r in fetched[tp]]
         if not records:
             return None
@@ -279,15 +292,39 @@ class ConsumerRunner:
             await asyncio.sleep(0)
         return batch
 
+    async def _fetch_while(self, applying: asyncio.Future[None]) -> _Batch | None:
+        """The next batch, gathered while ``applying`` runs: whatever the fetcher holds,
+        again and again until the batch is applied (or the next one is full).
+
+        Taking records as they arrive matters for latency, not only for throughput: the
+        client sends no new fetch for a partition whose fetched records wait unconsumed,
+        so records taken only once the batch is applied would leave everything that
+        arrived meanwhile on the broker for another round trip (and another batch)."""
+        batch = _Batch([])
+        while len(batch.records) < self._max_records:
+            part = await self._fetch(yielding=True, timeout_ms=0 if applying.done() else AHEAD_POLL_MS,
+                                     max_records=self._max_records - len(batch.records))
+            if part is not None:
+                batch.records += part.records
+                batch.events += part.events
+                batch.dead += part.dead
+            if applying.done():
+                break
+        return batch if batch.records else None
+
     async def process(self, records: list[ConsumerRecord], stop: asyncio.Event | None = None) -> None:
         """Apply one fetched batch, dead-letter the rest, then commit offsets."""
         await self._finish(self._decode(records), stop)
 
     async def _finish(self, batch: _Batch, stop: asyncio.Event | None = None) -> None:
+        await self._settle(batch, stop)
+        await self.commit(batch.records)
+
+    async def _settle(self, batch: _Batch, stop: asyncio.Event | None = None) -> None:
+        """Steps 2-4: everything before the batch's offsets may be committed."""
         await self._apply_with_retries(batch, stop)
         await self._send_dead_letters(batch.dead, stop)
         await self._record_dead_letters(batch.dead, stop)
-        await self.commit(batch.records)
 
     async def commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}
