@@ -98,6 +98,7 @@ lint: install ## ruff and mypy (mypy.ini: strict on libs/, the default checks on
 bench: install ## start infra and run the benchmarks
 	bash infra/up.sh
 	@if [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; else echo "no benchmarks yet"; fi
+	$(PY) benchmarks/governance_queue.py
 	$(PY) benchmarks/http_bench.py
 
 contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI)

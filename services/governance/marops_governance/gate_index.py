@@ -70,6 +70,9 @@ async def refresh(pool: asyncpg.Pool) -> int:
     skipped (``SKIP LOCKED``): a writer's fact not committed yet, or another refresh at
     work; waiting for either could deadlock with a consumer's batch marking several
     campaigns in its own order."""
+    async with pool.acquire() as conn:  # the usual case, nothing stale: one round trip, no transaction
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM gate_index_stale)"):
+            return 0
     total = 0
     while True:
         done = await in_transaction(pool, _refresh_batch)
