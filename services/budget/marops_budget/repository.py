@@ -461,22 +461,31 @@ async def insert_spend(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str
     return bool(inserted)
 
 
+@dataclass(frozen=True)
+class InsertedSpend:
+    inserted: bool  # False when the (source_system, source_reference) pair was already recorded
+    line_currency: str | None  # of the line the spend counts against, if known yet
+    hold: Hold | None  # the campaign's hold
+
+
 async def insert_spend_on_line(conn: asyncpg.Connection, copy: SpendCopy, *, origin: str, historical: bool,
-                               recorded_by: str | None) -> tuple[bool, str | None]:
-    """``insert_spend`` and the currency of the line the spend counts against, if known yet,
-    in one round trip (the line is read from the campaign's brief, which the insert does not
-    change)."""
+                               recorded_by: str | None) -> InsertedSpend:
+    """``insert_spend``, the currency of the line the spend counts against and the campaign's
+    hold (for its thresholds), in one round trip: the insert changes neither the campaign's
+    brief, which names the line, nor its hold. Needs the campaign lock, taken in a statement
+    before this one, so the hold read is the one every later step of the transaction sees."""
     row = await conn.fetchrow(
         f"""
         WITH inserted AS ({_INSERT_SPEND})
         SELECT EXISTS (SELECT 1 FROM inserted) AS inserted,
                (SELECT l.currency FROM budget_lines l
                 WHERE l.id = coalesce($7::text, (SELECT budget_line_id FROM current_briefs WHERE campaign_id = $3)))
-                   AS line_currency
+                   AS line_currency,
+               (SELECT h FROM holds h WHERE h.campaign_id = $3) AS hold
         """,
         *_spend_values(copy, origin, historical, recorded_by),
     )
-    return bool(row["inserted"]), row["line_currency"]
+    return InsertedSpend(bool(row["inserted"]), row["line_currency"], _hold(row["hold"]))
 
 
 async def replace_spend(conn: asyncpg.Connection, spend_id: int, copy: SpendCopy, *, origin: str,

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -233,14 +234,22 @@ async def reallocate(conn: asyncpg.Connection, from_line_id: str, to_line_id: st
 
 
 async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
-    """Act on the campaign's facts until nothing is left to do. Needs the campaign lock."""
+    """Act on the campaign's facts until nothing is left to do. Needs the campaign lock.
+
+    The state is read once: what each step changes of it (a reservation decision, the hold)
+    is applied to it as read, which is what reading it again would find, since the lock keeps
+    every other writer of the campaign out (that second read was a round trip per event)."""
+    facts, hold, has_changes = await repo.load_state(conn, campaign_id)
     for _ in range(MAX_STEPS):
-        facts, hold, has_changes = await repo.load_state(conn, campaign_id)
         action = next_action(facts, hold)
         if action is None:
             break
         if isinstance(action, Reserve):
-            await _reserve(conn, action.brief, hold, cause)
+            reserved = await _reserve(conn, action.brief, hold, cause)
+            decided = {**facts.decisions, action.brief.version: reserved is not None}
+            facts = dataclasses.replace(facts, decisions=decided)
+            if reserved is not None:
+                hold = reserved
         elif isinstance(action, Commit):
             hold = dataclasses.replace(action.hold, status=HoldStatus.committed)
             await repo.save_hold(conn, hold)
@@ -253,7 +262,7 @@ async def reconcile(conn: asyncpg.Connection, campaign_id: str, cause: Cause, ru
             await _publish_release(conn, hold, action.reason, cause)
     else:
         raise RuntimeError(f"budget decisions for campaign {campaign_id!r} did not converge")
-    # The state read last (nothing to do) stands unless there are change requests to settle.
+    # The state reached (nothing left to do) stands unless there are change requests to settle.
     if has_changes:
         await settle_changes(conn, campaign_id, cause)
         hold = await repo.load_hold(conn, campaign_id)
@@ -350,8 +359,9 @@ async def _publish_release(conn: asyncpg.Connection, hold: Hold, reason: c.Relea
                                           brief_version=hold.brief_version), cause)
 
 
-async def _reserve(conn: asyncpg.Connection, brief: Brief, replaced: Hold | None, cause: Cause) -> None:
-    """``replaced``: the campaign's hold when the reservation was decided on (under its lock)."""
+async def _reserve(conn: asyncpg.Connection, brief: Brief, replaced: Hold | None, cause: Cause) -> Hold | None:
+    """``replaced``: the campaign's hold when the reservation was decided on (under its lock).
+    Returns the new hold, None when the reservation was refused (the hold stays as it was)."""
     # The line's row lock makes concurrent reservations on one line take turns, so each
     # one sees every hold committed before it: a line is never over-reserved. It must be a
     # statement of its own: line_state's snapshot is then taken after the lock was granted.
@@ -368,11 +378,12 @@ async def _reserve(conn: asyncpg.Connection, brief: Brief, replaced: Hold | None
         await repo.save_hold(conn, outcome.hold)
         await _publish(conn, c.BudgetReserved(campaign_id=brief.campaign_id, brief_version=brief.version,
                                               budget_line_id=brief.budget_line_id, amount=requested), cause)
-    else:
-        await repo.insert_decision(conn, brief, reserved=False, reason_code=outcome.code.value, reason=outcome.reason)
-        await _publish(conn, c.BudgetReservationRejected(
-            campaign_id=brief.campaign_id, brief_version=brief.version, budget_line_id=brief.budget_line_id,
-            requested=requested, reason_code=outcome.code, reason=outcome.reason), cause)
+        return outcome.hold
+    await repo.insert_decision(conn, brief, reserved=False, reason_code=outcome.code.value, reason=outcome.reason)
+    await _publish(conn, c.BudgetReservationRejected(
+        campaign_id=brief.campaign_id, brief_version=brief.version, budget_line_id=brief.budget_line_id,
+        requested=requested, reason_code=outcome.code, reason=outcome.reason), cause)
+    return None
 
 
 async def evaluate_thresholds(conn: asyncpg.Connection, campaign_id: str, cause: Cause, rules: Rules) -> None:
@@ -496,15 +507,15 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
     copy = SpendCopy(spend, cause.clock(), event_id)
     # Inserted first (a re-send's insert is a no-op): the line's currency comes back with it,
     # and a refusal below rolls the insert back with the transaction.
-    inserted, line_currency = await repo.insert_spend_on_line(conn, copy, origin=origin, historical=historical,
-                                                              recorded_by=recorded_by)
-    if not inserted:
+    recorded = await repo.insert_spend_on_line(conn, copy, origin=origin, historical=historical,
+                                               recorded_by=recorded_by)
+    if not recorded.inserted:
         # Recorded before (a re-send), or the same pair under another campaign id raced us:
         # the first one stands.
         existing = await _kept_copy(conn, spend)
         assert existing is not None
         return SpendResult(existing, recorded=False, same_fact=repo.as_spend(existing).same_fact_as(spend))
-    check_spend(spend, line_currency)
+    check_spend(spend, recorded.line_currency)
     if publish:
         await _publish(conn, c.SpendRecorded(
             campaign_id=spend.campaign_id, source_system=spend.source_system,
@@ -512,7 +523,8 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
             incurred_on=spend.incurred_on, budget_line_id=spend.budget_line_id,
             corrects_reference=spend.corrects_reference, description=spend.description), cause,
             event_id=event_id, time=copy.occurred_at)
-    read = await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical)
+    read = await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical,
+                                     holds={spend.campaign_id: recorded.hold})
     # The answer is the spend's ledger row as the reconciliation read it, after the insert: what
     # follows changes no column of it (thresholds, forecasts and the published reconciliation
     # state are other tables), so it is not read again.
@@ -525,13 +537,18 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
 
 
 async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause, rules: Rules,
-                              *, alerts: bool) -> list[repo.ReconciliationRow]:
+                              *, alerts: bool, holds: Mapping[str, Hold | None] | None = None
+                              ) -> list[repo.ReconciliationRow]:
     """Reconciliation, thresholds and forecasts after the campaigns' spend changed; returns
-    the campaigns' spends as ``sync_reconciliation`` read them."""
+    the campaigns' spends as ``sync_reconciliation`` read them. ``holds``: of campaigns whose
+    hold the caller read under their lock already."""
     read = await sync_reconciliation(conn, campaign_ids, cause)
     if alerts:
         for campaign_id in campaign_ids:
-            await evaluate_thresholds(conn, campaign_id, cause, rules)
+            if holds is not None and campaign_id in holds:
+                await _evaluate_thresholds(conn, campaign_id, holds[campaign_id], cause, rules)
+            else:
+                await evaluate_thresholds(conn, campaign_id, cause, rules)
         await evaluate_forecasts(conn, await repo.lock_forecasts_of(conn, campaign_ids), cause, rules, locked=True)
     return read
 
