@@ -232,8 +232,9 @@ class Result:
     load: str = ""  # load average when the measurement started
     p999_ms: float = float("nan")
     max_ms: float = float("nan")
-    # where the tail sits in time: how many requests took over SLOW_MS and the 100 ms windows
-    # (by send time) holding most of them (clustered: a pause of the server; spread: queueing)
+    # where the tail sits in time: how many requests took over SLOW_MS, in how many 100 ms
+    # windows (by send time) and how long a run of them (a few windows: a pause of the server;
+    # long runs: a backlog, the server slower than the arrivals for that long)
     slow: int = 0
     slow_in_worst_windows: str = ""
 
@@ -303,8 +304,8 @@ def _epoch(stamp: str) -> float:
 
 
 def _tail_in_time(sent: list[tuple[float, float]], above_ms: float) -> tuple[int, str]:
-    """How many requests took longer than ``above_ms``, and the worst three 100 ms windows
-    (by send time) with how many of those each holds and its worst latency."""
+    """How many requests took longer than ``above_ms``, in how many 100 ms windows (by send
+    time) of the run, the longest run of consecutive such windows, and the worst window."""
     if not sent:
         return 0, ""
     start = min(t for t, _ in sent)
@@ -313,8 +314,17 @@ def _tail_in_time(sent: list[tuple[float, float]], above_ms: float) -> tuple[int
         if ms > above_ms:
             windows.setdefault(int((t - start) * 10), []).append(ms)
     slow = sum(len(v) for v in windows.values())
-    worst = sorted(windows.items(), key=lambda kv: -len(kv[1]))[:3]
-    return slow, ", ".join(f"t={w / 10:.1f}s: {len(v)} (max {max(v):.0f} ms)" for w, v in worst)
+    if not slow:
+        return 0, ""
+    longest = run = 0
+    previous = None
+    for w in sorted(windows):
+        run = run + 1 if previous is not None and w == previous + 1 else 1
+        longest, previous = max(longest, run), w
+    total = int((max(t for t, _ in sent) - start) * 10) + 1
+    worst, in_worst = max(windows.items(), key=lambda kv: len(kv[1]))
+    return slow, (f"{len(windows)} of {total} windows of 100 ms, the longest run {longest / 10:.1f} s; "
+                  f"worst t={worst / 10:.1f}s: {len(in_worst)} (max {max(in_worst):.0f} ms)")
 
 
 def _children_cpu() -> float:
@@ -394,8 +404,8 @@ def line(name: str, r: Result, peer: Result | None = None, target_text: str = ""
           f"downstream (vegeta {r.vegeta_cpu_ms:.2f}), load average {r.load} at the start", flush=True)
     if r.errors:
         print(f"  {'':<34} status codes: {r.codes}", flush=True)
-    print(f"  {'':<34} p99.9 {r.p999_ms:.1f} ms, max {r.max_ms:.1f} ms; {r.slow} above {SLOW_MS:.0f} ms, the most "
-          f"in {r.slow_in_worst_windows or '-'}", flush=True)
+    print(f"  {'':<34} p99.9 {r.p999_ms:.1f} ms, max {r.max_ms:.1f} ms; {r.slow} above {SLOW_MS:.0f} ms"
+          f"{', in ' + r.slow_in_worst_windows if r.slow else ''}", flush=True)
 
 
 def saturation(make_targets: Any, ok: set[int], on: list[Proc]) -> tuple[int, list[Result]]:
