@@ -134,6 +134,8 @@ async def queue(pool: asyncpg.Pool, actor: Principal, now: dt.datetime, *, limit
         after = gate_index.QueueCursor.decode(cursor) if cursor else None
     except gate_index.InvalidCursor as exc:
         raise domain.Refusal(domain.RefusalCode.invalid_cursor, str(exc)) from None
+    if after is not None and after.as_of > now:  # made up: "overdue" (and escalation) would be judged ahead of time
+        raise domain.Refusal(domain.RefusalCode.invalid_cursor, "not a cursor of this queue: its as_of is ahead of now")
     return await gate_index.queue(pool, actor, now, limit=limit, after=after)
 
 

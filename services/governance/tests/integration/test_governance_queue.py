@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from marops_governance import gate_index
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 REQUESTER, APPROVER, FINANCE, ADMIN = "rita", "alex", "finn", "ada"
@@ -86,7 +88,8 @@ async def test_the_queue_pages_through_a_cursor_in_its_order(gov) -> None:
     assert [cid for cid, _ in whole if cid in ids] == ids
     assert paged == await gov.queue_derived(APPROVER, as_of=as_of_paged)
 
-    for cursor in ("not-a-cursor", "W10", "eyJ4Ijox"):
+    ahead = gate_index.QueueCursor(gov.now() + dt.timedelta(days=3), t, ids[0]).encode()  # would show gates overdue
+    for cursor in ("not-a-cursor", "W10", "eyJ4Ijox", ahead):
         refused = await gov.client.get("/queue", params={"cursor": cursor}, headers=gov.as_(APPROVER))
         assert refused.status_code == 400, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
