@@ -209,7 +209,8 @@ async def decide(campaign_id: CampaignId, gate_id: GateId, body: Annotated[Decis
 
 
 @router.get("/queue", response_model=QueueOut,
-            tags=["gates"], summary="The caller's approval queue: overdue first, then by due time")
+            responses=problems((400, "A cursor this service did not give out, or one whose as_of is ahead of now")),
+            tags=["gates"], summary="The caller's approval queue: overdue first, then by due time, a page at a time")
 async def approval_queue(pool: Pool, now: Now, actor: CurrentPrincipal,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
                          cursor: Annotated[str | None, Query(max_length=500, description=(
