@@ -99,6 +99,7 @@ bench: install ## start infra and run the benchmarks
 	bash infra/up.sh
 	@if [ -f benchmarks/run.py ]; then $(PY) benchmarks/run.py; else echo "no benchmarks yet"; fi
 	$(PY) benchmarks/governance_queue.py
+	$(PY) benchmarks/spend_history.py
 	$(PY) benchmarks/http_bench.py
 
 contracts: install ## regenerate the event contract files (JSON Schema, AsyncAPI)

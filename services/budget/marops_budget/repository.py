@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeAlias
@@ -539,26 +539,42 @@ class ReconciliationRow:
     row: Row
 
 
-async def reconciliations_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[ReconciliationRow]:
-    """Each spend of the campaigns (and each spend they were told about before, in case a
-    replacement moved it to another campaign) with its reconciliation now and as last published."""
-    rows = await conn.fetch(
-        """
+_RECONCILIATIONS = """
         SELECT s.*, st.revision AS published_revision, st.campaign_id AS published_campaign_id,
                st.amount AS published_amount, st.currency AS published_currency, st.status AS published_status,
                st.reason_code AS published_reason_code, st.resolution AS published_resolution,
                st.budget_line_id AS published_line_id
         FROM spend_ledger s
         LEFT JOIN spend_reconciliation_state st USING (source_system, source_reference)
-        WHERE s.id IN (SELECT id FROM spends WHERE campaign_id = ANY($1::text[])
-                       UNION
-                       SELECT sp.id FROM spend_reconciliation_state x
-                       JOIN spends sp USING (source_system, source_reference)
-                       WHERE x.campaign_id = ANY($1::text[]))
+        WHERE s.id IN ({ids})
         ORDER BY s.id
-        """,
-        campaign_ids,
-    )
+"""
+
+
+async def reconciliations_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[ReconciliationRow]:
+    """Each spend of the campaigns (and each spend they were told about before, in case a
+    replacement moved it to another campaign) with its reconciliation now and as last published."""
+    rows = await conn.fetch(_RECONCILIATIONS.format(ids="""
+        SELECT id FROM spends WHERE campaign_id = ANY($1::text[])
+        UNION
+        SELECT sp.id FROM spend_reconciliation_state x JOIN spends sp USING (source_system, source_reference)
+        WHERE x.campaign_id = ANY($1::text[])"""), campaign_ids)
+    return _reconciliation_rows(rows)
+
+
+async def reconciliations_of_spends(conn: asyncpg.Connection,
+                                    pairs: Sequence[tuple[str, str]]) -> list[ReconciliationRow]:
+    """``reconciliations_of`` for these spends (source_system, source_reference) only: what a
+    change of one spend can change (a spend's bookability is its own row's, its campaign's line
+    and that line's currency), read without every other spend of its campaign."""
+    rows = await conn.fetch(_RECONCILIATIONS.format(ids="""
+        SELECT sp.id FROM unnest($1::text[], $2::text[]) AS k (source_system, source_reference)
+        JOIN spends sp USING (source_system, source_reference)"""),
+        [p[0] for p in pairs], [p[1] for p in pairs])
+    return _reconciliation_rows(rows)
+
+
+def _reconciliation_rows(rows: Sequence[Row]) -> list[ReconciliationRow]:
     out = []
     for r in rows:
         # Unbookable imported history counts as reconciled: nobody is waiting for it.

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -523,12 +523,12 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
             incurred_on=spend.incurred_on, budget_line_id=spend.budget_line_id,
             corrects_reference=spend.corrects_reference, description=spend.description), cause,
             event_id=event_id, time=copy.occurred_at)
-    read = await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical,
+    pair = (spend.source_system, spend.source_reference)
+    read = await _after_spend_change(conn, [spend.campaign_id], cause, rules, alerts=not historical, spend=pair,
                                      holds={spend.campaign_id: recorded.hold})
     # The answer is the spend's ledger row as the reconciliation read it, after the insert: what
     # follows changes no column of it (thresholds, forecasts and the published reconciliation
     # state are other tables), so it is not read again.
-    pair = (spend.source_system, spend.source_reference)
     row = next((r.row for r in read if (r.source_system, r.source_reference) == pair), None)
     if row is None:
         row = await _kept_copy(conn, spend)
@@ -537,12 +537,12 @@ async def record_spend(conn: asyncpg.Connection, spend: Spend, *, origin: str, e
 
 
 async def _after_spend_change(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause, rules: Rules,
-                              *, alerts: bool, holds: Mapping[str, Hold | None] | None = None
-                              ) -> list[repo.ReconciliationRow]:
-    """Reconciliation, thresholds and forecasts after the campaigns' spend changed; returns
-    the campaigns' spends as ``sync_reconciliation`` read them. ``holds``: of campaigns whose
-    hold the caller read under their lock already."""
-    read = await sync_reconciliation(conn, campaign_ids, cause)
+                              *, alerts: bool, spend: tuple[str, str],
+                              holds: Mapping[str, Hold | None] | None = None) -> list[repo.ReconciliationRow]:
+    """Reconciliation, thresholds and forecasts after one spend (source_system,
+    source_reference) of the campaigns changed; returns its rows as ``sync_reconciliation``
+    read them. ``holds``: of campaigns whose hold the caller read under their lock already."""
+    read = await sync_reconciliation(conn, campaign_ids, cause, spends=[spend])
     if alerts:
         for campaign_id in campaign_ids:
             if holds is not None and campaign_id in holds:
@@ -596,7 +596,8 @@ async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecord
         if not await repo.insert_spend(conn, incoming, origin="kafka", historical=event.is_historical,
                                        recorded_by=event.source):
             raise RuntimeError("spend pair recorded concurrently; retrying the batch decides it")
-        await _after_spend_change(conn, [spend.campaign_id], Cause.of(event), rules, alerts=not event.is_historical)
+        await _after_spend_change(conn, [spend.campaign_id], Cause.of(event), rules, alerts=not event.is_historical,
+                                  spend=(spend.source_system, spend.source_reference))
         return
     assert kept is not None and existing is not None
     # An earlier copy arrived after a later one was booked: it becomes the kept copy.
@@ -612,18 +613,24 @@ async def spend_consumed(conn: asyncpg.Connection, event: Envelope[c.SpendRecord
                     "; ".join(content_differences(kept.spend, spend)))
     # Alerts already published stand (they said what was true then); the replacement's
     # spend is evaluated like any other, so a threshold it reaches is still announced once.
-    await _after_spend_change(conn, affected, Cause.of(event), rules, alerts=not event.is_historical)
+    await _after_spend_change(conn, affected, Cause.of(event), rules, alerts=not event.is_historical,
+                              spend=(spend.source_system, spend.source_reference))
 
 
 # ------------------------------------------------------------------- reconciliation
 
 
-async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str],
-                              cause: Cause) -> list[repo.ReconciliationRow]:
+async def sync_reconciliation(conn: asyncpg.Connection, campaign_ids: list[str], cause: Cause, *,
+                              spends: Sequence[tuple[str, str]] | None = None) -> list[repo.ReconciliationRow]:
     """Tell others (SpendReconciliationChanged) about every spend of the campaigns whose
     bookability changed since budget last said; returns the spends as read. Needs the
-    campaigns' locks."""
-    read = await repo.reconciliations_of(conn, campaign_ids)
+    campaigns' locks.
+
+    ``spends`` (source_system, source_reference): only these changed, and a spend's
+    bookability depends on nothing of its campaign's other spends, so only they are read;
+    reading every spend of the campaign made each new spend cost as much as its history."""
+    read = (await repo.reconciliations_of_spends(conn, spends) if spends is not None
+            else await repo.reconciliations_of(conn, campaign_ids))
     for r in read:
         if not reconciliation_to_publish(r.now, r.published):
             continue
@@ -661,7 +668,7 @@ async def resolve_spend(conn: asyncpg.Connection, spend_id: int, resolution: c.R
     await repo.resolve_spend(conn, spend_id, resolution=resolution.value, line_id=line_id, reason=reason,
                              actor=actor)
     await _after_spend_change(conn, [campaign_id], Cause(correlation_id=campaign_id, clock=clock), rules,
-                              alerts=not row["historical"])
+                              alerts=not row["historical"], spend=(row["source_system"], row["source_reference"]))
     resolved = await repo.spend_by_id(conn, spend_id)
     assert resolved is not None
     return resolved
