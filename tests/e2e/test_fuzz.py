@@ -114,6 +114,7 @@ EXCEPTIONS: tuple[Exception_, ...] = (
     Exception_("intake", "GET /campaigns", ACCEPTANCE, problem("invalid-cursor"),
                "a cursor is opaque: any string is well-formed, only those the service gave out are valid"),
     Exception_("intake", "GET /lessons", ACCEPTANCE, problem("invalid-cursor"), "a cursor is opaque (as above)"),
+    Exception_("governance", "GET /queue", ACCEPTANCE, problem("invalid-cursor"), "a cursor is opaque (as above)"),
     Exception_("metrics", "GET /campaigns", ACCEPTANCE, problem("validation-error", "the cursor is not one"),
                "a cursor is opaque (as above)"),
     Exception_("metrics", "GET /campaigns/{campaign_id}/timeline", ACCEPTANCE,
