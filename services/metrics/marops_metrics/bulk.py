@@ -14,13 +14,22 @@ probe and a conflict check per row, for every batch) are not needed while it rep
 - the other writers (commitments, releases, reconciliations, outcome facts: few rows)
   are applied per batch exactly as the live path applies them.
 
+The rows travel in PostgreSQL's COPY text format, written where the events are decoded
+(``copy_text``): a large replay's worker processes send back one ``bytes`` per table
+instead of row tuples, which cost almost as much to pickle and unpickle as to decode,
+and the loading process only passes the bytes on. Each value is written as the text of
+what asyncpg's binary encoding would send for it, so the stored rows are the same.
+
 Nothing here derives: the rebuild derives every campaign once after the merge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -43,14 +52,81 @@ def _staged() -> list[tuple[tuple[type, ...], Writer]]:
     return [(types, writer) for types, writer in WRITERS if isinstance(writer, Writer)]
 
 
+# --- COPY text format ------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    # The COPY text format's escapes (a backslash, and the row and column separators).
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return value
+
+
+def _timestamp(value: dt.datetime) -> str:
+    # As asyncpg sends a timestamptz: the instant in UTC (a naive one read in local time),
+    # and its infinities.
+    if value.tzinfo is None and value in (dt.datetime.max, dt.datetime.min):
+        return "infinity" if value == dt.datetime.max else "-infinity"
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _date(value: dt.date) -> str:
+    if value in (dt.date.max, dt.date.min):  # asyncpg's infinities of a date
+        return "infinity" if value == dt.date.max else "-infinity"
+    return value.isoformat()
+
+
+_FORMATS: dict[type, Callable[[Any], str]] = {
+    str: _text,
+    RawJson: lambda v: _text(str.__str__(v)),
+    bool: lambda v: "t" if v else "f",
+    int: str,
+    float: repr,  # the shortest text that reads back as the same double
+    Decimal: str,
+    uuid.UUID: str,
+    dt.datetime: _timestamp,
+    dt.date: _date,
+    type(None): lambda _: "\\N",
+}
+
+
+def _field(value: Any) -> str:
+    format_ = _FORMATS.get(type(value))
+    if format_ is None:
+        if isinstance(value, str):  # a str subclass: its characters, as asyncpg sends them
+            return _text(str.__str__(value))
+        # Refused like a value the database refuses: the rebuild replays the slow way.
+        raise ValueError(f"no COPY text format for a {type(value).__name__}")
+    return format_(value)
+
+
+def copy_text(rows: Iterable[tuple[Any, ...]]) -> bytes:
+    """``rows`` in COPY's text format (``copy_to_table(..., format="text")``)."""
+    lines = ["\t".join([_field(v) for v in row]) for row in rows]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+# --- decoded batches ------------------------------------------------------------------
+
+
+# What decoding needs of a fetched record (topic, value, headers): a ``ConsumerRecord``
+# costs ten times as much to pickle across to a worker process.
+Fetched = tuple[str, bytes | None, Any]
+
+
+def fetched(records: Sequence[ConsumerRecord]) -> list[Fetched]:
+    return [(r.topic, r.value, r.headers) for r in records]
+
+
 @dataclass
 class Rows:
-    """A batch of records decoded into what the bulk load writes (``rows_of``): picklable,
-    so a worker process can decode while this one loads."""
+    """A batch of records decoded into what the bulk load writes (``rows_of``), as COPY
+    text: picklable, and cheap to send back from a worker process."""
 
     events: int = 0  # records that decoded into events
-    event_log: list[tuple[Any, ...]] = field(default_factory=list)
-    staged: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # staging table -> inputs
+    event_log: bytes = b""
+    staged: dict[str, bytes] = field(default_factory=dict)  # staging table -> its inputs
     others: list[int] = field(default_factory=list)  # records of the other writers' events, by index
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (index, reason): skipped
 
@@ -58,29 +134,38 @@ class Rows:
 _TOPIC_TYPES: dict[str, dict[str, str]] = {}
 
 
-def rows_of(records: Sequence[ConsumerRecord], group_id: str, prefix: str) -> Rows:
-    """Decode ``records`` as the live consumer does and turn them into bulk-load rows (in a
-    worker process: nothing here touches a connection)."""
+def rows_of(batch: Sequence[Fetched], group_id: str, prefix: str) -> Rows:
+    """Decode a batch (``fetched``) as the live consumer does and turn it into bulk-load
+    rows (in a worker process: nothing here touches a connection)."""
     topic_types = _TOPIC_TYPES.get(prefix)
     if topic_types is None:
         topic_types = _TOPIC_TYPES[prefix] = registry.topic_types(prefix)
-    index = {id(r): i for i, r in enumerate(records)}
-    decoded, invalid = decode_records(list(records), group_id=group_id, topic_types=topic_types)
-    out = Rows(events=len(decoded), invalid=[(index[id(r)], reason) for r, reason in invalid])
-    events = [e for _, e in decoded]
-    out.event_log = event_log_rows(events, RawJson)
+    records = [ConsumerRecord(topic, -1, i, -1, -1, None, value, None, -1, -1, headers)
+               for i, (topic, value, headers) in enumerate(batch)]
+    decoded, invalid = decode_records(records, group_id=group_id, topic_types=topic_types)
+    out = Rows(events=len(decoded), invalid=[(r.offset, reason) for r, reason in invalid])
+    out.event_log, out.staged, others = _encoded([e for _, e in decoded])
+    positions = {id(e): r.offset for r, e in decoded}
+    out.others = sorted({positions[id(e)] for e in others})
+    return out
+
+
+def _encoded(events: Sequence[Envelope]) -> tuple[bytes, dict[str, bytes], list[Envelope]]:
+    """The ``event_log`` rows and the staged writers' inputs of ``events`` as COPY text, and
+    the events of the other writers."""
+    event_log = copy_text(event_log_rows(events, RawJson))
+    staged: dict[str, bytes] = {}
+    others: list[Envelope] = []
     grouped = by_type(events)
-    positions = {id(e): index[id(r)] for r, e in decoded}
     for types, writer in WRITERS:
         mine = [e for t in types for e in grouped.get(t, ())]
         if not mine:
             continue
         if isinstance(writer, Writer):
-            out.staged.setdefault(writer.fact.table, []).extend(writer.row(e) for e in mine)
+            staged[writer.fact.table] = staged.get(writer.fact.table, b"") + copy_text(writer.row(e) for e in mine)
         else:
-            out.others.extend(positions[id(e)] for e in mine)
-    out.others = sorted(set(out.others))
-    return out
+            others.extend(mine)
+    return event_log, staged, others
 
 
 class BulkLoad:
@@ -108,37 +193,29 @@ class BulkLoad:
     async def load_rows(self, conn: asyncpg.Connection, rows: Rows, others: Sequence[Envelope]) -> None:
         """A batch decoded by ``rows_of`` (``others``: the events of ``rows.others``, decoded
         again here), inside the caller's transaction."""
-        if rows.event_log:
-            await conn.copy_records_to_table("event_log", schema_name=REBUILD_SCHEMA,
-                                             columns=list(EVENT_LOG_COLUMNS), records=rows.event_log)
+        await self._copy(conn, rows.event_log, rows.staged, others)
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        """One batch of decoded events, inside the caller's transaction."""
+        if events:
+            await self._copy(conn, *_encoded(events))
+
+    async def _copy(self, conn: asyncpg.Connection, event_log: bytes, staged: dict[str, bytes],
+                    others: Sequence[Envelope]) -> None:
+        if event_log:
+            # The payload's JSON text as the live path stores it (there through a text cast).
+            await conn.copy_to_table("event_log", schema_name=REBUILD_SCHEMA, columns=list(EVENT_LOG_COLUMNS),
+                                     source=memoryview(event_log), format="text")
         for _, staged_writer in _staged():
-            staged = rows.staged.get(staged_writer.fact.table)
-            if staged:
-                await conn.copy_records_to_table(staged_writer.fact.table, schema_name=STAGING_SCHEMA,
-                                                 columns=[c for c, _ in staged_writer.fact.inputs], records=staged)
+            data = staged.get(staged_writer.fact.table)
+            if data:
+                await conn.copy_to_table(staged_writer.fact.table, schema_name=STAGING_SCHEMA,
+                                         columns=[c for c, _ in staged_writer.fact.inputs], source=memoryview(data),
+                                         format="text")
         grouped = by_type(others)
         for types, writer in WRITERS:
             mine = [e for t in types for e in grouped.get(t, ())]
             if mine and not isinstance(writer, Writer):
-                await writer(conn, projection.checked(REBUILD_SCHEMA), mine)
-
-    async def load(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        """One batch of decoded events, inside the caller's transaction."""
-        if not events:
-            return
-        # The payload's JSON text as the live path stores it (there through a text cast).
-        await conn.copy_records_to_table("event_log", schema_name=REBUILD_SCHEMA, columns=list(EVENT_LOG_COLUMNS),
-                                         records=event_log_rows(events, RawJson))
-        grouped = by_type(events)
-        for types, writer in WRITERS:
-            mine = [e for t in types for e in grouped.get(t, ())]
-            if not mine:
-                continue
-            if isinstance(writer, Writer):
-                await conn.copy_records_to_table(
-                    writer.fact.table, schema_name=STAGING_SCHEMA, columns=[c for c, _ in writer.fact.inputs],
-                    records=[writer.row(e) for e in mine])
-            else:
                 await writer(conn, projection.checked(REBUILD_SCHEMA), mine)
 
     async def finish(self, conn: asyncpg.Connection) -> dict[str, Any]:

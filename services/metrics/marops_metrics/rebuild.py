@@ -258,7 +258,8 @@ class Rebuild:
                 if records and self._decoders is not None and conn is None:
                     last_progress = time.monotonic()
                     decoding.append((records, loop.run_in_executor(
-                        self._decoders, bulk.rows_of, records, self._group_id(), self.settings.topic_prefix)))
+                        self._decoders, bulk.rows_of, bulk.fetched(records), self._group_id(),
+                        self.settings.topic_prefix)))
                     while len(decoding) > self.settings.rebuild_decoders:
                         await self._load_decoded(*decoding.popleft())
                 elif records:
