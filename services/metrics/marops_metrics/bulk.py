@@ -41,6 +41,7 @@ from marops_events.envelope import Envelope
 from marops_service.db import RawJson
 
 from . import projection
+from .outcome_facts import InTwoHalves
 from .projection import EVENT_LOG_COLUMNS, REBUILD_SCHEMA, WRITERS, Writer, by_type, event_log_rows
 
 STAGING_SCHEMA = "readmodel_staging"
@@ -129,6 +130,8 @@ class Rows:
     staged: dict[str, bytes] = field(default_factory=dict)  # staging table -> its inputs
     others: list[int] = field(default_factory=list)  # records of the other writers' events, by index
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (index, reason): skipped
+    # The rows of the writers in two halves (``outcome_facts.InTwoHalves``), by their place in ``WRITERS``.
+    halves: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
 _TOPIC_TYPES: dict[str, dict[str, str]] = {}
@@ -145,9 +148,28 @@ def rows_of(batch: Sequence[Fetched], group_id: str, prefix: str) -> Rows:
     decoded, invalid = decode_records(records, group_id=group_id, topic_types=topic_types)
     out = Rows(events=len(decoded), invalid=[(r.offset, reason) for r, reason in invalid])
     out.event_log, out.staged, others = _encoded([e for _, e in decoded])
+    others = _halved(others, out.halves)
     positions = {id(e): r.offset for r, e in decoded}
     out.others = sorted({positions[id(e)] for e in others})
     return out
+
+
+def _halved(events: Sequence[Envelope], halves: dict[int, list[tuple[Any, ...]]]) -> list[Envelope]:
+    """The rows of the writers in two halves into ``halves``; the events that other writers
+    still need (a type may have writers of both kinds)."""
+    grouped = by_type(events)
+    needed: set[type] = set()
+    for n, (types, writer) in enumerate(WRITERS):
+        if isinstance(writer, Writer):
+            continue
+        mine = [e for t in types for e in grouped.get(t, ())]
+        if not mine:
+            continue
+        if isinstance(writer, InTwoHalves):
+            halves[n] = writer.rows(mine)
+        else:
+            needed.update(types)
+    return [e for e in events if type(e.data) in needed]
 
 
 def _encoded(events: Sequence[Envelope]) -> tuple[bytes, dict[str, bytes], list[Envelope]]:
@@ -193,7 +215,7 @@ class BulkLoad:
     async def load_rows(self, conn: asyncpg.Connection, rows: Rows, others: Sequence[Envelope]) -> None:
         """A batch decoded by ``rows_of`` (``others``: the events of ``rows.others``, decoded
         again here), inside the caller's transaction."""
-        await self._copy(conn, rows.event_log, rows.staged, others)
+        await self._copy(conn, rows.event_log, rows.staged, others, rows.halves)
 
     async def load(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """One batch of decoded events, inside the caller's transaction."""
@@ -201,7 +223,7 @@ class BulkLoad:
             await self._copy(conn, *_encoded(events))
 
     async def _copy(self, conn: asyncpg.Connection, event_log: bytes, staged: dict[str, bytes],
-                    others: Sequence[Envelope]) -> None:
+                    others: Sequence[Envelope], halves: dict[int, list[tuple[Any, ...]]] | None = None) -> None:
         if event_log:
             # The payload's JSON text as the live path stores it (there through a text cast).
             await conn.copy_to_table("event_log", schema_name=REBUILD_SCHEMA, columns=list(EVENT_LOG_COLUMNS),
@@ -213,9 +235,15 @@ class BulkLoad:
                                          columns=[c for c, _ in staged_writer.fact.inputs], source=memoryview(data),
                                          format="text")
         grouped = by_type(others)
-        for types, writer in WRITERS:
+        for n, (types, writer) in enumerate(WRITERS):
+            if isinstance(writer, Writer):
+                continue
+            if halves is not None and isinstance(writer, InTwoHalves):
+                if n in halves:
+                    await writer.write(conn, projection.checked(REBUILD_SCHEMA), halves[n])
+                continue
             mine = [e for t in types for e in grouped.get(t, ())]
-            if mine and not isinstance(writer, Writer):
+            if mine:
                 await writer(conn, projection.checked(REBUILD_SCHEMA), mine)
 
     async def finish(self, conn: asyncpg.Connection) -> dict[str, Any]:
