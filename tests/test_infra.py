@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -157,3 +159,12 @@ async def test_topic_prefix_topics_are_deleted_after_the_test(
 ) -> None:
     leftover_check["prefix"] = topic_prefix
     await create_topics(kafka_bootstrap, [f"{topic_prefix}a", f"{topic_prefix}b"], partitions=1)
+
+
+def test_a_test_brokers_cluster_id_is_a_kafka_uuid_the_storage_tool_can_read() -> None:
+    from marops_testkit.brokers import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(5000)]  # one random id in 64 would start with '-'
+    assert not [i for i in ids if i.startswith("-")]
+    assert {len(i) for i in ids} == {22} and len(set(ids)) == len(ids)
+    assert {len(base64.urlsafe_b64decode(i + "==")) for i in ids} == {16}

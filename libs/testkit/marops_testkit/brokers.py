@@ -9,6 +9,7 @@ collide.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -59,6 +60,16 @@ class Broker:
             self.process.wait(timeout=30)
 
 
+def new_cluster_id() -> str:
+    """16 random bytes as unpadded base64url, the form of a Kafka Uuid, never starting with
+    '-' (the storage tool would read it as an option: one start in 64 failed so), as Kafka's
+    own ``Uuid.randomUuid`` and infra/kafka.sh do."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start_broker(repo_root: Path, workdir: Path, properties: dict[str, str], *, ports: list[int],
                  scram_users: list[str] | None = None) -> Broker:
     """Format ``workdir/data`` and start a single KRaft node (broker+controller) with
@@ -74,7 +85,7 @@ def start_broker(repo_root: Path, workdir: Path, properties: dict[str, str], *, 
     config = workdir / "server.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in {"log.dirs": str(workdir / "data"), **properties}.items()))
     classpath = f"{lib}/*"
-    cluster_id = secrets.token_urlsafe(16)[:22]
+    cluster_id = new_cluster_id()
     fmt = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}", "kafka.tools.StorageTool", "format",
            "-t", cluster_id, "-c", str(config)]
     for user in scram_users or []:
