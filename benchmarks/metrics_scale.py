@@ -30,6 +30,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -304,22 +305,26 @@ def rebuild(dsn: str, prefix: str) -> tuple[float, int, dict]:
     env = {**os.environ, "METRICS_DATABASE_URL": dsn, "METRICS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
            "METRICS_TOPIC_PREFIX": prefix, "METRICS_LOG_LEVEL": "WARNING", "METRICS_LOG_JSON": "false"}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "marops_metrics.rebuild"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as status:
-                # An exiting process may no longer list its memory.
-                peak = max([peak, *(int(line.split()[1]) for line in status if line.startswith("VmHWM"))])
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"rebuild failed: {err[-2000:]}")
-    return seconds, peak, json.loads(out.strip().splitlines()[-1])
+    # Its output goes to files, not pipes: a pipe nobody reads while it runs fills up and
+    # blocks a rebuild that logs a lot (a failing one), and the bench with it.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "marops_metrics.rebuild"], env=env, stdout=out, stderr=err,
+                                text=True)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as status:
+                    # An exiting process may no longer list its memory.
+                    peak = max([peak, *(int(line.split()[1]) for line in status if line.startswith("VmHWM"))])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"rebuild failed: {err.read()[-2000:]}")
+        return seconds, peak, json.loads(out.read().strip().splitlines()[-1])
 
 
 async def p95(pool: asyncpg.Pool, work, rounds: int) -> float:
