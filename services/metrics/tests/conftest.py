@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -396,6 +398,18 @@ class MetricsApp:
                 await conn.close()
 
         await wait_for(applied, timeout=timeout, interval=0.2, message=f"{count} events applied")
+
+    async def rebuild_cli(self, **env: str) -> tuple[int, str, str]:
+        """``python -m marops_metrics.rebuild`` over this app's database and topics, ``env`` added:
+        its exit code, stdout and stderr."""
+        full = {**os.environ, **env, "METRICS_DATABASE_URL": self.settings.database_url,
+                "METRICS_KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+                "METRICS_TOPIC_PREFIX": self.prefix, "METRICS_LOG_JSON": "false", "METRICS_LOG_LEVEL": "WARNING"}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "marops_metrics.rebuild", env=full,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
 
     async def wait_caught_up(self, timeout: float = 60) -> None:
         """Until the consumer reports no lag on any partition of any topic."""

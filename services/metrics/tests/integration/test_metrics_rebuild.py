@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from datetime import date, timedelta
 
 import asyncpg
@@ -75,16 +73,6 @@ async def run_rebuild(app, key: str) -> dict:
     return await wait_for(finished, timeout=60, interval=0.1, message="rebuild succeeded")
 
 
-async def run_cli(app, **extra: str) -> tuple[int, str, str]:
-    env = {**os.environ, **extra, "METRICS_DATABASE_URL": app.settings.database_url,
-           "METRICS_KAFKA_BOOTSTRAP_SERVERS": app.settings.kafka_bootstrap_servers,
-           "METRICS_TOPIC_PREFIX": app.prefix, "METRICS_LOG_JSON": "false", "METRICS_LOG_LEVEL": "WARNING"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "marops_metrics.rebuild", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def test_rebuild_from_the_endpoint_equals_incremental(dozen_loaded, dozen, dump_read_model) -> None:
     app = dozen_loaded
     incremental_tables = await dump_read_model(app.settings.database_url)
@@ -146,7 +134,7 @@ async def test_rebuild_while_events_keep_arriving_loses_nothing(dozen_loaded, do
     assert len([r for r in live["brief_versions"] if '"team": "late"' in r]) == 40
 
     # ... and a rebuild from the command line, from scratch, finds exactly the same read model.
-    code, out, err = await run_cli(app)
+    code, out, err = await app.rebuild_cli()
     assert code == 0, err
     assert '"status": "succeeded"' in out
     assert await dump_read_model(app.settings.database_url) == live
@@ -160,7 +148,7 @@ async def test_rebuild_decoding_in_worker_processes_finds_the_same_read_model(do
     live = await dump_read_model(app.settings.database_url)
     outcomes = []
     for parallel_from in ("1000000", "0"):  # in this process, then in workers
-        code, out, err = await run_cli(app, METRICS_REBUILD_PARALLEL_FROM=parallel_from, METRICS_REBUILD_DECODERS="2")
+        code, out, err = await app.rebuild_cli(METRICS_REBUILD_PARALLEL_FROM=parallel_from, METRICS_REBUILD_DECODERS="2")
         assert code == 0, err
         outcomes.append(json.loads(out.strip().splitlines()[-1]))
         assert await dump_read_model(app.settings.database_url) == live
@@ -177,7 +165,7 @@ async def test_one_rebuild_at_a_time(dozen_loaded) -> None:
         assert refused.status_code == 409
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["type"] == "/problems/rebuild-running"
-        code, _, err = await run_cli(app)
+        code, _, err = await app.rebuild_cli()
         assert code == 2 and "already running" in err
     finally:
         await holder.close()

@@ -70,3 +70,21 @@ async def test_rebuild_skips_what_live_dead_letters_and_lists_where(metrics, doz
     assert {(s["topic"], s["partition"], s["offset"]) for s in run["skipped_records"]} == dead_at
     assert all(s["reason"] for s in run["skipped_records"])
     assert await dump_read_model(app.settings.database_url) == live
+
+
+async def test_decoder_worker_processes_skip_the_same_bad_records(metrics, dump_read_model) -> None:
+    """The records the test before left on the topics, decoded by the rebuild's worker
+    processes (forced for a small log): skipped and counted like in-process, never aborting."""
+    app = metrics
+    live = await dump_read_model(app.settings.database_url)
+    outcomes = []
+    for parallel_from in ("1000000", "0"):  # in this process, then in workers
+        code, out, err = await app.rebuild_cli(METRICS_REBUILD_PARALLEL_FROM=parallel_from,
+                                               METRICS_REBUILD_DECODERS="2")
+        assert code == 0, err
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+        assert await dump_read_model(app.settings.database_url) == live
+    serial, parallel = outcomes
+    assert serial["records_skipped"] == len(poison(app.prefix, b"{}"))
+    assert (parallel["events_applied"], parallel["records_skipped"]) == (
+        serial["events_applied"], serial["records_skipped"])
