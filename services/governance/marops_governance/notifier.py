@@ -112,6 +112,7 @@ async def _sweep_one(conn: asyncpg.Connection, campaign_id: str, clock: Clock, w
         return 0
     escalations: list[Notice] = []
     announced = 0
+    directory = await repo.directory(conn)
     for view, gate in notifications.overdue_gates(campaign, now):
         assert gate.due_at is not None
         brief = view.brief
@@ -129,11 +130,10 @@ async def _sweep_one(conn: asyncpg.Connection, campaign_id: str, clock: Clock, w
                                         "change_id": brief.change.change_id if brief.change else None,
                                         "due_at": gate.due_at.isoformat(),
                                         "escalation_role": gate.definition.escalation_role.value})
-        directory = await repo.directory(conn)
         notice = notifications.escalation_notice(view, gate, directory)
         if notice is not None:
             escalations.append(notice)
-    await dispatch(conn, campaign, now, warning=warning, extra=escalations)
+    await dispatch(conn, campaign, now, warning=warning, extra=escalations, directory=directory)
     return announced
 
 
