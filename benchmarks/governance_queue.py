@@ -36,6 +36,7 @@ from marops_service import db
 from marops_service.access import can_read_campaign
 from marops_service.app import freeze_heap
 from marops_service.auth import Principal, Role
+from marops_testkit import create_database, drop_databases
 
 SCALE = os.environ.get("BENCH_SCALE", "small")
 CAMPAIGNS = {"small": 2_000, "full": 20_000}[SCALE]
@@ -113,8 +114,7 @@ async def derive_everything(pool: asyncpg.Pool, actor: Principal) -> int:
 
 async def main() -> None:
     name = f"bench_gov_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await create_database(ADMIN, name)
     dsn = ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
         sets = [*db.library_migrations(),
@@ -158,8 +158,7 @@ async def main() -> None:
         finally:
             await pool.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_databases(ADMIN, [name])
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ import time
 import uuid
 from decimal import Decimal
 
-import asyncpg
-
 from marops_budget import handlers
 from marops_budget.main import create_app
 from marops_budget.service import Rules
@@ -26,6 +24,7 @@ from marops_budget.settings import Settings
 from marops_events import contracts as c
 from marops_events import registry
 from marops_service import db
+from marops_testkit import create_database, drop_databases
 from marops_testkit.apps import auth, running, service_settings
 
 SCALE = os.environ.get("BENCH_SCALE", "small")
@@ -48,8 +47,7 @@ def brief(campaign_id: str) -> c.BriefSubmitted:
 
 async def main() -> None:
     name = f"bench_spend_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(f"{PG}/postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await create_database(f"{PG}/postgres", name)
     settings = service_settings(Settings, pg_dsn=f"{PG}/{name}", kafka_bootstrap=KAFKA,
                                 topic_prefix=f"{name}.", run_workers=False)
     try:
@@ -94,8 +92,7 @@ async def main() -> None:
                       f"campaign without history: {peer_cpu:.2f} ms CPU, {peer_wall:.2f} ms wall "
                       f"(x{wall / peer_wall:.1f} wall) | target: flat (x1)")
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_databases(f"{PG}/postgres", [name])
 
 
 if __name__ == "__main__":
