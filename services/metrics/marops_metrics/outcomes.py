@@ -33,6 +33,8 @@ from .schemas import _Body
 
 router = APIRouter()
 COST_PLACES = Decimal("0.0001")  # cost per result is money per unit: kept to 4 places, half-even
+# Return on spend is a ratio of two amounts of money: exact to 4 places too, never a float.
+RETURN_PLACES = Decimal("0.0001")
 
 
 # --- the rules ------------------------------------------------------------------------
@@ -111,7 +113,7 @@ def outcome_of(kpis: Sequence[KpiSpec], current: dict[str, Current], spend: dict
         monetary = next((r for r in rows if r.kpi.kind == "outcome" and r.kpi.unit == currency), None)
         returned = None
         if monetary is not None and monetary.current is not None and spent != 0:
-            returned = (monetary.current.actual - spent) / spent
+            returned = ((monetary.current.actual - spent) / spent).quantize(RETURN_PLACES, ROUND_HALF_EVEN)
         money.append(MoneyOutcome(currency, spent, per_result, returned))
     return CampaignOutcome(rows, tuple(money))
 
@@ -249,7 +251,7 @@ def campaign_body(s: Subject) -> dict[str, Any]:
                   "as_of": k.current.as_of if k.current else None, "attainment": _num(k.attainment)}
                  for k in s.outcome.kpis],
         "money": [{"currency": m.currency, "actual_spend": _text(m.actual_spend),
-                   "cost_per_result": _text(m.cost_per_result), "return_on_spend": _num(m.return_on_spend)}
+                   "cost_per_result": _text(m.cost_per_result), "return_on_spend": _text(m.return_on_spend)}
                   for m in s.outcome.money],
     }
 
@@ -328,8 +330,8 @@ class OutcomeMoney(_Body):
     currency: str
     actual_spend: str
     cost_per_result: str | None = Field(description="actual spend / actual of the first outcome KPI (4 places)")
-    return_on_spend: float | None = Field(
-        description="(actual of the outcome KPI in this currency - spend) / spend")
+    return_on_spend: str | None = Field(
+        description="(actual of the outcome KPI in this currency - spend) / spend, a decimal (4 places)")
 
 
 class CampaignOutcomeOut(_Body):
