@@ -383,12 +383,21 @@ async def insert_threshold_alert(conn: asyncpg.Connection, *, campaign_id: str, 
 
 async def campaign_spent(conn: asyncpg.Connection, campaign_id: str, currency: str,
                          incurred_until: dt.date | None = None) -> Decimal:
-    """Spend of a campaign that counts against a line, in ``currency`` (up to a day, if given)."""
+    """Spend of a campaign that counts against a line, in ``currency`` (up to a day, if given).
+    All of it is kept per campaign and line (``campaign_line_spend``, by triggers): a row per
+    line, not a sum over the campaign's ledger; up to a day it is summed from the ledger."""
+    if incurred_until is None:
+        return await conn.fetchval(
+            """
+            SELECT coalesce(sum(k.spent), 0) FROM campaign_line_spend k JOIN budget_lines l ON l.id = k.line_id
+            WHERE k.campaign_id = $1 AND l.currency = $2
+            """,
+            campaign_id, currency,
+        )
     return await conn.fetchval(
         """
         SELECT coalesce(sum(amount), 0) FROM spend_ledger
-        WHERE campaign_id = $1 AND currency = $2 AND attribution = 'attributed'
-          AND ($3::date IS NULL OR incurred_on <= $3)
+        WHERE campaign_id = $1 AND currency = $2 AND attribution = 'attributed' AND incurred_on <= $3
         """,
         campaign_id, currency, incurred_until,
     )
@@ -1010,15 +1019,15 @@ async def forecast_state(conn: asyncpg.Connection, line_id: str
                          ) -> tuple[Row | None, list[CampaignRun], Announcement | None]:
     """The forecast's inputs and the last announcement in one round trip: the line's amount,
     currency and spend (``line_spend``, kept by triggers: one row, not a sum over the line's
-    ledger), each campaign committed on it as a row of values."""
+    ledger), each campaign committed on it as a row of values (its spend on the line kept
+    the same way, ``campaign_line_spend``)."""
     row = await conn.fetchrow(
         """
         SELECT (SELECT row(l.amount, l.currency, ls.spent) FROM budget_lines l
                 JOIN line_spend ls ON ls.line_id = l.id WHERE l.id = $1) AS line,
                ARRAY(SELECT (h.campaign_id, h.amount,
-                             coalesce((SELECT sum(s.amount) FROM spend_ledger s
-                                       WHERE s.campaign_id = h.campaign_id AND s.line_id = h.budget_line_id
-                                         AND s.attribution = 'attributed'), 0),
+                             coalesce((SELECT k.spent FROM campaign_line_spend k
+                                       WHERE k.campaign_id = h.campaign_id AND k.line_id = h.budget_line_id), 0),
                              b.flight_start, b.flight_end)
                      FROM holds h
                      JOIN briefs b ON b.campaign_id = h.campaign_id AND b.version = h.brief_version

@@ -181,6 +181,22 @@ def spend_recorded(campaign_id: str, reference: str, amount: str, currency: str 
         time=time or dt.datetime.combine(incurred_on, dt.time(12), tzinfo=dt.UTC), event_id=event_id)
 
 
+async def campaign_line_spend_disagreements(db: asyncpg.Pool) -> list[tuple[str, str, Decimal, Decimal]]:
+    """(campaign, line) pairs whose kept spend (``campaign_line_spend``, kept by triggers for
+    the threshold check and the run-out forecast) differs from what the ledger adds up to
+    for them (attributed spend): should be none."""
+    rows = await db.fetch(
+        """
+        WITH ledger AS (SELECT campaign_id, line_id, sum(amount) AS spent FROM spend_ledger
+                        WHERE attribution = 'attributed' GROUP BY 1, 2)
+        SELECT coalesce(l.campaign_id, k.campaign_id) AS campaign_id, coalesce(l.line_id, k.line_id) AS line_id,
+               coalesce(l.spent, 0) AS ledger, coalesce(k.spent, 0) AS kept
+        FROM ledger l FULL JOIN campaign_line_spend k USING (campaign_id, line_id)
+        WHERE coalesce(l.spent, 0) <> coalesce(k.spent, 0) ORDER BY 1, 2
+        """)
+    return [(r["campaign_id"], r["line_id"], r["ledger"], r["kept"]) for r in rows]
+
+
 async def line_spend_disagreements(db: asyncpg.Pool) -> list[tuple[str, Decimal, Decimal]]:
     """Lines whose kept spend (``line_spend``, kept by triggers for the run-out forecast)
     differs from what their ledger adds up to (``line_balances.spent``): should be none."""

@@ -1,6 +1,7 @@
 """A line's spend is kept as it happens (``line_spend``, read by the run-out forecast after
-every spend): whatever moves a spend onto a line or off it keeps it equal to what the
-ledger adds up to, which the line's balance still derives."""
+every spend), and so is each campaign's on each line (``campaign_line_spend``, read by the
+threshold check and the forecast): whatever moves a spend onto a line or off it keeps them
+equal to what the ledger adds up to, which the line's balance still derives."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from budget_harness import Harness, brief_submitted, line_spend_disagreements, spend_recorded, uid
+from budget_harness import (
+    Harness,
+    brief_submitted,
+    campaign_line_spend_disagreements,
+    line_spend_disagreements,
+    spend_recorded,
+    uid,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,6 +30,11 @@ async def kept(h: Harness, *line_ids: str) -> list[Decimal]:
     rows = {r["line_id"]: r["spent"] for r in await h.db.fetch(
         "SELECT line_id, spent FROM line_spend WHERE line_id = ANY($1::text[])", list(line_ids))}
     return [rows[line_id] for line_id in line_ids]
+
+
+async def kept_by_campaign(h: Harness, campaign: str) -> dict[str, Decimal]:
+    return {r["line_id"]: r["spent"] for r in await h.db.fetch(
+        "SELECT line_id, spent FROM campaign_line_spend WHERE campaign_id = $1 AND spent <> 0", campaign)}
 
 
 async def test_a_lines_kept_spend_follows_every_move_of_its_ledger(harness: Harness) -> None:
@@ -50,18 +63,23 @@ async def test_a_lines_kept_spend_follows_every_move_of_its_ledger(harness: Harn
     await record(spend(campaign, "inv-2", "5.00", budget_line_id=l2))  # naming a line of its own
     in_usd = await unreconciled("inv-3", "7.00")  # the campaign's line is in EUR: not counted
     assert await kept(h, l1, l2, usd) == [Decimal("10.00"), Decimal("5.00"), 0]
+    assert await kept_by_campaign(h, campaign) == {l1: Decimal("10.00"), l2: Decimal("5.00")}
 
     # spend naming a line that does not exist yet counts once the line is created
     later = f"line-{uid('later')}"
-    await record(spend(uid("cmp"), "inv-4", "50.00", budget_line_id=later))
+    early = uid("cmp")
+    await record(spend(early, "inv-4", "50.00", budget_line_id=later))
+    assert await kept_by_campaign(h, early) == {}
     await h.create_line("1000.00", id=later)
     assert await kept(h, later) == [Decimal("50.00")]
+    assert await kept_by_campaign(h, early) == {later: Decimal("50.00")}
 
     # the campaign moves to another line: its spend that names no line moves with it
     moved = brief_submitted(campaign, l2, "100.00", version=2)
     await h.publish(moved)
     await h.processed(moved)
     assert await kept(h, l1, l2) == [0, Decimal("15.00")]
+    assert await kept_by_campaign(h, campaign) == {l2: Decimal("15.00")}
 
     # finance books the dollar spend on the dollar line, and excludes another
     booked = await h.client.post(f"/spend/{in_usd}/resolution", headers=h.finance,
@@ -73,4 +91,6 @@ async def test_a_lines_kept_spend_follows_every_move_of_its_ledger(harness: Harn
     assert excluded.status_code == 200, excluded.text
     assert await kept(h, l1, l2, usd) == [0, Decimal("15.00"), Decimal("7.00")]
     assert (await h.line(usd))["spent"] == {"amount": "7.00", "currency": "USD"}
+    assert await kept_by_campaign(h, campaign) == {l2: Decimal("15.00"), usd: Decimal("7.00")}
     assert await line_spend_disagreements(h.db) == []
+    assert await campaign_line_spend_disagreements(h.db) == []

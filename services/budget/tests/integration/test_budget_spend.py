@@ -9,7 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from budget_harness import Harness, brief_submitted, gate_approved, line_spend_disagreements, spend_recorded, uid
+from budget_harness import (
+    Harness,
+    brief_submitted,
+    campaign_line_spend_disagreements,
+    gate_approved,
+    line_spend_disagreements,
+    spend_recorded,
+    uid,
+)
 
 from marops_testkit.kafka import wait_for
 
@@ -355,3 +363,4 @@ async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harnes
     # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
     # every line this module's spends, corrections, resolutions and briefs touched
     assert await line_spend_disagreements(harness.db) == []
+    assert await campaign_line_spend_disagreements(harness.db) == []
