@@ -1087,13 +1087,15 @@ async def save_announcement(conn: asyncpg.Connection, line_id: str, revision: in
 
 async def lock_forecasts_of(conn: asyncpg.Connection, campaign_ids: list[str]) -> list[str]:
     """The lines the campaigns hold money on or spend against (their forecasts may have moved),
-    each line's forecast lock taken, in line order, in the same round trip."""
+    each line's forecast lock taken, in line order, in the same round trip. Spent against:
+    a ``campaign_line_spend`` row, which every line their counted spend was ever on has (one
+    a spend just left too), read instead of the campaigns' ledgers."""
     rows = await conn.fetch(
         """
         SELECT line_id, pg_advisory_xact_lock(hashtextextended('run-out:' || line_id, 0))
         FROM (SELECT budget_line_id AS line_id FROM holds WHERE campaign_id = ANY($1::text[])
               UNION
-              SELECT line_id FROM spend_ledger WHERE campaign_id = ANY($1::text[]) AND line_id IS NOT NULL
+              SELECT line_id FROM campaign_line_spend WHERE campaign_id = ANY($1::text[])
               ORDER BY 1 OFFSET 0) lines
         """,
         campaign_ids,
