@@ -52,7 +52,7 @@ from marops_metrics.handlers import HANDLERS
 from marops_metrics.projection import LIVE_SCHEMA
 from marops_metrics.readside import Scope
 from marops_metrics.settings import MIGRATIONS_DIR, Settings
-from marops_service import db
+from marops_service import db, telemetry
 
 SCALE = os.environ.get("BENCH_SCALE", "small")
 # campaigns in the generated history, spends per campaign, records for the live run, seconds
@@ -263,6 +263,7 @@ class Live:
         self.dsn, self.prefix, self.stop = dsn, prefix, asyncio.Event()
 
     async def __aenter__(self) -> Live:
+        telemetry.configure(Settings())  # as the worker starts: no exporter, so no spans built
         self.pool = await db.create_pool(self.dsn, max_size=4)
         self.producer = kafka.producer(BOOTSTRAP)
         await self.producer.start()

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -406,12 +406,16 @@ class ConsumerRunner:
             dead, applied = await self._apply_in_transaction(items, isolate=False)
         except _IsolationNeeded:
             dead, applied = await self._apply_in_transaction(items, isolate=True)
+        latest: dict[str, tuple[int, datetime]] = {}  # per type: events applied, the newest time
         for event in applied:
-            EVENTS_APPLIED.labels(self.group_id, event.type).inc()
-            topic = registry.spec_for(event.type).topic(self._prefix)
-            if event.time > self.last_event_time.get(topic, datetime.min.replace(tzinfo=UTC)):
-                self.last_event_time[topic] = event.time
-                LAST_EVENT_TIME.labels(self.group_id, topic).set(event.time.timestamp())
+            count, newest = latest.get(event.type, (0, event.time))
+            latest[event.type] = (count + 1, max(newest, event.time))
+        for event_type, (count, newest) in latest.items():
+            EVENTS_APPLIED.labels(self.group_id, event_type).inc(count)
+            topic = registry.spec_for(event_type).topic(self._prefix)
+            if newest > self.last_event_time.get(topic, datetime.min.replace(tzinfo=UTC)):
+                self.last_event_time[topic] = newest
+                LAST_EVENT_TIME.labels(self.group_id, topic).set(newest.timestamp())
         return dead
 
     async def _apply_in_transaction(
@@ -422,16 +426,21 @@ class ConsumerRunner:
         async with self._pool.acquire() as conn, conn.transaction():
             claimed = await inbox.claim_batch(conn, self.group_id, items)
             batched: dict[int, tuple[BatchHandler, list[Envelope[Any]]]] = {}
+            spans = tracing.recording()
             for record, event in items:
-                headers = tracing.headers_from_record(record.headers)
-                with tracing.consume_span(record.topic, record.partition, record.offset, headers):
+                handler = self._handlers[event.type]
+                in_batch = handler if isinstance(handler, BatchHandler) and not isolate else None
+                # Unrecorded, an event applied in a batch needs no trace context of its own.
+                consumed: AbstractContextManager[object] = nullcontext() if in_batch is not None and not spans else (
+                    tracing.consume_span(record.topic, record.partition, record.offset,
+                                         tracing.headers_from_record(record.headers)))
+                with consumed:
                     if event.id not in claimed:
                         EVENTS_DUPLICATE.labels(self.group_id, event.type).inc()
                         continue
                     claimed.discard(event.id)  # a second copy in the same batch is a duplicate
-                    handler = self._handlers[event.type]
-                    if isinstance(handler, BatchHandler) and not isolate:
-                        batched.setdefault(id(handler), (handler, []))[1].append(event)
+                    if in_batch is not None:
+                        batched.setdefault(id(in_batch), (in_batch, []))[1].append(event)
                         applied.append(event)
                         continue
                     try:

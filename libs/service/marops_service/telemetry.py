@@ -14,7 +14,6 @@ they are instrumented only with an exporter.
 
 from __future__ import annotations
 
-import random
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -23,8 +22,9 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from marops_events import tracing
 
 from .settings import ServiceSettings
 
@@ -45,6 +45,7 @@ def configure(settings: ServiceSettings) -> None:
         elif settings.otel_exporter == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         trace.set_tracer_provider(provider)
+    tracing.record_spans(exporting(settings))  # the relay's and the consumers' spans, like the requests'
     if settings.otel_exporter != "none" and not _instrumented:
         from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -93,15 +94,7 @@ class TraceContext:
                 if name in (b"traceparent", b"tracestate"):
                     headers[name.decode()] = value.decode("latin-1")
             parent = propagate.extract(headers)
-        caller = trace.get_current_span(parent).get_span_context()
-        span = NonRecordingSpan(SpanContext(
-            caller.trace_id if caller.is_valid else random.getrandbits(128) or 1,
-            random.getrandbits(64) or 1,
-            is_remote=False,
-            trace_flags=caller.trace_flags if caller.is_valid else TraceFlags(TraceFlags.DEFAULT),
-            trace_state=caller.trace_state if caller.is_valid else None,
-        ))
-        token = context.attach(trace.set_span_in_context(span, parent))
+        token = context.attach(tracing.untraced(parent))
         try:
             await self.app(scope, receive, send)
         finally:

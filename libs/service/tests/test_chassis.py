@@ -18,7 +18,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from marops_events import contracts as c
-from marops_events import outbox
+from marops_events import outbox, tracing
 from marops_events.registry import new_event
 from marops_service import db, logs, telemetry
 from marops_service.app import Pool, create_service_app
@@ -327,3 +327,9 @@ async def test_a_configured_origin_may_call_the_api_from_a_browser(settings: Ser
         assert spend.status_code == 201, spend.text
         assert spend.headers["access-control-allow-origin"] == "https://console.example.com"
         assert "idempotent-replayed" in spend.headers["access-control-expose-headers"].lower()
+
+
+def test_without_an_exporter_the_relay_and_consumers_build_no_spans(monkeypatch) -> None:
+    monkeypatch.setattr(tracing, "_recording", True)
+    telemetry.configure(ServiceSettings(jwt_secret=TEST_JWT_SECRET, otel_exporter="none"))
+    assert tracing.recording() is False
