@@ -1018,13 +1018,13 @@ async def forecast_inputs(conn: asyncpg.Connection, line_id: str) -> tuple[Row |
 async def forecast_state(conn: asyncpg.Connection, line_id: str
                          ) -> tuple[Row | None, list[CampaignRun], Announcement | None]:
     """The forecast's inputs and the last announcement in one round trip: the line's amount,
-    currency and spend (``line_spend``, kept by triggers: one row, not a sum over the line's
-    ledger), each campaign committed on it as a row of values (its spend on the line kept
-    the same way, ``campaign_line_spend``)."""
+    currency and spend (its campaigns' ``campaign_line_spend`` rows, kept by triggers: a row
+    per campaign, not a sum over the line's ledger), each campaign committed on it as a row
+    of values (with its own spend on the line)."""
     row = await conn.fetchrow(
         """
-        SELECT (SELECT row(l.amount, l.currency, ls.spent) FROM budget_lines l
-                JOIN line_spend ls ON ls.line_id = l.id WHERE l.id = $1) AS line,
+        SELECT (SELECT row(l.amount, l.currency, line_spent(l.id)) FROM budget_lines l
+                WHERE l.id = $1) AS line,
                ARRAY(SELECT (h.campaign_id, h.amount,
                              coalesce((SELECT k.spent FROM campaign_line_spend k
                                        WHERE k.campaign_id = h.campaign_id AND k.line_id = h.budget_line_id), 0),

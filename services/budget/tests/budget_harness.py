@@ -198,12 +198,11 @@ async def campaign_line_spend_disagreements(db: asyncpg.Pool) -> list[tuple[str,
 
 
 async def line_spend_disagreements(db: asyncpg.Pool) -> list[tuple[str, Decimal, Decimal]]:
-    """Lines whose kept spend (``line_spend``, kept by triggers for the run-out forecast)
-    differs from what their ledger adds up to (``line_balances.spent``): should be none."""
+    """Lines whose kept spend (``line_spent``: their campaigns' kept rows, read by the run-out
+    forecast) differs from what their ledger adds up to (``line_balances.spent``): should be none."""
     rows = await db.fetch(
         """
-        SELECT lb.id, lb.spent AS ledger, ls.spent AS kept
-        FROM line_balances lb LEFT JOIN line_spend ls ON ls.line_id = lb.id
-        WHERE ls.spent IS DISTINCT FROM lb.spent ORDER BY lb.id
+        SELECT lb.id, lb.spent AS ledger, line_spent(lb.id) AS kept
+        FROM line_balances lb WHERE line_spent(lb.id) IS DISTINCT FROM lb.spent ORDER BY lb.id
         """)
     return [(r["id"], r["ledger"], r["kept"]) for r in rows]

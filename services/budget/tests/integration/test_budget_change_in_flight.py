@@ -128,6 +128,6 @@ async def test_a_rejected_change_drops_its_top_up_and_its_gate_rejection_release
 
 
 async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harness: Harness) -> None:
-    # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
+    # line_spent (the campaigns' kept rows, read by the run-out forecast) against the ledger's sum, over
     # every line this module's spends, corrections, resolutions and briefs touched
     assert await line_spend_disagreements(harness.db) == []

@@ -1,6 +1,6 @@
-"""A line's spend is kept as it happens (``line_spend``, read by the run-out forecast after
-every spend), and so is each campaign's on each line (``campaign_line_spend``, read by the
-threshold check and the forecast): whatever moves a spend onto a line or off it keeps them
+"""Each campaign's spend on each line is kept as it happens (``campaign_line_spend``, read by
+the threshold check and the run-out forecast after every spend), and a line's is the sum of
+its campaigns' (``line_spent``): whatever moves a spend onto a line or off it keeps both
 equal to what the ledger adds up to, which the line's balance still derives."""
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ def spend(campaign: str, reference: str, amount: str, currency: str = "EUR", **e
 
 
 async def kept(h: Harness, *line_ids: str) -> list[Decimal]:
-    rows = {r["line_id"]: r["spent"] for r in await h.db.fetch(
-        "SELECT line_id, spent FROM line_spend WHERE line_id = ANY($1::text[])", list(line_ids))}
-    return [rows[line_id] for line_id in line_ids]
+    return [await h.db.fetchval("SELECT line_spent($1)", line_id) for line_id in line_ids]
 
 
 async def kept_by_campaign(h: Harness, campaign: str) -> dict[str, Decimal]:
@@ -94,3 +92,27 @@ async def test_a_lines_kept_spend_follows_every_move_of_its_ledger(harness: Harn
     assert await kept_by_campaign(h, campaign) == {l2: Decimal("15.00"), usd: Decimal("7.00")}
     assert await line_spend_disagreements(h.db) == []
     assert await campaign_line_spend_disagreements(h.db) == []
+
+
+async def test_spends_of_two_campaigns_on_one_line_do_not_wait_for_each_other(harness: Harness) -> None:
+    # Keeping the line's spend must not lock anything the line's other campaigns need: a
+    # spend's transaction holds its own campaign's rows, and the forecast's lock only at its end.
+    h = harness
+    line = (await h.create_line("1000.00"))["id"]
+    first, second = uid("cmp"), uid("cmp")
+    for campaign in (first, second):
+        brief = brief_submitted(campaign, line, "100.00")
+        await h.publish(brief)
+        await h.processed(brief)
+    insert = """
+        INSERT INTO spends (source_system, source_reference, campaign_id, amount, currency, incurred_on,
+                            origin, event_id, occurred_at)
+        VALUES ('erp', $1, $2, 10, 'EUR', DATE '2026-03-05', 'api', gen_random_uuid(), now())"""
+    async with h.db.acquire() as a, h.db.acquire() as b:
+        async with a.transaction():
+            await a.execute(insert, uid("inv"), first)  # not committed yet
+            async with b.transaction():
+                await b.execute("SET LOCAL lock_timeout = '2s'")
+                await b.execute(insert, uid("inv"), second)  # waited for the first before
+    assert await kept(h, line) == [Decimal("20")]
+    assert await line_spend_disagreements(h.db) == []

@@ -360,7 +360,7 @@ async def test_spend_api_checks_roles_input_and_conflicting_re_sends(harness: Ha
 
 
 async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harness: Harness) -> None:
-    # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
+    # line_spent (the campaigns' kept rows, read by the run-out forecast) against the ledger's sum, over
     # every line this module's spends, corrections, resolutions and briefs touched
     assert await line_spend_disagreements(harness.db) == []
     assert await campaign_line_spend_disagreements(harness.db) == []

@@ -228,6 +228,6 @@ async def test_a_refused_resubmission_keeps_the_commitment_and_releases_nothing(
 
 
 async def test_every_lines_kept_spend_equals_its_ledger_after_this_module(harness: Harness) -> None:
-    # line_spend (kept by triggers for the run-out forecast) against the ledger's sum, over
+    # line_spent (the campaigns' kept rows, read by the run-out forecast) against the ledger's sum, over
     # every line this module's spends, corrections, resolutions and briefs touched
     assert await line_spend_disagreements(harness.db) == []
