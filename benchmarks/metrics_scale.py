@@ -11,7 +11,8 @@ under another event id, delivered out of order across topics.
 - bare peer: a plain aiokafka consumer reading the same topics from the beginning and
   json-decoding each value (no validation, no database);
 - live projection: the metrics consumer (decode, inbox, set-based projection, derived
-  rows) over a pre-filled copy of the head of the history;
+  rows) over a pre-filled copy of the head of the history, as deployed: a
+  ``marops-worker metrics`` process, timed from its first applied batch;
 - rebuild: ``python -m marops_metrics.rebuild`` over the whole history, its peak RSS
   sampled from /proc;
 - queries: p95 of the functions behind ``/summary``, grouped aggregates and the first page
@@ -44,15 +45,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from marops_events import contracts as c
 from marops_events import kafka, registry
-from marops_events.consumer import ConsumerRunner
 from marops_events.envelope import Envelope
 from marops_metrics import derive, readside
 from marops_metrics.aggregates import Filters, GroupBy
-from marops_metrics.handlers import HANDLERS
 from marops_metrics.projection import LIVE_SCHEMA
 from marops_metrics.readside import Scope
-from marops_metrics.settings import MIGRATIONS_DIR, Settings
-from marops_service import db, telemetry
+from marops_metrics.settings import MIGRATIONS_DIR
+from marops_service import db
 
 SCALE = os.environ.get("BENCH_SCALE", "small")
 # campaigns in the generated history, spends per campaign, records for the live run, seconds
@@ -249,7 +248,8 @@ def cpu_seconds() -> dict[str, float]:
 
 def cpu_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
     """What each kind of process used between two ``cpu_seconds``, as % of one core."""
-    kinds = {"this bench (offer, watch, consumer)": ("python",), "PostgreSQL": ("postgres",), "Kafka": ("java",)}
+    kinds = {"the metrics worker": ("marops-worker",), "this bench (offer, watch)": ("python",),
+             "PostgreSQL": ("postgres",), "Kafka": ("java",)}
     delta = {k: after[k] - before.get(k, 0.0) for k in after}
     parts = [f"{kind} {sum(v for k, v in delta.items() if k in names) / seconds:.0%}"
              for kind, names in kinds.items()]
@@ -257,27 +257,24 @@ def cpu_shares(before: dict[str, float], after: dict[str, float], seconds: float
 
 
 class Live:
-    """The metrics consumer, as the service runs it, on its own database and group."""
+    """The metrics consumer as deployed: a ``marops-worker metrics`` process (its consumer,
+    relay and housekeeping) on its own database and group, the bench only publishing and
+    reading (offer and watch would otherwise share its event loop, as no deployment does)."""
 
     def __init__(self, dsn: str, prefix: str) -> None:
-        self.dsn, self.prefix, self.stop = dsn, prefix, asyncio.Event()
+        self.dsn, self.prefix = dsn, prefix
 
     async def __aenter__(self) -> Live:
-        telemetry.configure(Settings())  # as the worker starts: no exporter, so no spans built
         self.pool = await db.create_pool(self.dsn, max_size=4)
-        self.producer = kafka.producer(BOOTSTRAP)
-        await self.producer.start()
-        self.runner = ConsumerRunner(
-            pool=self.pool, producer=self.producer, group_id=f"{self.prefix}marops-metrics", handlers=HANDLERS,
-            consumer_factory=lambda g, *t: kafka.consumer(BOOTSTRAP, g, *t), topic_prefix=self.prefix,
-            max_records=Settings().consumer_max_records)
-        self.task = asyncio.create_task(self.runner.run(self.stop))
-        await self.until(lambda: self.runner.consumer is not None and bool(self.runner.consumer.assignment()),
-                         "the consumer to join its group", timeout=60)
+        env = {**os.environ, "METRICS_DATABASE_URL": self.dsn, "MAROPS_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+               "MAROPS_TOPIC_PREFIX": self.prefix, "MAROPS_LOG_LEVEL": "WARNING", "MAROPS_LOG_JSON": "false",
+               "MAROPS_JWT_SECRET": os.environ.get("MAROPS_JWT_SECRET") or uuid.uuid4().hex}
+        self.proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "marops-worker"), "metrics"],
+                                     env=env)
         return self
 
     async def until(self, done, what: str, timeout: float, every: float = 0.01) -> None:  # noqa: ANN001
-        """Wait for ``done()`` (sync or async); a consumer that died or a wait past ``timeout``
+        """Wait for ``done()`` (sync or async); a worker that died or a wait past ``timeout``
         ends the bench with the reason instead of hanging it."""
         deadline = time.perf_counter() + timeout
         while True:
@@ -286,8 +283,8 @@ class Live:
                 value = await value
             if value:
                 return
-            if self.task.done():
-                raise RuntimeError(f"the live consumer stopped while waiting for {what}") from self.task.exception()
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the metrics worker exited ({self.proc.returncode}) while waiting for {what}")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"waited {timeout:.0f} s for {what}")
             await asyncio.sleep(every)
@@ -296,9 +293,12 @@ class Live:
         return await self.pool.fetchval("SELECT count(*) FROM inbox")
 
     async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        await self.task
-        await self.producer.stop()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         await self.pool.close()
 
 
@@ -449,13 +449,22 @@ async def main() -> None:
 
         peer_live = await bare_consume(live_prefix, live_total)
         async with Live(live_dsn, live_prefix) as live:
-            started = time.perf_counter()
-            # redelivered copies leave no inbox row
-            async def caught_up() -> bool:
+            # timed from its first applied batch (not its start-up and group join) to the last
+            first: list[tuple[float, int]] = []
+
+            async def started() -> bool:
+                applied = await live.applied()
+                if applied:
+                    first.append((time.perf_counter(), applied))
+                return bool(applied)
+
+            async def caught_up() -> bool:  # redelivered copies leave no inbox row
                 return await live.applied() >= live_distinct
 
+            await live.until(started, "the worker's first batch", timeout=120, every=0.005)
             await live.until(caught_up, f"{live_distinct} events applied", timeout=600, every=0.05)
-            rate = live_total / (time.perf_counter() - started)
+            (began, before), = first
+            rate = live_total * (1 - before / live_distinct) / (time.perf_counter() - began)
             line("live projection (records/s)", f"{rate:,.0f}", f"bare consume+json {peer_live:,.0f}/s",
                  f">= 50% of peer (is {rate / peer_live:.0%})")
             median, p99, offered, cpu = await lag(live, live_prefix)
